@@ -1,0 +1,55 @@
+# Switchyard build, test and maintenance targets.
+
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+FUZZTIME ?= 30s
+
+NPM_DIR        := test/npm
+EVERYTHING_JS  := $(CURDIR)/$(NPM_DIR)/node_modules/@modelcontextprotocol/server-everything/dist/index.js
+
+.DEFAULT_GOAL := build
+
+.PHONY: build run test npm-deps bench fuzz lint clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/switchyard ./cmd/switchyard
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/testserver ./cmd/testserver
+
+run: build
+	bin/switchyard serve --config examples/switchyard.yaml
+
+test: build npm-deps
+	SWITCHYARD_TESTSERVER=$(CURDIR)/bin/testserver \
+	SWITCHYARD_EVERYTHING=$(EVERYTHING_JS) \
+	$(GO) test -race -count=1 -timeout 14m ./...
+
+# npm ci runs when node_modules is missing or older than package-lock.json.
+# npm writes node_modules/.package-lock.json at the end of every install.
+npm-deps:
+	@if ! command -v npm >/dev/null 2>&1; then \
+		echo "warning: npm not found; skipping $(NPM_DIR) install, tests that need server-everything will skip" >&2; \
+	elif [ ! -f $(NPM_DIR)/node_modules/.package-lock.json ] || \
+	     [ $(NPM_DIR)/package-lock.json -nt $(NPM_DIR)/node_modules/.package-lock.json ]; then \
+		echo "cd $(NPM_DIR) && npm ci --no-audit --no-fund"; \
+		cd $(NPM_DIR) && npm ci --no-audit --no-fund; \
+	fi
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./transports
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./config
+
+lint:
+	@if command -v golangci-lint >/dev/null 2>&1; then \
+		golangci-lint run ./...; \
+	else \
+		echo "golangci-lint is not installed; install it with:"; \
+		echo "  go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@latest"; \
+	fi
+
+clean:
+	rm -rf bin
+	rm -f *.test *.out *.prof

@@ -1,0 +1,233 @@
+// Package actors holds Switchyard's actors: the providers supervisor with one
+// actor per provider, and the messages they exchange with the HTTP front.
+// Each actor is the single owner of its entity's state; I/O is handed to the
+// transports, whose answers come back as messages or go straight to the
+// original sender.
+package actors
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/switchyard-mcp/switchyard/supervisor"
+	"github.com/switchyard-mcp/switchyard/transports"
+)
+
+// State is a provider's lifecycle state.
+type State string
+
+// Provider lifecycle states.
+const (
+	StateCold         State = "cold"
+	StateInitializing State = "initializing"
+	StateReady        State = "ready"
+	StateDegraded     State = "degraded"
+	StateDead         State = "dead"
+	StateStopped      State = "stopped"
+)
+
+// Sentinel errors of the runtime; the HTTP front maps each to one status.
+var (
+	ErrNotFound     = errors.New("not found")
+	ErrExists       = errors.New("already exists")
+	ErrInvalid      = errors.New("invalid request")
+	ErrUnavailable  = errors.New("provider unavailable")
+	ErrBusy         = errors.New("provider busy")
+	ErrTimeout      = errors.New("timed out")
+	ErrBackend      = errors.New("backend error")
+	ErrToolNotFound = errors.New("tool not found")
+	ErrShutdown     = errors.New("gateway shutting down")
+)
+
+// Spec is everything the runtime needs to run one provider.
+type Spec struct {
+	ID          string            `json:"provider_id"`
+	Mode        string            `json:"mode"`
+	Description string            `json:"description,omitempty"`
+	Tenant      string            `json:"tenant,omitempty"`
+	Command     []string          `json:"command,omitempty"`
+	Env         map[string]string `json:"env,omitempty"`
+	InheritEnv  []string          `json:"inherit_env,omitempty"`
+	Workdir     string            `json:"workdir,omitempty"`
+	Image       string            `json:"image,omitempty"`
+	Volumes     []string          `json:"volumes,omitempty"`
+	Network     string            `json:"network,omitempty"`
+	ReadOnly    bool              `json:"read_only"`
+	Endpoint    string            `json:"endpoint,omitempty"`
+
+	IdleTTL        time.Duration `json:"-"`
+	HealthInterval time.Duration `json:"-"`
+	CallTimeout    time.Duration `json:"-"`
+	StartupTimeout time.Duration `json:"-"`
+	StopGrace      time.Duration `json:"-"`
+	// DegradedAfter consecutive failed health checks or protocol errors
+	// make a ready provider degraded.
+	DegradedAfter int                      `json:"-"`
+	Restart       supervisor.RestartPolicy `json:"-"`
+	// MaxPending bounds the calls queued while the provider starts.
+	MaxPending int `json:"-"`
+	// MaxMessage bounds one JSON-RPC message from the backend.
+	MaxMessage int `json:"-"`
+}
+
+// WithDefaults fills zero timings and limits with the runtime's defaults.
+func (s Spec) WithDefaults() Spec {
+	if s.Tenant == "" {
+		s.Tenant = "default"
+	}
+	if s.CallTimeout <= 0 {
+		s.CallTimeout = 30 * time.Second
+	}
+	if s.StartupTimeout <= 0 {
+		s.StartupTimeout = 30 * time.Second
+	}
+	if s.StopGrace <= 0 {
+		s.StopGrace = 5 * time.Second
+	}
+	if s.DegradedAfter <= 0 {
+		s.DegradedAfter = 3
+	}
+	if s.MaxPending <= 0 {
+		s.MaxPending = 256
+	}
+	if s.MaxMessage <= 0 {
+		s.MaxMessage = 16 << 20
+	}
+	s.Restart = s.Restart.WithDefaults()
+	return s
+}
+
+// Validate checks what the runtime itself relies on.
+func (s Spec) Validate() error {
+	switch s.Mode {
+	case "subprocess":
+		if len(s.Command) == 0 || s.Command[0] == "" {
+			return fmt.Errorf("%w: command is required for mode subprocess", ErrInvalid)
+		}
+	case "docker", "remote":
+		return fmt.Errorf("%w: mode %q is not supported yet", ErrInvalid, s.Mode)
+	default:
+		return fmt.Errorf("%w: mode must be subprocess, docker or remote", ErrInvalid)
+	}
+	return nil
+}
+
+// HealthCheck is one entry of a provider's health history.
+type HealthCheck struct {
+	At        time.Time `json:"at"`
+	OK        bool      `json:"ok"`
+	LatencyMs float64   `json:"latency_ms"`
+	Error     string    `json:"error,omitempty"`
+}
+
+// Invocation is one entry of a provider's tool invocation history.
+type Invocation struct {
+	Position  int64     `json:"position"`
+	At        time.Time `json:"timestamp"`
+	Tool      string    `json:"tool_name"`
+	Outcome   string    `json:"outcome"`
+	LatencyMs float64   `json:"latency_ms"`
+	Error     string    `json:"error,omitempty"`
+}
+
+// Info is a consistent snapshot of a provider, published by its actor on
+// every change so readers never wait on the mailbox.
+type Info struct {
+	Spec            Spec                   `json:"-"`
+	State           State                  `json:"state"`
+	Alive           bool                   `json:"alive"`
+	Pid             int                    `json:"pid,omitempty"`
+	Tools           []transports.Tool      `json:"-"`
+	ToolsKnown      bool                   `json:"-"`
+	Server          *transports.ServerInfo `json:"server,omitempty"`
+	LastError       string                 `json:"last_error,omitempty"`
+	Restarts        int                    `json:"restarts"`
+	HealthFailures  int                    `json:"consecutive_failures"`
+	Health          []HealthCheck          `json:"-"`
+	LastHealthCheck *HealthCheck           `json:"-"`
+	StartedAt       time.Time              `json:"-"`
+	Calls           int64                  `json:"total_calls"`
+	Errors          int64                  `json:"total_errors"`
+	InFlight        int                    `json:"in_flight"`
+	LastUsed        time.Time              `json:"-"`
+}
+
+// HealthStatus summarises State as the Hangar API names it.
+func (i *Info) HealthStatus() string {
+	switch i.State {
+	case StateReady:
+		return "healthy"
+	case StateDegraded:
+		return "degraded"
+	case StateDead:
+		return "unhealthy"
+	default:
+		return "unknown"
+	}
+}
+
+// CallTool asks a provider actor to call one tool. Args is the raw JSON
+// arguments object (nil for none).
+type CallTool struct {
+	Tool     string
+	Args     []byte
+	Deadline time.Time
+}
+
+// CallReply answers CallTool.
+type CallReply struct {
+	// Result is the backend's raw CallToolResult.
+	Result  json.RawMessage
+	IsError bool
+	Latency time.Duration
+	Err     error
+}
+
+// ListTools asks for a provider's tools; with Discover a provider whose
+// tools are not yet known is started to learn them.
+type ListTools struct {
+	Discover bool
+	Deadline time.Time
+}
+
+// ToolsReply answers ListTools.
+type ToolsReply struct {
+	Tools []transports.Tool
+	Err   error
+}
+
+// Start asks a provider to start (or restart a dead one); the reply comes
+// when it is ready or has failed.
+type Start struct{ Deadline time.Time }
+
+// Stop asks a provider to stop; it stays stopped until started.
+type Stop struct{ Reason string }
+
+// Update changes a provider's description, env and timings; nil fields
+// are left alone. Env changes apply at the next start.
+type Update struct {
+	Description    *string
+	Env            map[string]string
+	IdleTTL        *time.Duration
+	HealthInterval *time.Duration
+}
+
+// Result answers Start, Stop and Update.
+type Result struct {
+	State State
+	Err   error
+}
+
+// History asks for a page of the tool invocation history.
+type History struct {
+	Limit        int
+	FromPosition int64
+}
+
+// HistoryReply answers History.
+type HistoryReply struct {
+	Records []Invocation
+	Total   int64
+}

@@ -1,0 +1,780 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/switchyard-mcp/switchyard/events"
+	"github.com/switchyard-mcp/switchyard/supervisor"
+	"github.com/switchyard-mcp/switchyard/transports"
+)
+
+const (
+	historySize       = 500
+	healthHistorySize = 20
+)
+
+// DefaultInheritEnv names the gateway environment variables a child gets
+// when its spec names none: enough to run, none of the gateway's secrets.
+var DefaultInheritEnv = []string{"PATH", "HOME", "LANG", "TMPDIR"}
+
+// Internal messages. Only calls count as activity for the idle timer
+// (lastUsed); health checks, protocol noise and timers do not.
+type (
+	started struct {
+		gen   int
+		proc  *transports.Process
+		sess  *transports.Session
+		tools []transports.Tool
+		err   error
+	}
+	exited struct {
+		gen int
+		err error
+	}
+	restartNow struct{ gen int }
+	healthTick struct{ gen int }
+	idleTick   struct{ gen int }
+	healthDone struct {
+		gen     int
+		err     error
+		latency time.Duration
+	}
+	protocolErr struct {
+		gen int
+		err error
+	}
+	toolsDirty     struct{ gen int }
+	toolsRefreshed struct {
+		gen   int
+		tools []transports.Tool
+		err   error
+	}
+	callDone struct {
+		tool    string
+		outcome string
+		latency time.Duration
+		err     error
+	}
+)
+
+// waiter is a request parked until the provider is ready.
+type waiter struct {
+	msg      any
+	sender   *actor.PID
+	deadline time.Time
+}
+
+// provider is the actor owning one provider: its lifecycle, its backend
+// connection, its tool list and its history.
+type provider struct {
+	rt   *Runtime
+	ref  *providerRef
+	spec Spec
+	self *actor.PID
+
+	state     State
+	gen       int
+	proc      *transports.Process
+	sess      *transports.Session
+	tools     []transports.Tool
+	toolIdx   map[string]*toolStats
+	known     bool
+	waiting   []waiter
+	restarter *supervisor.Restarter
+	health    *supervisor.HealthTracker
+	healthT   *time.Timer
+	restartT  *time.Timer
+	idleT     *time.Timer
+	inflight  int
+
+	lastErr   string
+	restarts  int
+	startedAt time.Time
+	calls     int64
+	errs      int64
+	lastUsed  time.Time
+	hist      []Invocation
+	histPos   int64
+	checks    []HealthCheck
+	server    *transports.ServerInfo
+}
+
+func newProvider(rt *Runtime, ref *providerRef, spec Spec) *provider {
+	return &provider{
+		rt:        rt,
+		ref:       ref,
+		spec:      spec,
+		state:     StateCold,
+		toolIdx:   map[string]*toolStats{},
+		restarter: supervisor.NewRestarter(spec.Restart, supervisor.RealClock{}, nil),
+		health:    supervisor.NewHealthTracker(spec.DegradedAfter),
+	}
+}
+
+// Receive implements actor.Actor.
+func (p *provider) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		p.self = ctx.Self()
+		p.publish()
+	case *CallTool:
+		p.onCall(ctx, m, ctx.Sender())
+	case *ListTools:
+		p.onListTools(ctx, m, ctx.Sender())
+	case *Start:
+		p.onStart(ctx, m, ctx.Sender())
+	case *Stop:
+		p.stop(ctx, StateStopped, m.Reason)
+		ctx.Respond(&Result{State: p.state})
+	case *Update:
+		p.onUpdate(ctx, m)
+	case *History:
+		ctx.Respond(p.history(m))
+	case *started:
+		p.onStarted(ctx, m)
+	case *exited:
+		p.onExited(ctx, m)
+	case *restartNow:
+		if m.gen == p.gen && p.state == StateInitializing && p.proc == nil {
+			p.launch(ctx)
+		}
+	case *healthTick:
+		p.onHealthTick(m)
+	case *healthDone:
+		p.onHealthDone(ctx, m)
+	case *protocolErr:
+		if m.gen == p.gen {
+			p.rt.hub.Publish(p.spec.ID, events.ProtocolError{Error: m.err.Error()})
+			p.lastErr = m.err.Error()
+			p.failCheck(ctx, m.err)
+		}
+	case *toolsDirty:
+		if m.gen == p.gen && p.sess != nil {
+			p.refreshTools()
+		}
+	case *toolsRefreshed:
+		if m.gen == p.gen && m.err == nil {
+			p.setTools(m.tools)
+		}
+	case *callDone:
+		p.onCallDone(m)
+	case *idleTick:
+		if m.gen == p.gen {
+			p.onIdle(ctx)
+		}
+	case *actor.Stopping, *actor.Restarting:
+		p.stop(ctx, StateStopped, "shutdown")
+	case *actor.Stopped:
+		p.failWaiters(ErrShutdown)
+	}
+}
+
+// publish stores a fresh snapshot for readers outside the actor.
+func (p *provider) publish() {
+	info := &Info{
+		Spec:           p.spec,
+		State:          p.state,
+		Alive:          p.proc != nil && (p.state == StateReady || p.state == StateDegraded),
+		Tools:          p.tools,
+		ToolsKnown:     p.known,
+		Server:         p.server,
+		LastError:      p.lastErr,
+		Restarts:       p.restarts,
+		HealthFailures: p.health.Failures(),
+		Health:         append([]HealthCheck(nil), p.checks...),
+		StartedAt:      p.startedAt,
+		Calls:          p.calls,
+		Errors:         p.errs,
+		InFlight:       p.inflight,
+		LastUsed:       p.lastUsed,
+	}
+	if p.proc != nil {
+		info.Pid = p.proc.Pid()
+	}
+	if n := len(p.checks); n > 0 {
+		info.LastHealthCheck = &info.Health[n-1]
+	}
+	p.ref.info.Store(info)
+}
+
+func (p *provider) setState(ctx actor.Context, s State, reason string) {
+	if p.state == s {
+		p.publish()
+		return
+	}
+	from := p.state
+	p.state = s
+	p.rt.metrics.setState(p.spec.ID, s)
+	p.rt.hub.Publish(p.spec.ID, events.ProviderStateChanged{From: string(from), To: string(s), Reason: reason})
+	p.armIdle()
+	p.publish()
+}
+
+// armIdle (re)starts the idle timer while the provider runs. The timer
+// checks lastUsed when it fires instead of being reset by every call.
+func (p *provider) armIdle() {
+	if p.idleT != nil {
+		p.idleT.Stop()
+		p.idleT = nil
+	}
+	if (p.state != StateReady && p.state != StateDegraded) || p.spec.IdleTTL <= 0 {
+		return
+	}
+	wait := p.spec.IdleTTL
+	if !p.lastUsed.IsZero() {
+		if left := p.spec.IdleTTL - time.Since(p.lastUsed); left > 0 && left < wait {
+			wait = left
+		}
+	}
+	gen, self, root := p.gen, p.self, p.rt.system.Root
+	p.idleT = time.AfterFunc(wait, func() { root.Send(self, &idleTick{gen: gen}) })
+}
+
+// ---- calls ----
+
+func (p *provider) onCall(ctx actor.Context, m *CallTool, sender *actor.PID) {
+	switch p.state {
+	case StateReady, StateDegraded:
+		p.dispatch(m, sender)
+	case StateCold:
+		p.park(ctx, m, sender, m.Deadline)
+		p.begin(ctx, "first use")
+	case StateInitializing:
+		p.park(ctx, m, sender, m.Deadline)
+	case StateStopped:
+		p.reply(sender, &CallReply{Err: fmt.Errorf("%w: provider %s is stopped; start it first", ErrUnavailable, p.spec.ID)})
+	case StateDead:
+		p.reply(sender, &CallReply{Err: fmt.Errorf("%w: provider %s is dead (%s); start it to retry", ErrUnavailable, p.spec.ID, p.lastErr)})
+	}
+}
+
+func (p *provider) reply(to *actor.PID, msg any) {
+	if to != nil {
+		p.rt.system.Root.Send(to, msg)
+	}
+}
+
+func (p *provider) dispatch(m *CallTool, sender *actor.PID) {
+	ts := p.toolIdx[m.Tool]
+	if p.known && ts == nil {
+		p.reply(sender, &CallReply{Err: fmt.Errorf("%w: provider %s has no tool %q", ErrToolNotFound, p.spec.ID, m.Tool)})
+		return
+	}
+	if ts == nil {
+		ts = p.rt.metrics.tool(p.spec.ID, "_unknown")
+	}
+	timeout := p.spec.CallTimeout
+	if !m.Deadline.IsZero() {
+		if left := time.Until(m.Deadline); left < timeout {
+			timeout = left
+		}
+		if timeout <= 0 {
+			p.reply(sender, &CallReply{Err: fmt.Errorf("%w: deadline passed before the call started", ErrTimeout)})
+			return
+		}
+	}
+	begin := time.Now()
+	rt, self, tool := p.rt, p.self, m.Tool
+	ts.inflight.Inc()
+	_, err := p.sess.GoCall(tool, m.Args, timeout, func(r transports.Response) {
+		lat := time.Since(begin)
+		ts.inflight.Dec()
+		rep := &CallReply{Result: r.Result, Latency: lat}
+		outcome := "ok"
+		if r.Err != nil {
+			rep.Err = classify(r.Err)
+			outcome = outcomeOf(rep.Err)
+		} else if isErrorResult(r.Result) {
+			rep.IsError = true
+			outcome = "tool_error"
+		}
+		ts.observe(outcome, lat)
+		rt.system.Root.Send(sender, rep)
+		rt.system.Root.Send(self, &callDone{tool: tool, outcome: outcome, latency: lat, err: rep.Err})
+	})
+	if err != nil {
+		ts.inflight.Dec()
+		ts.observe("busy", 0)
+		p.reply(sender, &CallReply{Err: classify(err)})
+		return
+	}
+	p.inflight++
+	p.lastUsed = begin
+}
+
+func (p *provider) onCallDone(m *callDone) {
+	p.inflight--
+	p.lastUsed = time.Now()
+	p.calls++
+	inv := Invocation{Position: p.histPos, At: time.Now().UTC(), Tool: m.tool, Outcome: m.outcome, LatencyMs: ms(m.latency)}
+	if m.err != nil {
+		p.errs++
+		inv.Error = m.err.Error()
+	}
+	p.histPos++
+	if len(p.hist) == historySize {
+		copy(p.hist, p.hist[1:])
+		p.hist = p.hist[:historySize-1]
+	}
+	p.hist = append(p.hist, inv)
+	p.rt.totalCalls.Add(1)
+	p.rt.hub.Publish(p.spec.ID, events.ToolInvoked{Tool: m.tool, Outcome: m.outcome, LatencyMs: inv.LatencyMs, Error: inv.Error})
+	p.publish()
+}
+
+func (p *provider) history(m *History) *HistoryReply {
+	out := &HistoryReply{Total: p.histPos}
+	for _, inv := range p.hist {
+		if inv.Position < m.FromPosition {
+			continue
+		}
+		if len(out.Records) >= m.Limit {
+			break
+		}
+		out.Records = append(out.Records, inv)
+	}
+	return out
+}
+
+// classify maps transport errors to runtime sentinels, keeping the detail.
+func classify(err error) error {
+	var rpc *transports.RPCError
+	switch {
+	case errors.As(err, &rpc):
+		return fmt.Errorf("%w: %w", ErrBackend, err)
+	case errors.Is(err, transports.ErrTimeout):
+		return fmt.Errorf("%w: %w", ErrTimeout, err)
+	case errors.Is(err, transports.ErrBusy):
+		return fmt.Errorf("%w: %w", ErrBusy, err)
+	default:
+		return fmt.Errorf("%w: %w", ErrBackend, err)
+	}
+}
+
+func outcomeOf(err error) string {
+	switch {
+	case errors.Is(err, ErrTimeout):
+		return "timeout"
+	case errors.Is(err, ErrBusy):
+		return "busy"
+	case errors.Is(err, transports.ErrClosed):
+		return "transport_error"
+	default:
+		return "error"
+	}
+}
+
+// isErrorResult reads the top-level isError flag of a CallToolResult.
+func isErrorResult(raw json.RawMessage) bool {
+	var r struct {
+		IsError bool `json:"isError"`
+	}
+	_ = json.Unmarshal(raw, &r)
+	return r.IsError
+}
+
+// ---- tools ----
+
+func (p *provider) onListTools(ctx actor.Context, m *ListTools, sender *actor.PID) {
+	if p.known || !m.Discover {
+		p.reply(sender, &ToolsReply{Tools: p.tools})
+		return
+	}
+	switch p.state {
+	case StateCold:
+		p.park(ctx, m, sender, m.Deadline)
+		p.begin(ctx, "tool discovery")
+	case StateInitializing:
+		p.park(ctx, m, sender, m.Deadline)
+	default:
+		p.reply(sender, &ToolsReply{Tools: p.tools})
+	}
+}
+
+func (p *provider) setTools(tools []transports.Tool) {
+	sort.Slice(tools, func(i, j int) bool { return tools[i].Name < tools[j].Name })
+	changed := !p.known || !sameTools(p.tools, tools)
+	p.tools = tools
+	p.known = true
+	idx := make(map[string]*toolStats, len(tools))
+	for _, t := range tools {
+		if ts := p.toolIdx[t.Name]; ts != nil {
+			idx[t.Name] = ts
+		} else {
+			idx[t.Name] = p.rt.metrics.tool(p.spec.ID, t.Name)
+		}
+	}
+	p.toolIdx = idx
+	p.publish()
+	if changed {
+		p.rt.hub.Publish(p.spec.ID, events.ToolsChanged{Tools: len(tools)})
+	}
+}
+
+func sameTools(a, b []transports.Tool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || string(a[i].Raw) != string(b[i].Raw) {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *provider) refreshTools() {
+	sess, gen, self, root, timeout := p.sess, p.gen, p.self, p.rt.system.Root, p.spec.CallTimeout
+	p.rt.goTracked(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		tools, err := sess.ListTools(ctx)
+		root.Send(self, &toolsRefreshed{gen: gen, tools: tools, err: err})
+	})
+}
+
+// ---- lifecycle ----
+
+func (p *provider) park(ctx actor.Context, msg any, sender *actor.PID, deadline time.Time) {
+	if len(p.waiting) >= p.spec.MaxPending {
+		p.answer(sender, msg, fmt.Errorf("%w: %d requests already wait for provider %s to start", ErrBusy, len(p.waiting), p.spec.ID))
+		return
+	}
+	p.waiting = append(p.waiting, waiter{msg: msg, sender: sender, deadline: deadline})
+}
+
+// answer replies to a parked request with an error of the right type.
+func (p *provider) answer(to *actor.PID, msg any, err error) {
+	switch msg.(type) {
+	case *CallTool:
+		p.reply(to, &CallReply{Err: err})
+	case *ListTools:
+		p.reply(to, &ToolsReply{Err: err})
+	default:
+		p.reply(to, &Result{State: p.state, Err: err})
+	}
+}
+
+func (p *provider) failWaiters(err error) {
+	w := p.waiting
+	p.waiting = nil
+	for _, x := range w {
+		p.answer(x.sender, x.msg, err)
+	}
+}
+
+func (p *provider) flushWaiters(ctx actor.Context) {
+	w := p.waiting
+	p.waiting = nil
+	now := time.Now()
+	for _, x := range w {
+		if !x.deadline.IsZero() && now.After(x.deadline) {
+			p.answer(x.sender, x.msg, fmt.Errorf("%w: provider %s did not become ready in time", ErrTimeout, p.spec.ID))
+			continue
+		}
+		switch m := x.msg.(type) {
+		case *CallTool:
+			p.dispatch(m, x.sender)
+		case *ListTools:
+			p.reply(x.sender, &ToolsReply{Tools: p.tools})
+		default:
+			p.reply(x.sender, &Result{State: p.state})
+		}
+	}
+}
+
+func (p *provider) onStart(ctx actor.Context, m *Start, sender *actor.PID) {
+	switch p.state {
+	case StateReady, StateDegraded:
+		p.reply(sender, &Result{State: p.state})
+	case StateInitializing:
+		p.park(ctx, m, sender, m.Deadline)
+	default:
+		if p.state == StateDead {
+			p.restarter.Reset()
+		}
+		p.park(ctx, m, sender, m.Deadline)
+		p.begin(ctx, "start requested")
+	}
+}
+
+// begin moves to initializing and launches the backend.
+func (p *provider) begin(ctx actor.Context, reason string) {
+	p.setState(ctx, StateInitializing, reason)
+	p.launch(ctx)
+}
+
+// launch starts the backend off the mailbox; the outcome arrives as started.
+func (p *provider) launch(ctx actor.Context) {
+	p.gen++
+	gen, spec, self, rt, ref := p.gen, p.spec, p.self, p.rt, p.ref
+	root := rt.system.Root
+	rt.goTracked(func() {
+		proc, err := transports.StartProcess(transports.ProcessSpec{
+			Command:   spec.Command,
+			Env:       childEnv(spec),
+			Dir:       spec.Workdir,
+			StopGrace: spec.StopGrace,
+			Mux: transports.MuxOptions{
+				MaxMessage: spec.MaxMessage,
+				OnNotification: func(method string, _ json.RawMessage) {
+					if method == "notifications/tools/list_changed" {
+						root.Send(self, &toolsDirty{gen: gen})
+					}
+				},
+				OnProtocolError: func(err error) { root.Send(self, &protocolErr{gen: gen, err: err}) },
+			},
+			OnStderr: func(line string) { rt.logLine(ref, line) },
+			OnExit:   func(err error) { root.Send(self, &exited{gen: gen, err: err}) },
+		})
+		if err != nil {
+			root.Send(self, &started{gen: gen, err: err})
+			return
+		}
+		rt.trackProcess(proc)
+		hctx, cancel := context.WithTimeout(context.Background(), spec.StartupTimeout)
+		defer cancel()
+		sess, err := transports.Handshake(hctx, proc.Mux(), transports.ClientInfo{Name: "switchyard", Version: rt.version})
+		var tools []transports.Tool
+		if err == nil {
+			tools, err = sess.ListTools(hctx)
+		}
+		if err != nil {
+			proc.Stop()
+			root.Send(self, &started{gen: gen, proc: proc, err: fmt.Errorf("handshake: %w", err)})
+			return
+		}
+		root.Send(self, &started{gen: gen, proc: proc, sess: sess, tools: tools})
+	})
+}
+
+func (p *provider) onStarted(ctx actor.Context, m *started) {
+	if m.gen != p.gen || p.state != StateInitializing {
+		if m.proc != nil {
+			m.proc.Stop() // a start that lost a race with stop or delete
+		}
+		return
+	}
+	if m.err != nil {
+		p.lastErr = m.err.Error()
+		if m.proc == nil {
+			// It never ran, so no exit will follow: decide now.
+			p.crashed(ctx, m.err)
+		} else {
+			p.proc = m.proc // the exit that follows decides
+		}
+		return
+	}
+	p.proc, p.sess = m.proc, m.sess
+	info := m.sess.Info()
+	p.server = &info
+	p.startedAt = time.Now()
+	p.lastUsed = p.startedAt
+	p.lastErr = ""
+	p.restarter.Healthy()
+	p.health = supervisor.NewHealthTracker(p.spec.DegradedAfter)
+	p.setTools(m.tools)
+	p.setState(ctx, StateReady, "started")
+	p.scheduleHealth()
+	p.flushWaiters(ctx)
+}
+
+func (p *provider) onExited(ctx actor.Context, m *exited) {
+	if m.gen != p.gen {
+		return
+	}
+	p.proc, p.sess = nil, nil
+	p.stopHealth()
+	switch p.state {
+	case StateStopped, StateCold, StateDead:
+		p.publish()
+		return
+	}
+	reason := "process exited"
+	if m.err != nil {
+		reason = m.err.Error()
+	}
+	if p.lastErr == "" || p.state != StateInitializing {
+		p.lastErr = reason
+	}
+	p.crashed(ctx, errors.New(p.lastErr))
+}
+
+// crashed applies the restart policy after a crash or a failed start.
+func (p *provider) crashed(ctx actor.Context, cause error) {
+	d := p.restarter.Failed()
+	if d.Action == supervisor.GiveUp {
+		msg := fmt.Sprintf("provider %s: %v; last error: %v", p.spec.ID, p.restarter.Err(), cause)
+		p.lastErr = msg
+		p.setState(ctx, StateDead, msg)
+		p.rt.hub.Publish(p.spec.ID, events.Alert{Level: "critical", Message: msg})
+		p.failWaiters(fmt.Errorf("%w: %s", ErrUnavailable, msg))
+		return
+	}
+	p.restarts++
+	p.rt.metrics.restart(p.spec.ID)
+	p.rt.hub.Publish(p.spec.ID, events.ProviderRestarting{Attempt: d.Attempt, DelayMs: ms(d.Delay), Reason: cause.Error()})
+	p.setState(ctx, StateInitializing, "restarting: "+cause.Error())
+	if d.Delay <= 0 {
+		p.launch(ctx)
+		return
+	}
+	p.gen++ // a late exit of the old process must not count twice
+	gen, self, root := p.gen, p.self, p.rt.system.Root
+	p.restartT = time.AfterFunc(d.Delay, func() { root.Send(self, &restartNow{gen: gen}) })
+}
+
+// stop ends the backend and parks the provider in the given state.
+func (p *provider) stop(ctx actor.Context, to State, reason string) {
+	p.stopHealth()
+	if p.restartT != nil {
+		p.restartT.Stop()
+		p.restartT = nil
+	}
+	if p.proc != nil {
+		p.proc.Stop()
+	}
+	p.proc, p.sess = nil, nil
+	p.gen++
+	p.failWaiters(fmt.Errorf("%w: provider %s stopped (%s)", ErrUnavailable, p.spec.ID, reason))
+	p.setState(ctx, to, reason)
+}
+
+func (p *provider) onIdle(ctx actor.Context) {
+	p.idleT = nil
+	if p.state != StateReady && p.state != StateDegraded {
+		return
+	}
+	if p.inflight > 0 || len(p.waiting) > 0 || time.Since(p.lastUsed) < p.spec.IdleTTL {
+		p.armIdle() // busy or recently used: not idle yet
+		return
+	}
+	p.stop(ctx, StateCold, "idle")
+}
+
+func (p *provider) onUpdate(ctx actor.Context, m *Update) {
+	if m.Description != nil {
+		p.spec.Description = *m.Description
+	}
+	if m.Env != nil {
+		p.spec.Env = m.Env
+	}
+	if m.IdleTTL != nil {
+		p.spec.IdleTTL = *m.IdleTTL
+		p.armIdle()
+	}
+	if m.HealthInterval != nil {
+		p.spec.HealthInterval = *m.HealthInterval
+		if p.proc != nil {
+			p.scheduleHealth()
+		}
+	}
+	p.publish()
+	ctx.Respond(&Result{State: p.state})
+}
+
+// ---- health ----
+
+func (p *provider) scheduleHealth() {
+	p.stopHealth()
+	if p.spec.HealthInterval <= 0 {
+		return
+	}
+	gen, self, root := p.gen, p.self, p.rt.system.Root
+	p.healthT = time.AfterFunc(p.spec.HealthInterval, func() { root.Send(self, &healthTick{gen: gen}) })
+}
+
+func (p *provider) stopHealth() {
+	if p.healthT != nil {
+		p.healthT.Stop()
+		p.healthT = nil
+	}
+}
+
+func (p *provider) onHealthTick(m *healthTick) {
+	if m.gen != p.gen || p.sess == nil {
+		return
+	}
+	timeout := p.spec.HealthInterval
+	if timeout > 5*time.Second {
+		timeout = 5 * time.Second
+	}
+	gen, self, root := p.gen, p.self, p.rt.system.Root
+	begin := time.Now()
+	params := []byte(nil)
+	_, err := p.sess.Mux().Go("ping", params, timeout, func(r transports.Response) {
+		root.Send(self, &healthDone{gen: gen, err: r.Err, latency: time.Since(begin)})
+	})
+	if err != nil {
+		root.Send(self, &healthDone{gen: gen, err: err})
+	}
+}
+
+func (p *provider) onHealthDone(ctx actor.Context, m *healthDone) {
+	if m.gen != p.gen {
+		return
+	}
+	hc := HealthCheck{At: time.Now().UTC(), OK: m.err == nil, LatencyMs: ms(m.latency)}
+	if m.err != nil {
+		hc.Error = m.err.Error()
+	}
+	if len(p.checks) == healthHistorySize {
+		copy(p.checks, p.checks[1:])
+		p.checks = p.checks[:healthHistorySize-1]
+	}
+	p.checks = append(p.checks, hc)
+	if m.err != nil {
+		p.failCheck(ctx, m.err)
+	} else if p.health.OK() && p.state == StateDegraded {
+		p.setState(ctx, StateReady, "health check passed")
+	} else {
+		p.publish()
+	}
+	p.scheduleHealth()
+}
+
+func (p *provider) failCheck(ctx actor.Context, err error) {
+	degraded := p.health.Fail()
+	p.rt.hub.Publish(p.spec.ID, events.HealthChecked{OK: false, Failures: p.health.Failures(), Error: err.Error()})
+	if degraded && p.state == StateReady {
+		p.setState(ctx, StateDegraded, fmt.Sprintf("%d consecutive failures: %v", p.health.Failures(), err))
+		return
+	}
+	p.publish()
+}
+
+// childEnv builds a child's environment: the inherited names, then the
+// configured values.
+func childEnv(s Spec) []string {
+	names := s.InheritEnv
+	if names == nil {
+		names = DefaultInheritEnv
+	}
+	env := make([]string, 0, len(names)+len(s.Env))
+	for _, n := range names {
+		if v, ok := os.LookupEnv(n); ok {
+			if _, over := s.Env[n]; !over {
+				env = append(env, n+"="+v)
+			}
+		}
+	}
+	keys := make([]string, 0, len(s.Env))
+	for k := range s.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+s.Env[k])
+	}
+	return env
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -1,0 +1,470 @@
+package actors
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/switchyard-mcp/switchyard/events"
+	"github.com/switchyard-mcp/switchyard/supervisor"
+)
+
+// fastSpec is a subprocess spec running the test server with millisecond
+// timings.
+func fastSpec(id string, env ...string) Spec {
+	s := Spec{
+		ID:             id,
+		Mode:           "subprocess",
+		Command:        []string{testServer},
+		CallTimeout:    5 * time.Second,
+		StartupTimeout: 10 * time.Second,
+		StopGrace:      2 * time.Second,
+		Restart: supervisor.RestartPolicy{
+			MaxRestarts: 3, Window: time.Minute,
+			InitialBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
+			Jitter: supervisor.NoJitter, HealthyReset: time.Minute,
+		},
+	}
+	for i := 0; i+1 < len(env); i += 2 {
+		if s.Env == nil {
+			s.Env = map[string]string{}
+		}
+		s.Env[env[i]] = env[i+1]
+	}
+	return s
+}
+
+// newRT starts a runtime that is shut down (and checked for leftover
+// children) when the test ends.
+func newRT(t *testing.T) *Runtime {
+	t.Helper()
+	rt := NewRuntime(Options{Version: "test"})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := rt.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return rt
+}
+
+// watch subscribes to a provider's events before the action under test.
+func watch(t *testing.T, rt *Runtime) *events.Subscription {
+	t.Helper()
+	sub := rt.Hub().Subscribe(nil, 4096)
+	t.Cleanup(sub.Close)
+	return sub
+}
+
+// waitEvent waits for an event matching ok, failing the test at the deadline.
+func waitEvent(t *testing.T, sub *events.Subscription, d time.Duration, what string, ok func(*events.Event) bool) *events.Event {
+	t.Helper()
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	for {
+		select {
+		case e := <-sub.C():
+			if ok(e) {
+				return e
+			}
+		case <-sub.Done():
+			t.Fatalf("subscription dropped while waiting for %s", what)
+		case <-deadline.C:
+			t.Fatalf("no %s within %s", what, d)
+		}
+	}
+}
+
+func stateIs(id string, s State) func(*events.Event) bool {
+	return func(e *events.Event) bool {
+		c, ok := e.Data.(events.ProviderStateChanged)
+		return ok && e.ProviderID == id && c.To == string(s)
+	}
+}
+
+func call(t *testing.T, rt *Runtime, id, tool, args string) *CallReply {
+	t.Helper()
+	var a []byte
+	if args != "" {
+		a = []byte(args)
+	}
+	rep, err := rt.Call(context.Background(), id, tool, a)
+	if err != nil {
+		t.Fatalf("call %s/%s: %v", id, tool, err)
+	}
+	return rep
+}
+
+func text(t *testing.T, rep *CallReply) string {
+	t.Helper()
+	var r struct {
+		Content []struct {
+			Text string `json:"text"`
+		} `json:"content"`
+	}
+	if err := json.Unmarshal(rep.Result, &r); err != nil || len(r.Content) == 0 {
+		t.Fatalf("result %s: %v", rep.Result, err)
+	}
+	return r.Content[0].Text
+}
+
+func alive(pid int) bool {
+	// A zombie still answers kill(0); /proc tells them apart.
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i > 0 && len(b) > i+2 && b[i+2] != 'Z'
+}
+
+func TestLazyStartAndCall(t *testing.T) {
+	rt := newRT(t)
+	sub := watch(t, rt)
+	if err := rt.Create(fastSpec("p")); err != nil {
+		t.Fatal(err)
+	}
+	info, _ := rt.Get("p")
+	if info.State != StateCold || info.Pid != 0 {
+		t.Fatalf("a new provider must be cold with no process, got %s pid %d", info.State, info.Pid)
+	}
+	rep := call(t, rt, "p", "echo", `{"text":"hi"}`)
+	if got := text(t, rep); got != "hi" {
+		t.Fatalf("echo = %q", got)
+	}
+	waitEvent(t, sub, 5*time.Second, "ready", stateIs("p", StateReady))
+	info, _ = rt.Get("p")
+	if info.State != StateReady || !info.Alive || info.Pid == 0 || len(info.Tools) == 0 {
+		t.Fatalf("after first call: %+v", info)
+	}
+	if info.Server == nil || info.Server.ProtocolVersion != "2026-07-28" {
+		t.Fatalf("negotiated %+v, want 2026-07-28", info.Server)
+	}
+	if rep := call(t, rt, "p", "fail", `{"message":"nope"}`); !rep.IsError {
+		t.Fatalf("fail tool: want isError result, got %s", rep.Result)
+	}
+	if _, err := rt.Call(context.Background(), "p", "no_such_tool", nil); !errors.Is(err, ErrToolNotFound) {
+		t.Fatalf("unknown tool: %v", err)
+	}
+	if _, err := rt.Call(context.Background(), "nobody", "echo", nil); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown provider: %v", err)
+	}
+}
+
+func TestIdleStop(t *testing.T) {
+	rt := newRT(t)
+	sub := watch(t, rt)
+	spec := fastSpec("idle")
+	spec.IdleTTL = 300 * time.Millisecond
+	spec.HealthInterval = 50 * time.Millisecond // pings must not count as activity
+	if err := rt.Create(spec); err != nil {
+		t.Fatal(err)
+	}
+	call(t, rt, "idle", "echo", `{"text":"x"}`)
+	pid := mustInfo(t, rt, "idle").Pid
+	e := waitEvent(t, sub, 10*time.Second, "idle stop", stateIs("idle", StateCold))
+	if c := e.Data.(events.ProviderStateChanged); c.Reason != "idle" {
+		t.Fatalf("reason %q", c.Reason)
+	}
+	waitGone(t, pid)
+	// Lazy start again, with the tools kept from before.
+	if info := mustInfo(t, rt, "idle"); !info.ToolsKnown || len(info.Tools) == 0 {
+		t.Fatal("tools should survive an idle stop")
+	}
+	if got := text(t, call(t, rt, "idle", "echo", `{"text":"again"}`)); got != "again" {
+		t.Fatalf("echo after idle stop = %q", got)
+	}
+}
+
+func mustInfo(t *testing.T, rt *Runtime, id string) *Info {
+	t.Helper()
+	info, err := rt.Get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+// waitGone waits for a process to be gone, polling /proc with a deadline.
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for alive(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d still alive", pid)
+		}
+		time.Sleep(10 * time.Millisecond) // polling the kernel, not synchronising goroutines
+	}
+}
+
+func TestCrashRestartsAndNextCallSucceeds(t *testing.T) {
+	rt := newRT(t)
+	sub := watch(t, rt)
+	if err := rt.Create(fastSpec("c")); err != nil {
+		t.Fatal(err)
+	}
+	call(t, rt, "c", "echo", `{"text":"x"}`)
+	pid := mustInfo(t, rt, "c").Pid
+	_, err := rt.Call(context.Background(), "c", "crash", []byte(`{"code":7}`))
+	if !errors.Is(err, ErrBackend) {
+		t.Fatalf("call to a crashing tool: %v, want a backend error", err)
+	}
+	waitEvent(t, sub, 5*time.Second, "restart", func(e *events.Event) bool {
+		_, ok := e.Data.(events.ProviderRestarting)
+		return ok && e.ProviderID == "c"
+	})
+	if got := text(t, call(t, rt, "c", "echo", `{"text":"back"}`)); got != "back" {
+		t.Fatalf("echo after crash = %q", got)
+	}
+	info := mustInfo(t, rt, "c")
+	if info.Restarts != 1 || info.Pid == pid || info.State != StateReady {
+		t.Fatalf("after restart: restarts=%d pid=%d (old %d) state=%s", info.Restarts, info.Pid, pid, info.State)
+	}
+	waitGone(t, pid)
+}
+
+func TestDeadAfterTooManyRestarts(t *testing.T) {
+	rt := newRT(t)
+	sub := watch(t, rt)
+	spec := fastSpec("d", "SY_TESTSERVER_MODE", "exit")
+	if err := rt.Create(spec); err != nil {
+		t.Fatal(err)
+	}
+	_, err := rt.Call(context.Background(), "d", "echo", []byte(`{"text":"x"}`))
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("call to a provider that cannot start: %v", err)
+	}
+	waitEvent(t, sub, 10*time.Second, "alert", func(e *events.Event) bool {
+		a, ok := e.Data.(events.Alert)
+		return ok && e.ProviderID == "d" && a.Level == "critical"
+	})
+	info := mustInfo(t, rt, "d")
+	if info.State != StateDead || info.Restarts != 3 || !strings.Contains(info.LastError, "restarts") {
+		t.Fatalf("dead provider: %+v", info)
+	}
+	if _, err := rt.Call(context.Background(), "d", "echo", nil); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("call to a dead provider: %v", err)
+	}
+}
+
+func TestHungCallTimesOutWithoutBlockingTheMailbox(t *testing.T) {
+	rt := newRT(t)
+	spec := fastSpec("h")
+	spec.CallTimeout = 300 * time.Millisecond
+	if err := rt.Create(spec); err != nil {
+		t.Fatal(err)
+	}
+	call(t, rt, "h", "echo", `{"text":"warm"}`)
+	hung := make(chan error, 1)
+	go func() {
+		_, err := rt.Call(context.Background(), "h", "hang", nil)
+		hung <- err
+	}()
+	// While the hang is in flight the actor keeps answering.
+	for i := 0; i < 5; i++ {
+		if got := text(t, call(t, rt, "h", "echo", fmt.Sprintf(`{"text":"%d"}`, i))); got != fmt.Sprint(i) {
+			t.Fatalf("echo %d = %q", i, got)
+		}
+	}
+	if _, err := rt.History("h", 10, 0); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-hung:
+		if !errors.Is(err, ErrTimeout) {
+			t.Fatalf("hung call: %v, want timeout", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("hung call never timed out")
+	}
+	if info := mustInfo(t, rt, "h"); info.State != StateReady {
+		t.Fatalf("a tool timeout must not change the state: %s", info.State)
+	}
+}
+
+func TestGarbageAndFloodDegradeWithoutExhaustingMemory(t *testing.T) {
+	rt := newRT(t)
+	sub := watch(t, rt)
+	spec := fastSpec("g")
+	spec.MaxMessage = 64 << 10
+	spec.DegradedAfter = 3
+	spec.HealthInterval = time.Hour
+	if err := rt.Create(spec); err != nil {
+		t.Fatal(err)
+	}
+	call(t, rt, "g", "noise", `{"lines":5}`)
+	waitEvent(t, sub, 5*time.Second, "degraded", stateIs("g", StateDegraded))
+	// A flood far over the limit is skipped, the connection survives.
+	call(t, rt, "g", "flood", `{"bytes":5000000}`)
+	if got := text(t, call(t, rt, "g", "echo", `{"text":"still here"}`)); got != "still here" {
+		t.Fatalf("echo after flood = %q", got)
+	}
+	// A result over the limit fails its own call instead of hanging.
+	if _, err := rt.Call(context.Background(), "g", "big", []byte(`{"bytes":200000}`)); err == nil || !strings.Contains(err.Error(), "size limit") {
+		t.Fatalf("oversized result: %v", err)
+	}
+}
+
+func TestGarbageFromStartGoesDead(t *testing.T) {
+	rt := newRT(t)
+	spec := fastSpec("gs", "SY_TESTSERVER_MODE", "garbage")
+	spec.StartupTimeout = 500 * time.Millisecond
+	spec.MaxMessage = 4 << 10
+	spec.Restart.MaxRestarts = 1
+	if err := rt.Create(spec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Call(context.Background(), "gs", "echo", nil); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("garbage server: %v", err)
+	}
+	if info := mustInfo(t, rt, "gs"); info.State != StateDead || info.Pid != 0 {
+		t.Fatalf("garbage server: %+v", info)
+	}
+}
+
+func TestStopStartAndDelete(t *testing.T) {
+	rt := newRT(t)
+	if err := rt.Create(fastSpec("s")); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Create(fastSpec("s")); !errors.Is(err, ErrExists) {
+		t.Fatalf("duplicate create: %v", err)
+	}
+	state, err := rt.Start(context.Background(), "s")
+	if err != nil || state != StateReady {
+		t.Fatalf("start: %s %v", state, err)
+	}
+	pid := mustInfo(t, rt, "s").Pid
+	if state, _ := rt.Stop("s", "test"); state != StateStopped {
+		t.Fatalf("stop: %s", state)
+	}
+	waitGone(t, pid)
+	if _, err := rt.Call(context.Background(), "s", "echo", nil); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("call to a stopped provider: %v", err)
+	}
+	if state, err := rt.Start(context.Background(), "s"); err != nil || state != StateReady {
+		t.Fatalf("restart: %s %v", state, err)
+	}
+	call(t, rt, "s", "echo", `{"text":"x"}`)
+	var metrics bytes.Buffer
+	rt.WriteMetrics(&metrics)
+	if !strings.Contains(metrics.String(), `switchyard_tool_calls_total{provider="s",tool="echo",outcome="ok"} 1`) {
+		t.Fatalf("metrics miss the call:\n%s", metrics.String())
+	}
+	pid = mustInfo(t, rt, "s").Pid
+	if err := rt.Delete("s"); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, pid)
+	if _, err := rt.Get("s"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("get after delete: %v", err)
+	}
+	metrics.Reset()
+	rt.WriteMetrics(&metrics)
+	if strings.Contains(metrics.String(), `provider="s"`) {
+		t.Fatalf("series of a deleted provider remain:\n%s", metrics.String())
+	}
+}
+
+func TestChildEnvIsIsolated(t *testing.T) {
+	t.Setenv("SWITCHYARD_SECRET_FOR_TEST", "leak")
+	rt := newRT(t)
+	if err := rt.Create(fastSpec("e", "GIVEN", "yes")); err != nil {
+		t.Fatal(err)
+	}
+	if got := text(t, call(t, rt, "e", "env", `{"name":"SWITCHYARD_SECRET_FOR_TEST"}`)); got != "" {
+		t.Fatalf("child sees the gateway's env: %q", got)
+	}
+	if got := text(t, call(t, rt, "e", "env", `{"name":"GIVEN"}`)); got != "yes" {
+		t.Fatalf("configured env: %q", got)
+	}
+}
+
+func TestConcurrentCallsAndHistory(t *testing.T) {
+	rt := newRT(t)
+	if err := rt.Create(fastSpec("cc")); err != nil {
+		t.Fatal(err)
+	}
+	const n = 64
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			rep, err := rt.Call(context.Background(), "cc", "sleep", []byte(`{"ms":50}`))
+			if err == nil && rep.IsError {
+				err = fmt.Errorf("tool error %s", rep.Result)
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := rt.History("cc", 500, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Total != n || len(h.Records) != n {
+		t.Fatalf("history total %d records %d, want %d", h.Total, len(h.Records), n)
+	}
+	if h2, _ := rt.History("cc", 10, 60); len(h2.Records) != 4 || h2.Records[0].Position != 60 {
+		t.Fatalf("history page from 60: %+v", h2.Records)
+	}
+}
+
+func TestShutdownLeavesNoChild(t *testing.T) {
+	rt := NewRuntime(Options{})
+	var pids []int
+	for _, id := range []string{"a", "b", "c"} {
+		if err := rt.Create(fastSpec(id)); err != nil {
+			t.Fatal(err)
+		}
+		call(t, rt, id, "echo", `{"text":"x"}`)
+		pids = append(pids, mustInfo(t, rt, id).Pid)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := rt.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range pids {
+		if alive(pid) {
+			t.Fatalf("child %d survived shutdown", pid)
+		}
+		if err := syscall.Kill(pid, 0); err == nil {
+			t.Fatalf("child %d not reaped", pid)
+		}
+	}
+	if _, err := rt.Call(context.Background(), "a", "echo", nil); !errors.Is(err, ErrShutdown) {
+		t.Fatalf("call after shutdown: %v", err)
+	}
+}
+
+func TestLogsKeepStderr(t *testing.T) {
+	rt := newRT(t)
+	sub := watch(t, rt)
+	if err := rt.Create(fastSpec("l")); err != nil {
+		t.Fatal(err)
+	}
+	call(t, rt, "l", "stderr", `{"n":3,"text":"hello"}`)
+	waitEvent(t, sub, 5*time.Second, "third log line", func(e *events.Event) bool {
+		l, ok := e.Data.(events.ProviderLog)
+		return ok && l.Line == "hello 3"
+	})
+	lines, err := rt.Logs("l", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != 2 || lines[0].Line != "hello 2" || lines[1].Line != "hello 3" {
+		t.Fatalf("last two lines: %+v", lines)
+	}
+}

@@ -1,0 +1,480 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/switchyard-mcp/switchyard/events"
+	"github.com/switchyard-mcp/switchyard/transports"
+)
+
+// LogLines is how many stderr lines each provider keeps.
+const LogLines = 1000
+
+// LogEntry is one captured stderr line.
+type LogEntry struct {
+	Timestamp  time.Time `json:"timestamp"`
+	Line       string    `json:"line"`
+	ProviderID string    `json:"provider_id"`
+	Stream     string    `json:"stream"`
+}
+
+// logRing is a provider's bounded stderr buffer; it outlives restarts.
+type logRing struct {
+	mu    sync.Mutex
+	lines []LogEntry
+	next  int
+	full  bool
+}
+
+func (r *logRing) add(e LogEntry) {
+	r.mu.Lock()
+	if r.lines == nil {
+		r.lines = make([]LogEntry, LogLines)
+	}
+	r.lines[r.next] = e
+	r.next = (r.next + 1) % LogLines
+	if r.next == 0 {
+		r.full = true
+	}
+	r.mu.Unlock()
+}
+
+// last returns up to n most recent lines, oldest first.
+func (r *logRing) last(n int) []LogEntry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	size := r.next
+	if r.full {
+		size = LogLines
+	}
+	if n > size {
+		n = size
+	}
+	out := make([]LogEntry, 0, n)
+	for i := n; i > 0; i-- {
+		out = append(out, r.lines[(r.next-i+LogLines)%LogLines])
+	}
+	return out
+}
+
+// providerRef is the registry entry of a provider: its actor and what may be
+// read without messaging it (the snapshot its actor publishes, its logs).
+type providerRef struct {
+	id   string
+	pid  *actor.PID
+	info atomic.Pointer[Info]
+	logs logRing
+}
+
+// Options configures a Runtime.
+type Options struct {
+	// Version is reported to backends and by the system endpoint.
+	Version string
+	// Logger receives the runtime's and the actor system's logs.
+	Logger *slog.Logger
+	// Hub receives domain events (a new one if nil).
+	Hub *events.Hub
+}
+
+// Runtime is the actor system with its providers supervisor, and the API
+// the HTTP front and the CLI use. It is safe for concurrent use.
+type Runtime struct {
+	system  *actor.ActorSystem
+	hub     *events.Hub
+	metrics *runtimeMetrics
+	log     *slog.Logger
+	version string
+	started time.Time
+	sup     *actor.PID
+
+	mu    sync.RWMutex
+	refs  map[string]*providerRef
+	order []string
+
+	procMu  sync.Mutex
+	procs   map[*transports.Process]struct{}
+	closing atomic.Bool
+	wg      sync.WaitGroup
+
+	totalCalls atomic.Int64
+}
+
+// NewRuntime starts an actor system with an empty providers supervisor.
+func NewRuntime(o Options) *Runtime {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Hub == nil {
+		o.Hub = events.NewHub()
+	}
+	if o.Version == "" {
+		o.Version = "dev"
+	}
+	logger := o.Logger
+	system := actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger.With("component", "actors") }),
+		actor.WithDeadLetterThrottleInterval(50*time.Millisecond),
+	)
+	rt := &Runtime{
+		system:  system,
+		hub:     o.Hub,
+		metrics: newRuntimeMetrics(),
+		log:     o.Logger,
+		version: o.Version,
+		started: time.Now(),
+		refs:    map[string]*providerRef{},
+		procs:   map[*transports.Process]struct{}{},
+	}
+	rt.sup = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &providersSupervisor{rt: rt} }))
+	return rt
+}
+
+// Hub returns the runtime's event hub.
+func (r *Runtime) Hub() *events.Hub { return r.hub }
+
+// Version returns the version reported by the runtime.
+func (r *Runtime) Version() string { return r.version }
+
+// Uptime returns how long the runtime has run.
+func (r *Runtime) Uptime() time.Duration { return time.Since(r.started) }
+
+// TotalCalls returns the number of finished tool calls.
+func (r *Runtime) TotalCalls() int64 { return r.totalCalls.Load() }
+
+// WriteMetrics writes the runtime's series in Prometheus text format.
+func (r *Runtime) WriteMetrics(w io.Writer) { r.metrics.set.WritePrometheus(w) }
+
+// goTracked runs f on a goroutine that Shutdown waits for.
+func (r *Runtime) goTracked(f func()) {
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		f()
+	}()
+}
+
+// trackProcess records a live child so Shutdown can stop and reap it even
+// if its actor is already gone.
+func (r *Runtime) trackProcess(p *transports.Process) {
+	r.procMu.Lock()
+	r.procs[p] = struct{}{}
+	r.procMu.Unlock()
+	if r.closing.Load() {
+		p.Stop()
+	}
+	r.goTracked(func() {
+		<-p.Done()
+		r.procMu.Lock()
+		delete(r.procs, p)
+		r.procMu.Unlock()
+	})
+}
+
+func (r *Runtime) logLine(ref *providerRef, line string) {
+	e := LogEntry{Timestamp: time.Now().UTC(), Line: line, ProviderID: ref.id, Stream: "stderr"}
+	ref.logs.add(e)
+	r.hub.Publish(ref.id, events.ProviderLog{Stream: "stderr", Line: line, At: e.Timestamp})
+}
+
+func (r *Runtime) lookup(id string) (*providerRef, error) {
+	r.mu.RLock()
+	ref := r.refs[id]
+	r.mu.RUnlock()
+	if ref == nil {
+		return nil, fmt.Errorf("%w: provider %q", ErrNotFound, id)
+	}
+	return ref, nil
+}
+
+// request sends a message to a provider and waits for its typed reply.
+func request[T any](r *Runtime, id string, msg any, timeout time.Duration) (T, error) {
+	var zero T
+	if r.closing.Load() {
+		return zero, ErrShutdown
+	}
+	ref, err := r.lookup(id)
+	if err != nil {
+		return zero, err
+	}
+	res, err := r.system.Root.RequestFuture(ref.pid, msg, timeout).Result()
+	if err != nil {
+		if errors.Is(err, actor.ErrTimeout) {
+			return zero, fmt.Errorf("%w: provider %s did not answer within %s", ErrTimeout, id, timeout)
+		}
+		return zero, fmt.Errorf("%w: provider %s: %w", ErrUnavailable, id, err)
+	}
+	v, ok := res.(T)
+	if !ok {
+		return zero, fmt.Errorf("%w: provider %s gave an unexpected reply %T", ErrUnavailable, id, res)
+	}
+	return v, nil
+}
+
+// Create registers a provider; it starts cold.
+func (r *Runtime) Create(spec Spec) error {
+	if r.closing.Load() {
+		return ErrShutdown
+	}
+	spec = spec.WithDefaults()
+	if err := spec.Validate(); err != nil {
+		return err
+	}
+	res, err := r.system.Root.RequestFuture(r.sup, &createProvider{spec: spec}, 10*time.Second).Result()
+	if err != nil {
+		return fmt.Errorf("create provider: %w", err)
+	}
+	if e, _ := res.(error); e != nil {
+		return e
+	}
+	return nil
+}
+
+// Delete stops a provider and removes it with its metric series.
+func (r *Runtime) Delete(id string) error {
+	res, err := r.system.Root.RequestFuture(r.sup, &deleteProvider{id: id}, 30*time.Second).Result()
+	if err != nil {
+		return fmt.Errorf("delete provider: %w", err)
+	}
+	if e, _ := res.(error); e != nil {
+		return e
+	}
+	return nil
+}
+
+// IDs lists the provider ids in registration order.
+func (r *Runtime) IDs() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return append([]string(nil), r.order...)
+}
+
+// Get returns a provider's current snapshot.
+func (r *Runtime) Get(id string) (*Info, error) {
+	ref, err := r.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	return ref.info.Load(), nil
+}
+
+// List returns every provider's snapshot in registration order.
+func (r *Runtime) List() []*Info {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]*Info, 0, len(r.order))
+	for _, id := range r.order {
+		if info := r.refs[id].info.Load(); info != nil {
+			out = append(out, info)
+		}
+	}
+	return out
+}
+
+// callBudget is how long a call may take end to end, a lazy start included.
+func callBudget(info *Info) time.Duration {
+	if info == nil {
+		return 60 * time.Second
+	}
+	return info.Spec.StartupTimeout + info.Spec.CallTimeout
+}
+
+// Call calls one tool of a provider with raw JSON arguments, starting the
+// provider first if it is cold.
+func (r *Runtime) Call(ctx context.Context, id, tool string, args []byte) (*CallReply, error) {
+	ref, err := r.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	budget := callBudget(ref.info.Load())
+	deadline := time.Now().Add(budget)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	rep, err := request[*CallReply](r, id, &CallTool{Tool: tool, Args: args, Deadline: deadline}, time.Until(deadline)+time.Second)
+	if err != nil {
+		return nil, err
+	}
+	if rep.Err != nil {
+		return rep, rep.Err
+	}
+	return rep, nil
+}
+
+// Tools returns a provider's tools; with discover a provider never started
+// is started to learn them.
+func (r *Runtime) Tools(ctx context.Context, id string, discover bool) ([]transports.Tool, error) {
+	ref, err := r.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	if info := ref.info.Load(); info != nil && (info.ToolsKnown || !discover) {
+		return info.Tools, nil
+	}
+	deadline := time.Now().Add(callBudget(ref.info.Load()))
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	rep, err := request[*ToolsReply](r, id, &ListTools{Discover: discover, Deadline: deadline}, time.Until(deadline)+time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return rep.Tools, rep.Err
+}
+
+// Start starts a provider (a dead one gets a fresh restart budget) and
+// waits until it is ready or has failed.
+func (r *Runtime) Start(ctx context.Context, id string) (State, error) {
+	ref, err := r.lookup(id)
+	if err != nil {
+		return "", err
+	}
+	deadline := time.Now().Add(ref.info.Load().Spec.StartupTimeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	rep, err := request[*Result](r, id, &Start{Deadline: deadline}, time.Until(deadline)+time.Second)
+	if err != nil {
+		return "", err
+	}
+	return rep.State, rep.Err
+}
+
+// Stop stops a provider; it stays stopped until started.
+func (r *Runtime) Stop(id, reason string) (State, error) {
+	rep, err := request[*Result](r, id, &Stop{Reason: reason}, 10*time.Second)
+	if err != nil {
+		return "", err
+	}
+	return rep.State, rep.Err
+}
+
+// Update changes a provider's mutable settings.
+func (r *Runtime) Update(id string, u *Update) error {
+	rep, err := request[*Result](r, id, u, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	return rep.Err
+}
+
+// History returns a page of a provider's tool invocation history.
+func (r *Runtime) History(id string, limit int, from int64) (*HistoryReply, error) {
+	return request[*HistoryReply](r, id, &History{Limit: limit, FromPosition: from}, 10*time.Second)
+}
+
+// Logs returns up to n recent stderr lines of a provider, oldest first.
+func (r *Runtime) Logs(id string, n int) ([]LogEntry, error) {
+	ref, err := r.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	return ref.logs.last(n), nil
+}
+
+// Shutdown stops every provider, waits (bounded by ctx) for every child
+// process to be reaped, kills any left, and stops the actor system.
+func (r *Runtime) Shutdown(ctx context.Context) error {
+	if !r.closing.CompareAndSwap(false, true) {
+		return nil
+	}
+	_ = r.system.Root.StopFuture(r.sup).Wait()
+	r.procMu.Lock()
+	live := make([]*transports.Process, 0, len(r.procs))
+	for p := range r.procs {
+		live = append(live, p)
+	}
+	r.procMu.Unlock()
+	for _, p := range live {
+		p.Stop()
+	}
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("shutdown: %d processes still exiting: %w", len(live), ctx.Err())
+		<-done // Stop escalates to SIGKILL after the grace period, so this ends
+	}
+	r.system.Shutdown()
+	return err
+}
+
+// ---- the providers supervisor ----
+
+type createProvider struct{ spec Spec }
+type deleteProvider struct{ id string }
+
+// providersSupervisor owns the provider actors: it spawns, stops and
+// registers them. A provider actor that panics is restarted by protoactor's
+// default strategy; its backend is stopped as the old instance goes.
+type providersSupervisor struct{ rt *Runtime }
+
+// Receive implements actor.Actor.
+func (s *providersSupervisor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *createProvider:
+		ctx.Respond(s.create(ctx, m.spec))
+	case *deleteProvider:
+		ctx.Respond(s.delete(ctx, m.id))
+	}
+}
+
+func (s *providersSupervisor) create(ctx actor.Context, spec Spec) error {
+	rt := s.rt
+	rt.mu.RLock()
+	_, exists := rt.refs[spec.ID]
+	rt.mu.RUnlock()
+	if exists {
+		return fmt.Errorf("%w: provider %q", ErrExists, spec.ID)
+	}
+	ref := &providerRef{id: spec.ID}
+	// Publish a first snapshot before anyone can look the provider up.
+	ref.info.Store(&Info{Spec: spec, State: StateCold})
+	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newProvider(rt, ref, spec) }), "provider-"+spec.ID)
+	if err != nil {
+		return fmt.Errorf("spawn provider %s: %w", spec.ID, err)
+	}
+	ref.pid = pid
+	rt.mu.Lock()
+	rt.refs[spec.ID] = ref
+	rt.order = append(rt.order, spec.ID)
+	rt.mu.Unlock()
+	rt.metrics.setState(spec.ID, StateCold)
+	rt.hub.Publish(spec.ID, events.ProviderRegistered{Mode: spec.Mode})
+	return nil
+}
+
+func (s *providersSupervisor) delete(ctx actor.Context, id string) error {
+	rt := s.rt
+	rt.mu.Lock()
+	ref := rt.refs[id]
+	if ref != nil {
+		delete(rt.refs, id)
+		for i, x := range rt.order {
+			if x == id {
+				rt.order = append(rt.order[:i], rt.order[i+1:]...)
+				break
+			}
+		}
+	}
+	rt.mu.Unlock()
+	if ref == nil {
+		return fmt.Errorf("%w: provider %q", ErrNotFound, id)
+	}
+	// Waiting here is bounded: a provider's Stopping handler only signals
+	// its backend, it does not wait for it.
+	_ = ctx.StopFuture(ref.pid).Wait()
+	rt.metrics.remove(id)
+	rt.hub.Publish(id, events.ProviderRemoved{})
+	return nil
+}

@@ -1,0 +1,46 @@
+package actors
+
+import (
+	"github.com/switchyard-mcp/switchyard/config"
+	"github.com/switchyard-mcp/switchyard/supervisor"
+)
+
+// SpecFromConfig turns a validated provider of the config file or the REST
+// API into a runtime Spec; defaults are applied to p first.
+func SpecFromConfig(p *config.Provider, l config.Limits) Spec {
+	p.ApplyDefaults(l)
+	s := Spec{
+		ID:             p.ID,
+		Mode:           string(p.Mode),
+		Description:    p.Description,
+		Tenant:         p.Tenant,
+		Command:        append([]string(nil), p.Command...),
+		Env:            p.Env,
+		InheritEnv:     p.InheritEnv,
+		Workdir:        p.Workdir,
+		Image:          p.Image,
+		Volumes:        p.Volumes,
+		Network:        p.Network,
+		Endpoint:       p.Endpoint,
+		IdleTTL:        p.IdleTTL(),
+		HealthInterval: p.HealthCheckInterval(),
+		CallTimeout:    p.CallTimeout(),
+		StartupTimeout: p.StartupTimeout(),
+		DegradedAfter:  p.DegradedAfterFailures,
+		MaxPending:     l.MaxPendingCalls,
+		MaxMessage:     int(l.MaxMessageBytes),
+		Restart: supervisor.RestartPolicy{
+			Window:         p.Restart.Window(),
+			InitialBackoff: p.Restart.InitialBackoff(),
+			MaxBackoff:     p.Restart.MaxBackoff(),
+			HealthyReset:   p.Restart.HealthyReset(),
+		},
+	}
+	if p.Restart.MaxRestarts != nil {
+		s.Restart.MaxRestarts = *p.Restart.MaxRestarts
+	}
+	if p.ReadOnly != nil {
+		s.ReadOnly = *p.ReadOnly
+	}
+	return s
+}

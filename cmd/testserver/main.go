@@ -1,0 +1,147 @@
+// Command testserver is an MCP server used by Switchyard's own tests.
+//
+// It speaks MCP over stdio by default, or streamable HTTP with --http.
+// Its tools exercise the behaviours a gateway must survive: slow calls,
+// crashes, oversized and malformed output, stderr chatter and tool-list
+// changes. The environment variable SY_TESTSERVER_MODE selects a
+// misbehaving start-up:
+//
+//	garbage        write non-JSON lines to stdout forever
+//	exit           exit with status 3 at once
+//	slowstart=MS   sleep MS milliseconds before serving
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// modeEnv names the environment variable that selects a start-up mode.
+const modeEnv = "SY_TESTSERVER_MODE"
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	httpAddr := flag.String("http", "", "serve streamable HTTP at /mcp on this address instead of stdio")
+	stateless := flag.Bool("stateless", false, "make the HTTP handler stateless")
+	name := flag.String("name", "testserver", "server implementation name")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	if code, done := startMode(ctx, os.Getenv(modeEnv)); done {
+		return code
+	}
+
+	srv := newServer(*name)
+	var err error
+	if *httpAddr != "" {
+		var ln net.Listener
+		ln, err = net.Listen("tcp", *httpAddr)
+		if err == nil {
+			fmt.Fprintf(os.Stderr, "listening on %s\n", ln.Addr().String())
+			err = serveHTTP(ctx, srv, ln, *stateless)
+		}
+	} else {
+		err = srv.Run(ctx, &mcp.StdioTransport{})
+	}
+	if err != nil && ctx.Err() == nil {
+		fmt.Fprintf(os.Stderr, "testserver: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// startMode applies the SY_TESTSERVER_MODE start-up mode. It reports the
+// exit code and true when the process must stop without serving.
+func startMode(ctx context.Context, mode string) (int, bool) {
+	switch {
+	case mode == "":
+		return 0, false
+	case mode == "exit":
+		return 3, true
+	case mode == "garbage":
+		writeGarbage(ctx)
+		return 0, true
+	case strings.HasPrefix(mode, "slowstart="):
+		ms, err := strconv.Atoi(strings.TrimPrefix(mode, "slowstart="))
+		if err != nil || ms < 0 {
+			fmt.Fprintf(os.Stderr, "testserver: bad %s %q\n", modeEnv, mode)
+			return 2, true
+		}
+		t := time.NewTimer(time.Duration(ms) * time.Millisecond)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return 0, false
+		case <-ctx.Done():
+			return 0, true
+		}
+	default:
+		fmt.Fprintf(os.Stderr, "testserver: unknown %s %q\n", modeEnv, mode)
+		return 2, true
+	}
+}
+
+// writeGarbage writes non-JSON lines to stdout until ctx is done or stdout
+// fails.
+func writeGarbage(ctx context.Context) {
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		if _, err := fmt.Fprintf(os.Stdout, "garbage line %d: this is not JSON\n", i); err != nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// serveHTTP serves srv over streamable HTTP at /mcp on ln until ctx is
+// done.
+func serveHTTP(ctx context.Context, srv *mcp.Server, ln net.Listener, stateless bool) error {
+	handler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv },
+		&mcp.StreamableHTTPOptions{Stateless: stateless})
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", handler)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutCtx); err != nil {
+		_ = hs.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,219 @@
+// Package events holds Switchyard's typed domain events and the hub that fans
+// them out to subscribers (websockets, metrics, a store) through bounded
+// per-subscriber queues.
+package events
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Payload is the typed body of an event; its Type names the event kind on
+// the wire ("ProviderStateChanged", "ToolInvoked", ...).
+type Payload interface {
+	Type() string
+}
+
+// Event is one domain event as it is published and serialised.
+type Event struct {
+	// Kind is the payload's Type, copied so filters need no type switch.
+	Kind string `json:"type"`
+	// Seq increases by one per published event of this hub.
+	Seq uint64 `json:"seq"`
+	// Time is when the event was published.
+	Time time.Time `json:"timestamp"`
+	// ProviderID names the provider the event concerns, if any.
+	ProviderID string `json:"provider_id,omitempty"`
+	// Data is the typed payload.
+	Data Payload `json:"data"`
+}
+
+// ProviderStateChanged records a provider lifecycle transition.
+type ProviderStateChanged struct {
+	From   string `json:"from"`
+	To     string `json:"to"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Type implements Payload.
+func (ProviderStateChanged) Type() string { return "ProviderStateChanged" }
+
+// ToolInvoked records one finished tool call.
+type ToolInvoked struct {
+	Tool      string  `json:"tool_name"`
+	Outcome   string  `json:"outcome"`
+	LatencyMs float64 `json:"latency_ms"`
+	Error     string  `json:"error,omitempty"`
+}
+
+// Type implements Payload.
+func (ToolInvoked) Type() string { return "ToolInvoked" }
+
+// ProviderLog is one line a provider wrote to its stderr.
+type ProviderLog struct {
+	Stream string    `json:"stream"`
+	Line   string    `json:"line"`
+	At     time.Time `json:"at"`
+}
+
+// Type implements Payload.
+func (ProviderLog) Type() string { return "ProviderLog" }
+
+// ProviderRestarting records a supervisor decision to restart a provider.
+type ProviderRestarting struct {
+	Attempt int     `json:"attempt"`
+	DelayMs float64 `json:"delay_ms"`
+	Reason  string  `json:"reason"`
+}
+
+// Type implements Payload.
+func (ProviderRestarting) Type() string { return "ProviderRestarting" }
+
+// Alert is raised when the runtime needs an operator, for example when a
+// provider exceeded its restart intensity and was marked dead.
+type Alert struct {
+	Level   string `json:"level"`
+	Message string `json:"message"`
+}
+
+// Type implements Payload.
+func (Alert) Type() string { return "Alert" }
+
+// ToolsChanged records that a provider's tool list changed.
+type ToolsChanged struct {
+	Tools int `json:"tools_count"`
+}
+
+// Type implements Payload.
+func (ToolsChanged) Type() string { return "ToolsChanged" }
+
+// ProviderRegistered records a provider added to the registry.
+type ProviderRegistered struct {
+	Mode string `json:"mode"`
+}
+
+// Type implements Payload.
+func (ProviderRegistered) Type() string { return "ProviderRegistered" }
+
+// ProviderRemoved records a provider deleted from the registry.
+type ProviderRemoved struct{}
+
+// Type implements Payload.
+func (ProviderRemoved) Type() string { return "ProviderRemoved" }
+
+// HealthChecked records a failed health check (successes are not events, to
+// keep the stream quiet).
+type HealthChecked struct {
+	OK       bool   `json:"ok"`
+	Failures int    `json:"consecutive_failures"`
+	Error    string `json:"error,omitempty"`
+}
+
+// Type implements Payload.
+func (HealthChecked) Type() string { return "HealthChecked" }
+
+// ProtocolError records garbage or an oversized message from a backend.
+type ProtocolError struct {
+	Error string `json:"error"`
+}
+
+// Type implements Payload.
+func (ProtocolError) Type() string { return "ProtocolError" }
+
+// Filter selects the events a subscriber wants; nil selects all.
+type Filter func(*Event) bool
+
+// Subscription is one subscriber's bounded queue. When the queue is full the
+// subscriber is dropped: Done is closed and no more events arrive.
+type Subscription struct {
+	hub    *Hub
+	filter Filter
+	ch     chan *Event
+	done   chan struct{}
+	once   sync.Once
+	// Dropped reports whether the hub dropped this subscriber as too slow.
+	dropped atomic.Bool
+}
+
+// C delivers the events.
+func (s *Subscription) C() <-chan *Event { return s.ch }
+
+// Done is closed when the subscription ends, by Close or by being dropped.
+func (s *Subscription) Done() <-chan struct{} { return s.done }
+
+// Dropped reports whether the hub ended this subscription because its queue
+// overflowed.
+func (s *Subscription) Dropped() bool { return s.dropped.Load() }
+
+// Close ends the subscription; it is safe to call more than once.
+func (s *Subscription) Close() {
+	s.hub.remove(s)
+	s.once.Do(func() { close(s.done) })
+}
+
+// Hub fans events out to subscribers. Publish never blocks.
+type Hub struct {
+	mu    sync.RWMutex
+	subs  map[*Subscription]struct{}
+	seq   atomic.Uint64
+	now   func() time.Time
+	count atomic.Uint64
+}
+
+// NewHub returns an empty hub.
+func NewHub() *Hub {
+	return &Hub{subs: make(map[*Subscription]struct{}), now: time.Now}
+}
+
+// Subscribe registers a subscriber with a queue of the given size (at least 1).
+func (h *Hub) Subscribe(filter Filter, queue int) *Subscription {
+	if queue < 1 {
+		queue = 1
+	}
+	s := &Subscription{hub: h, filter: filter, ch: make(chan *Event, queue), done: make(chan struct{})}
+	h.mu.Lock()
+	h.subs[s] = struct{}{}
+	h.mu.Unlock()
+	return s
+}
+
+func (h *Hub) remove(s *Subscription) {
+	h.mu.Lock()
+	delete(h.subs, s)
+	h.mu.Unlock()
+}
+
+// Subscribers reports the number of live subscriptions.
+func (h *Hub) Subscribers() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.subs)
+}
+
+// Published reports how many events the hub has published.
+func (h *Hub) Published() uint64 { return h.count.Load() }
+
+// Publish stamps and delivers an event to every matching subscriber. A
+// subscriber whose queue is full is dropped rather than waited for.
+func (h *Hub) Publish(providerID string, p Payload) {
+	ev := &Event{Kind: p.Type(), Seq: h.seq.Add(1), Time: h.now().UTC(), ProviderID: providerID, Data: p}
+	h.count.Add(1)
+	var slow []*Subscription
+	h.mu.RLock()
+	for s := range h.subs {
+		if s.filter != nil && !s.filter(ev) {
+			continue
+		}
+		select {
+		case s.ch <- ev:
+		default:
+			slow = append(slow, s)
+		}
+	}
+	h.mu.RUnlock()
+	for _, s := range slow {
+		s.dropped.Store(true)
+		s.Close()
+	}
+}

@@ -1,0 +1,477 @@
+// Package hangar serves the native control plane under /api, shaped like
+// the MCP Hangar REST API: providers, their tools, health, logs and history,
+// the system summary, and tool calls.
+package hangar
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/switchyard-mcp/switchyard/actors"
+	"github.com/switchyard-mcp/switchyard/config"
+	"github.com/switchyard-mcp/switchyard/httpfront/web"
+)
+
+// API serves the /api providers surface.
+type API struct {
+	rt     *actors.Runtime
+	limits config.Limits
+}
+
+// New returns the /api surface over a runtime; limits supply the defaults
+// of providers created through it.
+func New(rt *actors.Runtime, limits config.Limits) *API {
+	return &API{rt: rt, limits: limits}
+}
+
+// Serve handles a request whose path starts with /api/ (the path is passed
+// without the /api prefix, e.g. "/providers/math/tools"). It reports false
+// when no route matches so the caller can answer 404.
+func (a *API) Serve(ctx *fasthttp.RequestCtx, path string) bool {
+	method := string(ctx.Method())
+	seg := strings.Split(strings.Trim(path, "/"), "/")
+	switch {
+	case path == "/system" && method == http.MethodGet:
+		a.system(ctx)
+	case len(seg) == 1 && seg[0] == "providers":
+		switch method {
+		case http.MethodGet:
+			a.list(ctx)
+		case http.MethodPost:
+			a.create(ctx)
+		default:
+			notAllowed(ctx)
+		}
+	case len(seg) >= 2 && seg[0] == "providers":
+		return a.provider(ctx, method, seg[1], seg[2:])
+	default:
+		return false
+	}
+	return true
+}
+
+func notAllowed(ctx *fasthttp.RequestCtx) {
+	web.Error(ctx, web.Errorf(http.StatusMethodNotAllowed, "MethodNotAllowed", "method %s not allowed here", ctx.Method()))
+}
+
+func (a *API) provider(ctx *fasthttp.RequestCtx, method, id string, rest []string) bool {
+	switch {
+	case len(rest) == 0:
+		switch method {
+		case http.MethodGet:
+			a.get(ctx, id)
+		case http.MethodPut:
+			a.update(ctx, id)
+		case http.MethodDelete:
+			a.delete(ctx, id)
+		default:
+			notAllowed(ctx)
+		}
+	case len(rest) == 1 && rest[0] == "start" && method == http.MethodPost:
+		a.start(ctx, id)
+	case len(rest) == 1 && rest[0] == "stop" && method == http.MethodPost:
+		a.stop(ctx, id)
+	case len(rest) == 1 && rest[0] == "tools" && method == http.MethodGet:
+		a.tools(ctx, id)
+	case len(rest) == 1 && rest[0] == "health" && method == http.MethodGet:
+		a.health(ctx, id)
+	case len(rest) == 1 && rest[0] == "logs" && method == http.MethodGet:
+		a.logs(ctx, id)
+	case len(rest) == 2 && rest[0] == "tools" && rest[1] == "history" && method == http.MethodGet:
+		a.history(ctx, id)
+	case len(rest) == 3 && rest[0] == "tools" && rest[2] == "call" && method == http.MethodPost:
+		a.call(ctx, id, rest[1])
+	default:
+		return false
+	}
+	return true
+}
+
+// summary is one provider in the list.
+type summary struct {
+	Provider        string `json:"provider"`
+	State           string `json:"state"`
+	Mode            string `json:"mode"`
+	Alive           bool   `json:"alive"`
+	ToolsCount      int    `json:"tools_count"`
+	HealthStatus    string `json:"health_status"`
+	ToolsPredefined bool   `json:"tools_predefined"`
+	Description     string `json:"description,omitempty"`
+}
+
+func summarize(i *actors.Info) summary {
+	return summary{
+		Provider: i.Spec.ID, State: string(i.State), Mode: i.Spec.Mode, Alive: i.Alive,
+		ToolsCount: len(i.Tools), HealthStatus: i.HealthStatus(), Description: i.Spec.Description,
+	}
+}
+
+var validStates = map[string]bool{
+	"cold": true, "initializing": true, "ready": true, "degraded": true, "dead": true, "stopped": true,
+}
+
+func (a *API) list(ctx *fasthttp.RequestCtx) {
+	state := string(ctx.QueryArgs().Peek("state"))
+	if state != "" && !validStates[state] {
+		web.Error(ctx, web.Errorf(http.StatusBadRequest, "ValidationError",
+			"state must be one of cold, initializing, ready, degraded, dead, stopped (got %q)", state))
+		return
+	}
+	out := make([]summary, 0, 8)
+	for _, i := range a.rt.List() {
+		if state == "" || string(i.State) == state {
+			out = append(out, summarize(i))
+		}
+	}
+	web.JSON(ctx, http.StatusOK, map[string]any{"providers": out})
+}
+
+// createRequest is the body of POST /api/providers.
+type createRequest struct {
+	ProviderID          string            `json:"provider_id"`
+	Mode                string            `json:"mode"`
+	Command             []string          `json:"command"`
+	Image               string            `json:"image"`
+	Endpoint            string            `json:"endpoint"`
+	Env                 map[string]string `json:"env"`
+	IdleTTL             *float64          `json:"idle_ttl_s"`
+	HealthCheckInterval *float64          `json:"health_check_interval_s"`
+	Description         string            `json:"description"`
+	Volumes             []string          `json:"volumes"`
+	Network             string            `json:"network"`
+	ReadOnly            *bool             `json:"read_only"`
+	Tenant              string            `json:"tenant"`
+}
+
+func (a *API) create(ctx *fasthttp.RequestCtx) {
+	var req createRequest
+	if err := web.Decode(ctx, &req, false); err != nil {
+		web.Error(ctx, err)
+		return
+	}
+	p := &config.Provider{
+		ID: req.ProviderID, Mode: config.Mode(req.Mode), Command: req.Command, Image: req.Image,
+		Endpoint: req.Endpoint, Env: req.Env, IdleTTLSeconds: req.IdleTTL,
+		HealthCheckIntervalSeconds: req.HealthCheckInterval, Description: req.Description,
+		Volumes: req.Volumes, Network: req.Network, ReadOnly: req.ReadOnly, Tenant: req.Tenant,
+	}
+	if err := p.Validate(); err != nil {
+		web.Error(ctx, web.WithCode(err, http.StatusBadRequest, "ValidationError"))
+		return
+	}
+	if err := a.rt.Create(actors.SpecFromConfig(p, a.limits)); err != nil {
+		web.Error(ctx, err)
+		return
+	}
+	web.JSON(ctx, http.StatusCreated, map[string]any{"provider_id": p.ID, "created": true})
+}
+
+func (a *API) get(ctx *fasthttp.RequestCtx, id string) {
+	i, err := a.rt.Get(id)
+	if err != nil {
+		web.Error(ctx, err)
+		return
+	}
+	web.JSON(ctx, http.StatusOK, detail(i))
+}
+
+func detail(i *actors.Info) map[string]any {
+	s := i.Spec
+	cfg := map[string]any{
+		"mode":                    s.Mode,
+		"idle_ttl_s":              s.IdleTTL.Seconds(),
+		"health_check_interval_s": s.HealthInterval.Seconds(),
+		"call_timeout_s":          s.CallTimeout.Seconds(),
+		"tenant":                  s.Tenant,
+		"env_keys":                envKeys(s.Env),
+	}
+	if len(s.Command) > 0 {
+		cfg["command"] = s.Command
+	}
+	return map[string]any{
+		"provider":         s.ID,
+		"state":            i.State,
+		"mode":             s.Mode,
+		"alive":            i.Alive,
+		"description":      s.Description,
+		"tools_count":      len(i.Tools),
+		"tools_predefined": false,
+		"health_status":    i.HealthStatus(),
+		"tools":            toolList(i),
+		"health":           healthBody(i),
+		"config":           cfg,
+		"restarts":         i.Restarts,
+		"last_error":       i.LastError,
+		"pid":              i.Pid,
+		"server":           i.Server,
+		"total_calls":      i.Calls,
+		"total_errors":     i.Errors,
+		"in_flight":        i.InFlight,
+	}
+}
+
+// envKeys lists env names only: values may hold secrets.
+func envKeys(env map[string]string) []string {
+	out := make([]string, 0, len(env))
+	for k := range env {
+		out = append(out, k)
+	}
+	return out
+}
+
+type toolEntry struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	Parameters  json.RawMessage `json:"parameters,omitempty"`
+}
+
+func toolList(i *actors.Info) []toolEntry {
+	out := make([]toolEntry, 0, len(i.Tools))
+	for _, t := range i.Tools {
+		out = append(out, toolEntry{Name: t.Name, Description: t.Description, Parameters: t.InputSchema})
+	}
+	return out
+}
+
+func healthBody(i *actors.Info) map[string]any {
+	return map[string]any{
+		"provider_id":          i.Spec.ID,
+		"state":                i.State,
+		"health_status":        i.HealthStatus(),
+		"alive":                i.Alive,
+		"consecutive_failures": i.HealthFailures,
+		"last_check":           i.LastHealthCheck,
+		"history":              i.Health,
+		"restarts":             i.Restarts,
+		"last_error":           i.LastError,
+	}
+}
+
+// updateRequest is the body of PUT /api/providers/{id}.
+type updateRequest struct {
+	Description         *string           `json:"description"`
+	Env                 map[string]string `json:"env"`
+	IdleTTL             *float64          `json:"idle_ttl_s"`
+	HealthCheckInterval *float64          `json:"health_check_interval_s"`
+}
+
+func seconds(p *float64, field string) (*time.Duration, error) {
+	if p == nil {
+		return nil, nil
+	}
+	if *p < 0 || *p > 1e9 {
+		return nil, web.Errorf(http.StatusBadRequest, "ValidationError", "%s must be between 0 and 1e9 seconds", field)
+	}
+	d := time.Duration(*p * float64(time.Second))
+	return &d, nil
+}
+
+func (a *API) update(ctx *fasthttp.RequestCtx, id string) {
+	var req updateRequest
+	if err := web.Decode(ctx, &req, false); err != nil {
+		web.Error(ctx, err)
+		return
+	}
+	u := &actors.Update{Description: req.Description, Env: req.Env}
+	var err error
+	if u.IdleTTL, err = seconds(req.IdleTTL, "idle_ttl_s"); err != nil {
+		web.Error(ctx, err)
+		return
+	}
+	if u.HealthInterval, err = seconds(req.HealthCheckInterval, "health_check_interval_s"); err != nil {
+		web.Error(ctx, err)
+		return
+	}
+	if err := a.rt.Update(id, u); err != nil {
+		web.Error(ctx, err)
+		return
+	}
+	web.JSON(ctx, http.StatusOK, map[string]any{"provider_id": id, "updated": true})
+}
+
+func (a *API) delete(ctx *fasthttp.RequestCtx, id string) {
+	if err := a.rt.Delete(id); err != nil {
+		web.Error(ctx, err)
+		return
+	}
+	web.JSON(ctx, http.StatusOK, map[string]any{"provider_id": id, "deleted": true})
+}
+
+func (a *API) start(ctx *fasthttp.RequestCtx, id string) {
+	state, err := a.rt.Start(context.Background(), id)
+	if err != nil {
+		web.Error(ctx, err)
+		return
+	}
+	i, _ := a.rt.Get(id)
+	tools := 0
+	if i != nil {
+		tools = len(i.Tools)
+	}
+	web.JSON(ctx, http.StatusOK, map[string]any{"provider_id": id, "state": state, "started": true, "tools_count": tools})
+}
+
+func (a *API) stop(ctx *fasthttp.RequestCtx, id string) {
+	req := struct {
+		Reason string `json:"reason"`
+	}{Reason: "user_request"}
+	if err := web.Decode(ctx, &req, true); err != nil {
+		web.Error(ctx, err)
+		return
+	}
+	state, err := a.rt.Stop(id, req.Reason)
+	if err != nil {
+		web.Error(ctx, err)
+		return
+	}
+	web.JSON(ctx, http.StatusOK, map[string]any{"provider_id": id, "state": state, "stopped": true, "reason": req.Reason})
+}
+
+func (a *API) tools(ctx *fasthttp.RequestCtx, id string) {
+	if _, err := a.rt.Tools(context.Background(), id, true); err != nil {
+		web.Error(ctx, err)
+		return
+	}
+	i, err := a.rt.Get(id)
+	if err != nil {
+		web.Error(ctx, err)
+		return
+	}
+	web.JSON(ctx, http.StatusOK, map[string]any{"provider_id": id, "tools": toolList(i)})
+}
+
+func (a *API) health(ctx *fasthttp.RequestCtx, id string) {
+	i, err := a.rt.Get(id)
+	if err != nil {
+		web.Error(ctx, err)
+		return
+	}
+	web.JSON(ctx, http.StatusOK, healthBody(i))
+}
+
+// intParam reads an integer query parameter within [lo, hi].
+func intParam(ctx *fasthttp.RequestCtx, name string, def, lo, hi int64) (int64, error) {
+	raw := ctx.QueryArgs().Peek(name)
+	if len(raw) == 0 {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil || n < lo || n > hi {
+		return 0, web.Errorf(http.StatusBadRequest, "ValidationError", "%s must be an integer from %d to %d (got %q)", name, lo, hi, raw)
+	}
+	return n, nil
+}
+
+func (a *API) logs(ctx *fasthttp.RequestCtx, id string) {
+	n, err := intParam(ctx, "lines", 100, 1, 1000)
+	if err != nil {
+		web.Error(ctx, err)
+		return
+	}
+	lines, err := a.rt.Logs(id, int(n))
+	if err != nil {
+		web.Error(ctx, err)
+		return
+	}
+	web.JSON(ctx, http.StatusOK, map[string]any{"logs": lines, "provider_id": id, "count": len(lines)})
+}
+
+func (a *API) history(ctx *fasthttp.RequestCtx, id string) {
+	limit, err := intParam(ctx, "limit", 100, 1, 500)
+	if err != nil {
+		web.Error(ctx, err)
+		return
+	}
+	from, err := intParam(ctx, "from_position", 0, 0, 1<<62)
+	if err != nil {
+		web.Error(ctx, err)
+		return
+	}
+	h, err := a.rt.History(id, int(limit), from)
+	if err != nil {
+		web.Error(ctx, err)
+		return
+	}
+	records := h.Records
+	if records == nil {
+		records = []actors.Invocation{}
+	}
+	web.JSON(ctx, http.StatusOK, map[string]any{"provider_id": id, "history": records, "total": h.Total})
+}
+
+func (a *API) system(ctx *fasthttp.RequestCtx) {
+	byState := map[string]int{}
+	total, tools := 0, 0
+	for _, i := range a.rt.List() {
+		total++
+		byState[string(i.State)]++
+		tools += len(i.Tools)
+	}
+	web.JSON(ctx, http.StatusOK, map[string]any{"system": map[string]any{
+		"total_providers":    total,
+		"providers_by_state": byState,
+		"total_tools":        tools,
+		"total_tool_calls":   a.rt.TotalCalls(),
+		"uptime_seconds":     a.rt.Uptime().Seconds(),
+		"version":            a.rt.Version(),
+	}})
+}
+
+// callRequest is the body of POST /api/providers/{id}/tools/{tool}/call.
+type callRequest struct {
+	Arguments json.RawMessage `json:"arguments"`
+}
+
+// ParseArguments checks a call body and returns the raw arguments object
+// (nil when absent or null).
+func ParseArguments(body []byte) (json.RawMessage, error) {
+	if len(body) == 0 {
+		return nil, nil
+	}
+	var req callRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, fmt.Errorf("%w: %v", web.ErrBadJSON, err)
+	}
+	args := req.Arguments
+	if len(args) == 0 || string(args) == "null" {
+		return nil, nil
+	}
+	if args[0] != '{' {
+		return nil, fmt.Errorf("%w: arguments must be a JSON object", web.ErrBadJSON)
+	}
+	return args, nil
+}
+
+func (a *API) call(ctx *fasthttp.RequestCtx, id, tool string) {
+	args, err := ParseArguments(ctx.PostBody())
+	if err != nil {
+		web.Error(ctx, err)
+		return
+	}
+	if args != nil {
+		args = append([]byte(nil), args...) // the body belongs to fasthttp
+	}
+	rep, err := a.rt.Call(context.Background(), id, tool, args)
+	if err != nil {
+		web.Error(ctx, err)
+		return
+	}
+	b := make([]byte, 0, len(rep.Result)+len(id)+len(tool)+80)
+	b = append(b, `{"provider_id":`...)
+	b = strconv.AppendQuote(b, id)
+	b = append(b, `,"tool_name":`...)
+	b = strconv.AppendQuote(b, tool)
+	b = append(b, `,"result":`...)
+	b = append(b, rep.Result...)
+	b = append(b, `,"latency_ms":`...)
+	b = strconv.AppendFloat(b, float64(rep.Latency.Microseconds())/1000, 'f', 3, 64)
+	b = append(b, '}')
+	web.Raw(ctx, http.StatusOK, b)
+}

@@ -1,0 +1,371 @@
+// Package mcp serves MCP to clients: the aggregated server at /mcp (every
+// provider's tools named {provider}__{tool}), one transparent server per
+// provider at /mcp/{provider_id}, and the same aggregated server over stdio.
+//
+// The protocol itself (every revision from 2025-03-26 to 2026-07-28,
+// sessions, server/discover, list-changed notifications) is the official Go
+// SDK's server; this package keeps its tool sets in step with the runtime
+// and forwards calls to the provider actors.
+package mcp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"github.com/switchyard-mcp/switchyard/actors"
+	"github.com/switchyard-mcp/switchyard/events"
+	"github.com/switchyard-mcp/switchyard/httpfront/web"
+)
+
+// Sep separates provider and tool in aggregated tool names.
+const Sep = "__"
+
+// Options configures the MCP front.
+type Options struct {
+	// Version is the server version announced to clients.
+	Version string
+	// Logger receives the SDK's logs.
+	Logger *slog.Logger
+	// MaxBodyBytes bounds one request body.
+	MaxBodyBytes int64
+	// SessionTimeout closes client sessions idle this long (default 30m).
+	SessionTimeout time.Duration
+	// DiscoveryTimeout bounds starting cold providers to learn their tools
+	// when a client lists tools (default 15s).
+	DiscoveryTimeout time.Duration
+}
+
+// view is one SDK server and the tool definitions it currently holds.
+type view struct {
+	srv   *sdk.Server
+	mu    sync.Mutex
+	tools map[string]string // exposed name -> raw definition
+}
+
+// Front keeps SDK servers in step with the runtime's providers.
+type Front struct {
+	rt   *actors.Runtime
+	opts Options
+	agg  *view
+
+	mu  sync.Mutex
+	per map[string]*view
+
+	handler fasthttp.RequestHandler
+	stop    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// toolEvents selects the events that change what the views expose.
+func toolEvents(e *events.Event) bool {
+	switch e.Kind {
+	case "ToolsChanged", "ProviderRegistered", "ProviderRemoved":
+		return true
+	}
+	return false
+}
+
+// New builds the front and starts following the runtime's tool changes.
+func New(rt *actors.Runtime, opts Options) *Front {
+	if opts.SessionTimeout <= 0 {
+		opts.SessionTimeout = 30 * time.Minute
+	}
+	if opts.DiscoveryTimeout <= 0 {
+		opts.DiscoveryTimeout = 15 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	f := &Front{rt: rt, opts: opts, per: map[string]*view{}, stop: make(chan struct{})}
+	f.agg = f.newView("switchyard", func(ctx context.Context, tool string) {
+		if tool == "" {
+			f.discover(ctx, "")
+		} else if provider, _, ok := strings.Cut(tool, Sep); ok {
+			f.discover(ctx, provider)
+		}
+	})
+	h := sdk.NewStreamableHTTPHandler(f.serverFor, &sdk.StreamableHTTPOptions{
+		JSONResponse:                 true,
+		Logger:                       opts.Logger,
+		SessionTimeout:               opts.SessionTimeout,
+		MaxRequestBodyBytes:          opts.MaxBodyBytes,
+		PropagateRequestCancellation: true,
+	})
+	f.handler = fasthttpadaptor.NewFastHTTPHandler(h)
+	sub := rt.Hub().Subscribe(toolEvents, 1024)
+	for _, id := range rt.IDs() {
+		f.sync(id)
+	}
+	f.wg.Add(1)
+	go f.follow(sub)
+	return f
+}
+
+// Server returns the aggregated SDK server (for stdio).
+func (f *Front) Server() *sdk.Server { return f.agg.srv }
+
+// Close stops following the runtime and closes every client session.
+func (f *Front) Close() {
+	close(f.stop)
+	f.wg.Wait()
+	views := []*view{f.agg}
+	f.mu.Lock()
+	for _, v := range f.per {
+		views = append(views, v)
+	}
+	f.mu.Unlock()
+	for _, v := range views {
+		for ss := range v.srv.Sessions() {
+			_ = ss.Close()
+		}
+	}
+}
+
+// newView builds an SDK server whose tools are filled in on demand: warm is
+// called before tools/list (tool "") and before a call to a tool the view
+// does not hold yet, so providers never started are discovered first.
+func (f *Front) newView(name string, warm func(ctx context.Context, tool string)) *view {
+	srv := sdk.NewServer(&sdk.Implementation{Name: name, Version: f.opts.Version}, &sdk.ServerOptions{
+		Logger:       f.opts.Logger,
+		Capabilities: &sdk.ServerCapabilities{Tools: &sdk.ToolCapabilities{ListChanged: true}},
+	})
+	v := &view{srv: srv, tools: map[string]string{}}
+	srv.AddReceivingMiddleware(func(next sdk.MethodHandler) sdk.MethodHandler {
+		return func(ctx context.Context, method string, req sdk.Request) (sdk.Result, error) {
+			switch method {
+			case "tools/list":
+				warm(ctx, "")
+			case "tools/call":
+				if r, ok := req.(*sdk.CallToolRequest); ok && r.Params != nil && !v.has(r.Params.Name) {
+					warm(ctx, r.Params.Name)
+				}
+			}
+			return next(ctx, method, req)
+		}
+	})
+	return v
+}
+
+func (v *view) has(name string) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	_, ok := v.tools[name]
+	return ok
+}
+
+func (f *Front) follow(sub *events.Subscription) {
+	defer f.wg.Done()
+	for {
+		select {
+		case <-f.stop:
+			sub.Close()
+			return
+		case e := <-sub.C():
+			f.sync(e.ProviderID)
+		case <-sub.Done():
+			// Dropped after a burst of changes: resubscribe, then
+			// resynchronise everything so nothing missed stays stale.
+			sub = f.rt.Hub().Subscribe(toolEvents, 1024)
+			for _, id := range f.rt.IDs() {
+				f.sync(id)
+			}
+		}
+	}
+}
+
+// perView returns the transparent view of a provider, creating it on first
+// use.
+func (f *Front) perView(id string) *view {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v := f.per[id]
+	if v == nil {
+		v = f.newView(id, func(ctx context.Context, _ string) { f.discover(ctx, id) })
+		f.per[id] = v
+	}
+	return v
+}
+
+// sync brings the aggregated view and the provider's own view in line with
+// the provider's current tools.
+func (f *Front) sync(id string) {
+	info, err := f.rt.Get(id)
+	var tools []toolDef
+	if err == nil {
+		for _, t := range info.Tools {
+			tools = append(tools, toolDef{name: t.Name, raw: t.Raw})
+		}
+	} else {
+		f.mu.Lock()
+		delete(f.per, id)
+		f.mu.Unlock()
+	}
+	f.apply(f.agg, id+Sep, tools, id)
+	f.mu.Lock()
+	v := f.per[id]
+	f.mu.Unlock()
+	if v != nil {
+		f.apply(v, "", tools, id)
+	}
+}
+
+type toolDef struct {
+	name string
+	raw  json.RawMessage
+}
+
+// apply makes the tools of a view that start with prefix equal to tools.
+func (f *Front) apply(v *view, prefix string, tools []toolDef, provider string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	want := make(map[string]toolDef, len(tools))
+	for _, t := range tools {
+		want[prefix+t.name] = t
+	}
+	var gone []string
+	for name := range v.tools {
+		if strings.HasPrefix(name, prefix) {
+			if _, ok := want[name]; !ok {
+				gone = append(gone, name)
+			}
+		}
+	}
+	if len(gone) > 0 {
+		v.srv.RemoveTools(gone...)
+		for _, n := range gone {
+			delete(v.tools, n)
+		}
+	}
+	for name, t := range want {
+		if v.tools[name] == string(t.raw) {
+			continue
+		}
+		var def sdk.Tool
+		if err := json.Unmarshal(t.raw, &def); err != nil {
+			f.opts.Logger.Warn("skipping a tool whose definition does not parse", "provider", provider, "tool", t.name, "err", err)
+			continue
+		}
+		def.Name = name
+		if def.InputSchema == nil {
+			def.InputSchema = json.RawMessage(`{"type":"object"}`)
+		}
+		v.srv.AddTool(&def, f.callHandler(provider, t.name))
+		v.tools[name] = string(t.raw)
+	}
+}
+
+func (f *Front) callHandler(provider, tool string) sdk.ToolHandler {
+	return func(ctx context.Context, req *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
+		var args []byte
+		if req.Params != nil && len(req.Params.Arguments) > 0 && string(req.Params.Arguments) != "null" {
+			args = req.Params.Arguments
+		}
+		rep, err := f.rt.Call(ctx, provider, tool, args)
+		if err != nil {
+			if errors.Is(err, actors.ErrNotFound) || errors.Is(err, actors.ErrToolNotFound) {
+				return nil, err
+			}
+			return &sdk.CallToolResult{IsError: true, Content: []sdk.Content{&sdk.TextContent{Text: err.Error()}}}, nil
+		}
+		var res sdk.CallToolResult
+		if err := json.Unmarshal(rep.Result, &res); err != nil {
+			return &sdk.CallToolResult{IsError: true, Content: []sdk.Content{&sdk.TextContent{Text: "backend returned an unreadable result: " + err.Error()}}}, nil
+		}
+		return &res, nil
+	}
+}
+
+// discover starts providers whose tools are unknown (all, or one) so a
+// tools/list answer is complete, bounded by DiscoveryTimeout.
+func (f *Front) discover(ctx context.Context, only string) {
+	ctx, cancel := context.WithTimeout(ctx, f.opts.DiscoveryTimeout)
+	defer cancel()
+	ids := []string{only}
+	if only == "" {
+		ids = f.rt.IDs()
+	}
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		info, err := f.rt.Get(id)
+		if err != nil || info.ToolsKnown || info.State == actors.StateDead || info.State == actors.StateStopped {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := f.rt.Tools(ctx, id, true); err == nil {
+				f.sync(id)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// serverFor picks the SDK server for a request path.
+func (f *Front) serverFor(r *http.Request) *sdk.Server {
+	id := strings.Trim(strings.TrimPrefix(r.URL.Path, "/mcp"), "/")
+	if id == "" {
+		return f.agg.srv
+	}
+	if _, err := f.rt.Get(id); err != nil {
+		return nil
+	}
+	v := f.perView(id)
+	f.sync(id)
+	return v.srv
+}
+
+// Serve handles /mcp and /mcp/{provider_id}. Requests from a foreign
+// browser origin are refused with 403.
+func (f *Front) Serve(ctx *fasthttp.RequestCtx) {
+	if !SameOrigin(ctx) {
+		web.Error(ctx, web.Errorf(http.StatusForbidden, "ForbiddenOrigin", "origin %q is not allowed", ctx.Request.Header.Peek("Origin")))
+		return
+	}
+	path := string(ctx.Path())
+	if id := strings.Trim(strings.TrimPrefix(path, "/mcp"), "/"); id != "" {
+		if strings.Contains(id, "/") {
+			web.Error(ctx, web.Errorf(http.StatusNotFound, "NotFound", "no MCP endpoint at %s", path))
+			return
+		}
+		if _, err := f.rt.Get(id); err != nil {
+			web.Error(ctx, err)
+			return
+		}
+	}
+	f.handler(ctx)
+}
+
+// SameOrigin accepts requests without an Origin header (non-browser
+// clients), from loopback origins, and from the origin of the Host itself.
+func SameOrigin(ctx *fasthttp.RequestCtx) bool {
+	origin := ctx.Request.Header.Peek("Origin")
+	if len(origin) == 0 {
+		return true
+	}
+	u := fasthttp.AcquireURI()
+	defer fasthttp.ReleaseURI(u)
+	if err := u.Parse(nil, origin); err != nil || len(u.Host()) == 0 {
+		return false
+	}
+	host := string(u.Host())
+	if host == string(ctx.Host()) {
+		return true
+	}
+	h := host
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
+		h = h[:i]
+	}
+	h = strings.Trim(h, "[]")
+	return h == "localhost" || h == "127.0.0.1" || h == "::1"
+}

@@ -1,0 +1,279 @@
+// Package httpfront is Switchyard's HTTP front end: one fasthttp listener
+// serving every surface (/api, /mcp, websockets, health and metrics). It
+// turns requests into runtime calls and maps the typed replies and errors to
+// each surface's response shape.
+package httpfront
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+
+	"github.com/switchyard-mcp/switchyard/actors"
+	"github.com/switchyard-mcp/switchyard/config"
+	"github.com/switchyard-mcp/switchyard/httpfront/hangar"
+	mcpfront "github.com/switchyard-mcp/switchyard/httpfront/mcp"
+	"github.com/switchyard-mcp/switchyard/httpfront/web"
+	"github.com/switchyard-mcp/switchyard/httpfront/ws"
+)
+
+// ErrInsecure is returned when the server would listen open (no
+// credentials configured) on a non-loopback address without --insecure.
+var ErrInsecure = errors.New("refusing to serve without authentication on a non-loopback address (set SWITCHYARD_ADMIN_KEY, or pass --insecure)")
+
+// Options configures the front end.
+type Options struct {
+	// Limits carries the body limit and the defaults of API-created providers.
+	Limits config.Limits
+	// AdminKey is the bootstrap admin API key ("" = none).
+	AdminKey string
+	// MetricsRequireAuth closes /metrics to unauthenticated scrapers.
+	MetricsRequireAuth bool
+	// Insecure allows serving without credentials on any address.
+	Insecure bool
+	// Logger receives request errors and warnings.
+	Logger *slog.Logger
+	// WS configures the websocket endpoints.
+	WS ws.Options
+	// MCP configures the MCP endpoints.
+	MCP mcpfront.Options
+}
+
+// Server is the front end over one runtime.
+type Server struct {
+	rt     *actors.Runtime
+	opts   Options
+	log    *slog.Logger
+	api    *hangar.API
+	mcp    *mcpfront.Front
+	ws     *ws.Handler
+	srv    *fasthttp.Server
+	open   bool
+	active atomic.Int64
+
+	mu       sync.Mutex
+	listener net.Listener
+}
+
+// New builds the front end. It does not listen yet.
+func New(rt *actors.Runtime, opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Limits.MaxBodyBytes <= 0 {
+		opts.Limits.MaxBodyBytes = config.DefaultMaxBodyBytes
+	}
+	if opts.MCP.MaxBodyBytes <= 0 {
+		opts.MCP.MaxBodyBytes = opts.Limits.MaxBodyBytes
+	}
+	if opts.MCP.Version == "" {
+		opts.MCP.Version = rt.Version()
+	}
+	s := &Server{
+		rt:   rt,
+		opts: opts,
+		log:  opts.Logger,
+		api:  hangar.New(rt, opts.Limits),
+		mcp:  mcpfront.New(rt, opts.MCP),
+		ws:   ws.New(rt, opts.WS),
+		open: opts.AdminKey == "",
+	}
+	s.srv = &fasthttp.Server{
+		Handler:                       s.handle,
+		Name:                          "switchyard",
+		MaxRequestBodySize:            int(opts.Limits.MaxBodyBytes),
+		Concurrency:                   16384,
+		ReadTimeout:                   60 * time.Second,
+		IdleTimeout:                   120 * time.Second,
+		NoDefaultServerHeader:         false,
+		DisableHeaderNamesNormalizing: false,
+		ErrorHandler:                  s.transportError,
+		CloseOnShutdown:               true,
+		Logger:                        fasthttpLogger{s.log},
+	}
+	return s
+}
+
+// MCP returns the MCP front (the stdio command serves its aggregated server).
+func (s *Server) MCP() *mcpfront.Front { return s.mcp }
+
+// Handler returns the request handler, for tests that serve it themselves.
+func (s *Server) Handler() fasthttp.RequestHandler { return s.handle }
+
+// Serve accepts connections on ln until Shutdown. It refuses to run open on
+// a non-loopback address unless Insecure is set.
+func (s *Server) Serve(ln net.Listener) error {
+	if s.open && !s.opts.Insecure && !isLoopback(ln.Addr()) {
+		return ErrInsecure
+	}
+	if s.open {
+		s.log.Warn("no credentials configured: the API is open to anyone who can reach " + ln.Addr().String())
+	}
+	s.mu.Lock()
+	s.listener = ln
+	s.mu.Unlock()
+	return s.srv.Serve(ln)
+}
+
+// Shutdown stops accepting, closes websockets, and waits (bounded by ctx)
+// for requests in flight to finish.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.ws.Close()
+	err := s.srv.ShutdownWithContext(ctx)
+	s.mcp.Close()
+	return err
+}
+
+func isLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}
+
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	f.l.Debug(fmt.Sprintf(format, args...), "component", "http")
+}
+
+// transportError answers requests fasthttp rejects before the handler runs,
+// most importantly bodies over the limit.
+func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		web.Error(ctx, web.Errorf(http.StatusRequestEntityTooLarge, "PayloadTooLarge",
+			"request body exceeds the limit of %d bytes", s.opts.Limits.MaxBodyBytes))
+		ctx.SetConnectionClose()
+		return
+	}
+	web.Error(ctx, web.Errorf(http.StatusBadRequest, "BadRequest", "cannot read request: %v", err))
+	ctx.SetConnectionClose()
+}
+
+// openRoute reports routes served without credentials.
+func (s *Server) openRoute(method, path string) bool {
+	if method != http.MethodGet && method != http.MethodHead {
+		return false
+	}
+	switch path {
+	case "/", "/health", "/api/openapi.json":
+		return true
+	case "/metrics":
+		return !s.opts.MetricsRequireAuth
+	}
+	return false
+}
+
+// authenticate checks the request's credentials.
+func (s *Server) authenticate(ctx *fasthttp.RequestCtx, websocket bool) bool {
+	if s.open {
+		return true
+	}
+	key := ""
+	if h := ctx.Request.Header.Peek("Authorization"); len(h) > 7 && strings.EqualFold(string(h[:7]), "bearer ") {
+		key = strings.TrimSpace(string(h[7:]))
+	} else if h := ctx.Request.Header.Peek("X-API-Key"); len(h) > 0 {
+		key = string(h)
+	} else if websocket {
+		key = string(ctx.QueryArgs().Peek("token"))
+	}
+	return key != "" && subtle.ConstantTimeCompare([]byte(key), []byte(s.opts.AdminKey)) == 1
+}
+
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	s.active.Add(1)
+	defer s.active.Add(-1)
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("handler panic", "path", string(ctx.Path()), "panic", r)
+			web.Error(ctx, web.Errorf(http.StatusInternalServerError, "InternalError", "internal error"))
+		}
+	}()
+	path := string(ctx.Path())
+	method := string(ctx.Method())
+	isWS := strings.HasPrefix(path, "/api/ws/")
+	if !s.openRoute(method, path) && !s.authenticate(ctx, isWS) {
+		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="switchyard"`)
+		web.Error(ctx, web.Errorf(http.StatusUnauthorized, "Unauthorized", "missing or invalid credentials"))
+		return
+	}
+	switch {
+	case path == "/":
+		s.root(ctx)
+	case path == "/health":
+		s.health(ctx)
+	case path == "/metrics" && method == http.MethodGet:
+		s.metrics(ctx)
+	case path == "/mcp" || strings.HasPrefix(path, "/mcp/"):
+		s.mcp.Serve(ctx)
+	case path == "/api/ws/events":
+		s.ws.Events(ctx)
+	case path == "/api/ws/state":
+		s.ws.State(ctx)
+	case strings.HasPrefix(path, "/api/ws/providers/") && strings.HasSuffix(path, "/logs"):
+		id := strings.TrimSuffix(strings.TrimPrefix(path, "/api/ws/providers/"), "/logs")
+		s.ws.Logs(ctx, id)
+	case strings.HasPrefix(path, "/api/"):
+		if !s.api.Serve(ctx, strings.TrimPrefix(path, "/api")) {
+			notFound(ctx, path)
+		}
+	default:
+		notFound(ctx, path)
+	}
+}
+
+func notFound(ctx *fasthttp.RequestCtx, path string) {
+	web.Error(ctx, web.Errorf(http.StatusNotFound, "NotFound", "no route for %s %s", ctx.Method(), path))
+}
+
+func (s *Server) root(ctx *fasthttp.RequestCtx) {
+	web.JSON(ctx, http.StatusOK, map[string]any{
+		"service":   "switchyard",
+		"engine":    "go",
+		"version":   s.rt.Version(),
+		"protocols": []string{"MCP"},
+		"endpoints": map[string]string{
+			"/api/providers": "Provider control plane",
+			"/api/system":    "System summary",
+			"/api/ws/events": "Domain event stream (websocket)",
+			"/mcp":           "Aggregated MCP server (streamable HTTP)",
+			"/mcp/{id}":      "One provider's MCP server",
+			"/metrics":       "Prometheus metrics",
+			"/health":        "Health check",
+		},
+	})
+}
+
+func (s *Server) health(ctx *fasthttp.RequestCtx) {
+	web.JSON(ctx, http.StatusOK, map[string]any{
+		"status":      "ok",
+		"service":     "switchyard",
+		"engine":      "go",
+		"version":     s.rt.Version(),
+		"mcp_servers": len(s.rt.IDs()),
+	})
+}
+
+func (s *Server) metrics(ctx *fasthttp.RequestCtx) {
+	ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
+	ctx.SetStatusCode(http.StatusOK)
+	w := ctx.Response.BodyWriter()
+	s.rt.WriteMetrics(w)
+	metrics.WriteProcessMetrics(w)
+	writeGauge(w, "switchyard_http_requests_in_flight", float64(s.active.Load()))
+	writeGauge(w, "switchyard_ws_connections", float64(s.ws.Active()))
+}
+
+func writeGauge(w io.Writer, name string, v float64) {
+	_, _ = fmt.Fprintf(w, "# TYPE %s gauge\n%s %g\n", name, name, v)
+}

@@ -1,0 +1,421 @@
+package httpfront
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.uber.org/goleak"
+
+	"github.com/switchyard-mcp/switchyard/actors"
+	"github.com/switchyard-mcp/switchyard/config"
+	"github.com/switchyard-mcp/switchyard/internal/testbin"
+)
+
+var testServer string
+
+func TestMain(m *testing.M) {
+	path, cleanup, err := testbin.Build()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "building the test server:", err)
+		os.Exit(1)
+	}
+	testServer = path
+	code := m.Run()
+	cleanup()
+	if code == 0 {
+		// fasthttp's worker pool janitor notices Stop only after its
+		// idle-worker sleep, and its Date header ticker lives for the
+		// process; neither is ours to wait for.
+		if err := goleak.Find(
+			goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
+			goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1")); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// gateway is a runtime and front end serving on a loopback port.
+type gateway struct {
+	rt   *actors.Runtime
+	srv  *Server
+	base string
+	http *http.Client
+}
+
+func startGateway(t testing.TB, opts Options, providers ...actors.Spec) *gateway {
+	t.Helper()
+	rt := actors.NewRuntime(actors.Options{Version: "test"})
+	for _, p := range providers {
+		if err := rt.Create(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := New(rt, opts)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	g := &gateway{rt: rt, srv: srv, base: "http://" + ln.Addr().String(), http: &http.Client{Timeout: 30 * time.Second}}
+	t.Cleanup(func() {
+		g.http.CloseIdleConnections()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("front shutdown: %v", err)
+		}
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		if err := rt.Shutdown(ctx); err != nil {
+			t.Errorf("runtime shutdown: %v", err)
+		}
+	})
+	return g
+}
+
+func spec(id string) actors.Spec {
+	return actors.Spec{ID: id, Mode: "subprocess", Command: []string{testServer}, CallTimeout: 5 * time.Second, StartupTimeout: 10 * time.Second}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    []byte
+}
+
+func (g *gateway) do(t testing.TB, method, path, body string, hdr ...string) response {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, g.base+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := g.http.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	raw, _ := io.ReadAll(resp.Body)
+	r := response{status: resp.StatusCode, header: resp.Header, raw: raw}
+	_ = json.Unmarshal(raw, &r.body)
+	return r
+}
+
+func expect(t testing.TB, r response, status int, what string) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("%s: status %d, want %d; body %s", what, r.status, status, r.raw)
+	}
+	if status >= 400 {
+		if r.body["status_code"] != float64(status) || r.body["error"] == nil || r.body["message"] == nil {
+			t.Fatalf("%s: error body %s lacks error/message/status_code", what, r.raw)
+		}
+	}
+}
+
+func TestProvidersAPI(t *testing.T) {
+	g := startGateway(t, Options{Limits: config.Limits{MaxBodyBytes: 64 << 10}})
+
+	create := fmt.Sprintf(`{"provider_id":"math","mode":"subprocess","command":[%q],"description":"Math","idle_ttl_s":60}`, testServer)
+	expect(t, g.do(t, "POST", "/api/providers", create), 201, "create")
+	r := g.do(t, "POST", "/api/providers", create)
+	expect(t, r, 409, "duplicate create")
+	expect(t, g.do(t, "POST", "/api/providers", `{"provider_id":"x","mode":"subprocess"}`), 400, "missing command")
+	expect(t, g.do(t, "POST", "/api/providers", `{"provider_id":"x","mode":"subprocess","command":["a"],"bogus":1}`), 400, "unknown field")
+	expect(t, g.do(t, "POST", "/api/providers", `{"provider_id":`), 400, "malformed JSON")
+
+	r = g.do(t, "GET", "/api/providers", "")
+	expect(t, r, 200, "list")
+	list := r.body["providers"].([]any)
+	if len(list) != 1 || list[0].(map[string]any)["state"] != "cold" || list[0].(map[string]any)["description"] != "Math" {
+		t.Fatalf("list: %s", r.raw)
+	}
+	expect(t, g.do(t, "GET", "/api/providers?state=bogus", ""), 400, "bad state filter")
+	if r = g.do(t, "GET", "/api/providers?state=ready", ""); len(r.body["providers"].([]any)) != 0 {
+		t.Fatalf("ready filter before start: %s", r.raw)
+	}
+
+	// Tools start the provider lazily.
+	r = g.do(t, "GET", "/api/providers/math/tools", "")
+	expect(t, r, 200, "tools")
+	if !strings.Contains(string(r.raw), `"name":"add"`) {
+		t.Fatalf("tools: %s", r.raw)
+	}
+	r = g.do(t, "POST", "/api/providers/math/tools/add/call", `{"arguments":{"a":2,"b":3}}`)
+	expect(t, r, 200, "call")
+	if r.body["provider_id"] != "math" || r.body["tool_name"] != "add" || r.body["latency_ms"] == nil {
+		t.Fatalf("call body: %s", r.raw)
+	}
+	if !strings.Contains(string(r.raw), `"text":"5"`) {
+		t.Fatalf("call result: %s", r.raw)
+	}
+	expect(t, g.do(t, "POST", "/api/providers/math/tools/add/call", `{"arguments":`), 400, "malformed call body")
+	expect(t, g.do(t, "POST", "/api/providers/math/tools/add/call", `{"arguments":[1]}`), 400, "arguments not an object")
+	expect(t, g.do(t, "POST", "/api/providers/math/tools/nope/call", `{}`), 404, "unknown tool")
+	expect(t, g.do(t, "POST", "/api/providers/ghost/tools/add/call", `{}`), 404, "unknown provider")
+	big := `{"arguments":{"text":"` + strings.Repeat("x", 70<<10) + `"}}`
+	expect(t, g.do(t, "POST", "/api/providers/math/tools/echo/call", big), 413, "oversized body")
+	r = g.do(t, "POST", "/api/providers/math/tools/fail/call", `{"arguments":{"message":"boom"}}`)
+	expect(t, r, 200, "tool error")
+	if !strings.Contains(string(r.raw), `"isError":true`) {
+		t.Fatalf("tool error result: %s", r.raw)
+	}
+
+	r = g.do(t, "GET", "/api/providers/math", "")
+	expect(t, r, 200, "get")
+	if r.body["state"] != "ready" || r.body["alive"] != true || r.body["tools_count"].(float64) < 8 {
+		t.Fatalf("get: %s", r.raw)
+	}
+	expect(t, g.do(t, "GET", "/api/providers/ghost", ""), 404, "get unknown")
+
+	expect(t, g.do(t, "PUT", "/api/providers/math", `{"description":"Sums","idle_ttl_s":120}`), 200, "update")
+	if r = g.do(t, "GET", "/api/providers/math", ""); r.body["description"] != "Sums" {
+		t.Fatalf("update not applied: %s", r.raw)
+	}
+	expect(t, g.do(t, "PUT", "/api/providers/math", `{"idle_ttl_s":-1}`), 400, "negative ttl")
+
+	r = g.do(t, "GET", "/api/providers/math/health", "")
+	expect(t, r, 200, "health")
+	if r.body["health_status"] != "healthy" {
+		t.Fatalf("health: %s", r.raw)
+	}
+	expect(t, g.do(t, "POST", "/api/providers/math/tools/stderr/call", `{"arguments":{"n":2,"text":"line"}}`), 200, "stderr")
+	r = g.do(t, "GET", "/api/providers/math/tools/history?limit=2", "")
+	expect(t, r, 200, "history")
+	if r.body["total"].(float64) < 3 || len(r.body["history"].([]any)) != 2 {
+		t.Fatalf("history: %s", r.raw)
+	}
+	expect(t, g.do(t, "GET", "/api/providers/math/tools/history?limit=501", ""), 400, "history limit")
+	expect(t, g.do(t, "GET", "/api/providers/math/logs?lines=0", ""), 400, "logs range")
+	r = g.do(t, "GET", "/api/providers/math/logs?lines=1000", "")
+	expect(t, r, 200, "logs")
+	if r.body["provider_id"] != "math" || r.body["count"] == nil {
+		t.Fatalf("logs: %s", r.raw)
+	}
+
+	r = g.do(t, "GET", "/api/system", "")
+	expect(t, r, 200, "system")
+	sys := r.body["system"].(map[string]any)
+	if sys["total_providers"] != float64(1) || sys["total_tool_calls"].(float64) < 3 || sys["version"] != "test" {
+		t.Fatalf("system: %s", r.raw)
+	}
+
+	r = g.do(t, "POST", "/api/providers/math/stop", `{"reason":"maintenance"}`)
+	expect(t, r, 200, "stop")
+	if r.body["state"] != "stopped" {
+		t.Fatalf("stop: %s", r.raw)
+	}
+	expect(t, g.do(t, "POST", "/api/providers/math/tools/add/call", `{"arguments":{"a":1,"b":1}}`), 503, "call while stopped")
+	r = g.do(t, "POST", "/api/providers/math/start", "")
+	expect(t, r, 200, "start")
+	if r.body["state"] != "ready" {
+		t.Fatalf("start: %s", r.raw)
+	}
+
+	expect(t, g.do(t, "GET", "/api/nothing", ""), 404, "unknown route")
+	expect(t, g.do(t, "PATCH", "/api/providers/math", ""), 405, "bad method")
+	expect(t, g.do(t, "DELETE", "/api/providers/math", ""), 200, "delete")
+	expect(t, g.do(t, "DELETE", "/api/providers/math", ""), 404, "delete twice")
+
+	r = g.do(t, "GET", "/metrics", "")
+	if r.status != 200 || !strings.Contains(string(r.raw), "process_resident_memory_bytes") || strings.Contains(string(r.raw), `provider="math"`) {
+		t.Fatalf("metrics after delete:\n%s", r.raw)
+	}
+}
+
+func TestAuth(t *testing.T) {
+	g := startGateway(t, Options{AdminKey: "s3cret"}, spec("p"))
+	for _, open := range []string{"/", "/health", "/metrics"} {
+		if r := g.do(t, "GET", open, ""); r.status != 200 {
+			t.Fatalf("%s without credentials: %d", open, r.status)
+		}
+	}
+	expect(t, g.do(t, "GET", "/api/providers", ""), 401, "no credentials")
+	expect(t, g.do(t, "GET", "/api/providers", "", "Authorization", "Bearer wrong"), 401, "wrong key")
+	expect(t, g.do(t, "GET", "/api/providers", "", "Authorization", "Bearer s3cret"), 200, "bearer")
+	expect(t, g.do(t, "GET", "/api/providers", "", "X-API-Key", "s3cret"), 200, "x-api-key")
+	expect(t, g.do(t, "POST", "/mcp", `{}`), 401, "mcp without credentials")
+
+	closed := startGateway(t, Options{AdminKey: "k", MetricsRequireAuth: true})
+	expect(t, closed.do(t, "GET", "/metrics", ""), 401, "closed metrics")
+}
+
+func TestOpenServerRefusesNonLoopback(t *testing.T) {
+	rt := actors.NewRuntime(actors.Options{})
+	defer func() { _ = rt.Shutdown(context.Background()) }()
+	srv := New(rt, Options{})
+	defer func() { _ = srv.Shutdown(context.Background()) }()
+	ln, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ln.Close() }()
+	if err := srv.Serve(ln); !errors.Is(err, ErrInsecure) {
+		t.Fatalf("open server on 0.0.0.0: %v", err)
+	}
+}
+
+// mcpClient connects the official SDK client to a gateway MCP endpoint.
+func mcpClient(t *testing.T, url string, onToolsChanged func()) *sdk.ClientSession {
+	t.Helper()
+	opts := &sdk.ClientOptions{}
+	if onToolsChanged != nil {
+		opts.ToolListChangedHandler = func(context.Context, *sdk.ToolListChangedRequest) { onToolsChanged() }
+	}
+	c := sdk.NewClient(&sdk.Implementation{Name: "test", Version: "1"}, opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cs, err := c.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: url}, nil)
+	if err != nil {
+		t.Fatalf("connect %s: %v", url, err)
+	}
+	t.Cleanup(func() { _ = cs.Close() })
+	return cs
+}
+
+func toolNames(t *testing.T, cs *sdk.ClientSession) map[string]bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := cs.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, tl := range res.Tools {
+		names[tl.Name] = true
+	}
+	return names
+}
+
+func callText(t *testing.T, cs *sdk.ClientSession, name string, args map[string]any) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: name, Arguments: args})
+	if err != nil {
+		t.Fatalf("call %s: %v", name, err)
+	}
+	if res.IsError || len(res.Content) == 0 {
+		t.Fatalf("call %s: %+v", name, res)
+	}
+	return res.Content[0].(*sdk.TextContent).Text
+}
+
+func TestMCPAggregatedAndPerProvider(t *testing.T) {
+	g := startGateway(t, Options{}, spec("alpha"), spec("beta"))
+	changed := make(chan struct{}, 16)
+	cs := mcpClient(t, g.base+"/mcp", func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	})
+	names := toolNames(t, cs)
+	for _, want := range []string{"alpha__echo", "beta__echo", "alpha__add"} {
+		if !names[want] {
+			t.Fatalf("aggregated tools lack %s: %v", want, names)
+		}
+	}
+	if got := callText(t, cs, "beta__echo", map[string]any{"text": "via mcp"}); got != "via mcp" {
+		t.Fatalf("beta__echo = %q", got)
+	}
+	// A provider's tool list change reaches the connected client.
+	for len(changed) > 0 {
+		<-changed
+	}
+	callText(t, cs, "alpha__add_tool", map[string]any{"name": "extra"})
+	select {
+	case <-changed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no notifications/tools/list_changed after a provider added a tool")
+	}
+	if !toolNames(t, cs)["alpha__extra"] {
+		t.Fatal("the new tool is not listed")
+	}
+
+	one := mcpClient(t, g.base+"/mcp/beta", nil)
+	names = toolNames(t, one)
+	if !names["echo"] || names["beta__echo"] || names["alpha__echo"] {
+		t.Fatalf("per-provider tools: %v", names)
+	}
+	if got := callText(t, one, "echo", map[string]any{"text": "direct"}); got != "direct" {
+		t.Fatalf("echo = %q", got)
+	}
+	expect(t, g.do(t, "POST", "/mcp/ghost", `{}`), 404, "unknown provider endpoint")
+
+	init := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`
+	r := g.do(t, "POST", "/mcp", init, "Origin", "https://evil.example", "Content-Type", "application/json", "Accept", "application/json, text/event-stream")
+	expect(t, r, 403, "foreign origin")
+	r = g.do(t, "POST", "/mcp", init, "Content-Type", "application/json", "Accept", "application/json, text/event-stream")
+	if r.status != 200 || !strings.Contains(string(r.raw), `"protocolVersion":"2025-03-26"`) || r.header.Get("Mcp-Session-Id") == "" {
+		t.Fatalf("2025-03-26 initialize: %d %s", r.status, r.raw)
+	}
+}
+
+func TestMCPOlderProtocolClient(t *testing.T) {
+	g := startGateway(t, Options{}, spec("p"))
+	c := sdk.NewClient(&sdk.Implementation{Name: "old", Version: "1"}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, v := range []string{"2025-06-18", "2025-11-25"} {
+		cs, err := c.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: g.base + "/mcp"}, &sdk.ClientSessionOptions{ProtocolVersion: v})
+		if err != nil {
+			t.Fatalf("%s: %v", v, err)
+		}
+		if got := cs.InitializeResult().ProtocolVersion; got != v {
+			t.Fatalf("negotiated %s, want %s", got, v)
+		}
+		if got := callText(t, cs, "p__echo", map[string]any{"text": v}); got != v {
+			t.Fatalf("echo = %q", got)
+		}
+		_ = cs.Close()
+	}
+}
+
+func TestEverythingThroughMCP(t *testing.T) {
+	js := testbin.Everything()
+	if js == "" {
+		t.Skip("server-everything is not installed (run `make npm-deps`)")
+	}
+	g := startGateway(t, Options{}, actors.Spec{ID: "everything", Mode: "subprocess", Command: []string{"node", js}, StartupTimeout: 30 * time.Second})
+	cs := mcpClient(t, g.base+"/mcp", nil)
+	names := toolNames(t, cs)
+	if !names["everything__echo"] {
+		t.Fatalf("server-everything tools: %v", names)
+	}
+	if got := callText(t, cs, "everything__echo", map[string]any{"message": "hello"}); !strings.Contains(got, "hello") {
+		t.Fatalf("everything__echo = %q", got)
+	}
+	r := g.do(t, "POST", "/api/providers/everything/tools/get-sum/call", `{"arguments":{"a":2,"b":40}}`)
+	expect(t, r, 200, "REST call to server-everything")
+	if !bytes.Contains(r.raw, []byte("42")) {
+		t.Fatalf("get-sum: %s", r.raw)
+	}
+	info, _ := g.rt.Get("everything")
+	if info.Server == nil || info.Server.ProtocolVersion != "2025-11-25" {
+		t.Fatalf("server-everything negotiated %+v", info.Server)
+	}
+}

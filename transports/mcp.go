@@ -1,0 +1,247 @@
+package transports
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Protocol versions Switchyard speaks to backends, newest first.
+const (
+	// Protocol20260728 is the stateless revision: server/discover instead of
+	// initialize, and a _meta triple on every request.
+	Protocol20260728 = "2026-07-28"
+	// Protocol20251125 is the newest revision with the initialize handshake.
+	Protocol20251125 = "2025-11-25"
+)
+
+// LegacyVersions are the initialize-handshake revisions accepted from a
+// backend.
+var LegacyVersions = []string{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
+
+// ClientInfo names the gateway to its backends.
+type ClientInfo struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// Tool is one tool definition as a backend lists it. Raw keeps the whole
+// definition so it can be relayed unchanged.
+type Tool struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	InputSchema json.RawMessage `json:"inputSchema,omitempty"`
+	Raw         json.RawMessage `json:"-"`
+}
+
+// ServerInfo is what the handshake learned about a backend.
+type ServerInfo struct {
+	ProtocolVersion string          `json:"protocol_version"`
+	Name            string          `json:"name,omitempty"`
+	Version         string          `json:"version,omitempty"`
+	Instructions    string          `json:"instructions,omitempty"`
+	Capabilities    json.RawMessage `json:"capabilities,omitempty"`
+}
+
+// Session is an MCP client session over a multiplexed connection.
+type Session struct {
+	mux  *Mux
+	info ServerInfo
+	// meta is the `"_meta":{...}` member added to every request under the
+	// stateless revision, or nil.
+	meta []byte
+}
+
+// Handshake negotiates a protocol version with the backend: server/discover
+// for the 2026-07-28 revision first, then the initialize handshake of the
+// 2025 revisions. Under 2026-07-28 it also opens a subscriptions/listen
+// stream so tool list changes are notified.
+func Handshake(ctx context.Context, mux *Mux, ci ClientInfo) (*Session, error) {
+	s := &Session{mux: mux}
+	if err := s.discover(ctx, ci); err == nil {
+		return s, nil
+	} else if errors.Is(err, ErrClosed) || errors.Is(err, ErrCancelled) || ctx.Err() != nil {
+		return nil, fmt.Errorf("server/discover: %w", err)
+	}
+	if err := s.initialize(ctx, ci); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Session) discover(ctx context.Context, ci ClientInfo) error {
+	metaObj := map[string]any{
+		"io.modelcontextprotocol/protocolVersion":    Protocol20260728,
+		"io.modelcontextprotocol/clientInfo":         ci,
+		"io.modelcontextprotocol/clientCapabilities": map[string]any{},
+	}
+	meta, err := json.Marshal(metaObj)
+	if err != nil {
+		return err
+	}
+	params := append(append([]byte(`{"_meta":`), meta...), '}')
+	raw, err := s.mux.Call(ctx, "server/discover", params)
+	if err != nil {
+		return err
+	}
+	var res struct {
+		SupportedVersions []string        `json:"supportedVersions"`
+		Capabilities      json.RawMessage `json:"capabilities"`
+		Instructions      string          `json:"instructions"`
+		Meta              struct {
+			ServerInfo ClientInfo `json:"io.modelcontextprotocol/serverInfo"`
+		} `json:"_meta"`
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return fmt.Errorf("server/discover result: %w", err)
+	}
+	if !slices.Contains(res.SupportedVersions, Protocol20260728) {
+		return fmt.Errorf("server/discover: %s not among %v", Protocol20260728, res.SupportedVersions)
+	}
+	s.meta = append([]byte(`"_meta":`), meta...)
+	s.info = ServerInfo{ProtocolVersion: Protocol20260728, Name: res.Meta.ServerInfo.Name, Version: res.Meta.ServerInfo.Version,
+		Instructions: res.Instructions, Capabilities: res.Capabilities}
+	if s.toolsListChanged() {
+		// The stream stays open for the session's life; it ends with the
+		// connection, so the callback has nothing to do.
+		_, _ = s.mux.Go("subscriptions/listen", s.params(`"notifications":{"toolsListChanged":true}`), 0, func(Response) {})
+	}
+	return nil
+}
+
+func (s *Session) initialize(ctx context.Context, ci ClientInfo) error {
+	p, err := json.Marshal(map[string]any{
+		"protocolVersion": Protocol20251125,
+		"capabilities":    map[string]any{"roots": map[string]any{"listChanged": false}},
+		"clientInfo":      ci,
+	})
+	if err != nil {
+		return err
+	}
+	raw, err := s.mux.Call(ctx, "initialize", p)
+	if err != nil {
+		return fmt.Errorf("initialize: %w", err)
+	}
+	var res struct {
+		ProtocolVersion string          `json:"protocolVersion"`
+		Capabilities    json.RawMessage `json:"capabilities"`
+		ServerInfo      ClientInfo      `json:"serverInfo"`
+		Instructions    string          `json:"instructions"`
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return fmt.Errorf("initialize result: %w", err)
+	}
+	if !slices.Contains(LegacyVersions, res.ProtocolVersion) {
+		return fmt.Errorf("initialize: unsupported protocol version %q", res.ProtocolVersion)
+	}
+	s.info = ServerInfo{ProtocolVersion: res.ProtocolVersion, Name: res.ServerInfo.Name, Version: res.ServerInfo.Version,
+		Instructions: res.Instructions, Capabilities: res.Capabilities}
+	return s.mux.Notify("notifications/initialized", nil)
+}
+
+// Info returns what the handshake learned.
+func (s *Session) Info() ServerInfo { return s.info }
+
+// Mux returns the session's connection.
+func (s *Session) Mux() *Mux { return s.mux }
+
+func (s *Session) toolsListChanged() bool {
+	var caps struct {
+		Tools *struct {
+			ListChanged bool `json:"listChanged"`
+		} `json:"tools"`
+	}
+	_ = json.Unmarshal(s.info.Capabilities, &caps)
+	return caps.Tools != nil && caps.Tools.ListChanged
+}
+
+// params wraps object members (without braces) as a params object, adding
+// the _meta triple under the stateless revision.
+func (s *Session) params(members string) []byte {
+	b := make([]byte, 0, len(members)+len(s.meta)+3)
+	b = append(b, '{')
+	b = append(b, members...)
+	if s.meta != nil {
+		if len(members) > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, s.meta...)
+	}
+	return append(b, '}')
+}
+
+// Ping sends an MCP ping.
+func (s *Session) Ping(ctx context.Context) error {
+	var p []byte
+	if s.meta != nil {
+		p = s.params("")
+	}
+	_, err := s.mux.Call(ctx, "ping", p)
+	return err
+}
+
+// ListTools fetches every page of the backend's tool list.
+func (s *Session) ListTools(ctx context.Context) ([]Tool, error) {
+	var tools []Tool
+	cursor := ""
+	for page := 0; page < 1000; page++ {
+		members := ""
+		if cursor != "" {
+			members = `"cursor":` + strconv.Quote(cursor)
+		}
+		var p []byte
+		if members != "" || s.meta != nil {
+			p = s.params(members)
+		}
+		raw, err := s.mux.Call(ctx, "tools/list", p)
+		if err != nil {
+			return nil, fmt.Errorf("tools/list: %w", err)
+		}
+		var res struct {
+			Tools      []json.RawMessage `json:"tools"`
+			NextCursor string            `json:"nextCursor"`
+		}
+		if err := json.Unmarshal(raw, &res); err != nil {
+			return nil, fmt.Errorf("tools/list result: %w", err)
+		}
+		for _, rt := range res.Tools {
+			var t Tool
+			if err := json.Unmarshal(rt, &t); err != nil || t.Name == "" {
+				return nil, fmt.Errorf("tools/list: bad tool definition %s", truncate(rt, 80))
+			}
+			t.Raw = rt
+			tools = append(tools, t)
+		}
+		if res.NextCursor == "" {
+			return tools, nil
+		}
+		cursor = res.NextCursor
+	}
+	return nil, errors.New("tools/list: too many pages")
+}
+
+// CallParams builds tools/call params for a tool and its raw JSON arguments
+// (nil or empty means no arguments).
+func (s *Session) CallParams(tool string, args []byte) []byte {
+	b := make([]byte, 0, len(tool)+len(args)+len(s.meta)+32)
+	b = append(b, `{"name":`...)
+	b = strconv.AppendQuote(b, tool)
+	if len(args) > 0 {
+		b = append(b, `,"arguments":`...)
+		b = append(b, args...)
+	}
+	if s.meta != nil {
+		b = append(b, ',')
+		b = append(b, s.meta...)
+	}
+	return append(b, '}')
+}
+
+// GoCall starts a tools/call; cb gets the raw CallToolResult.
+func (s *Session) GoCall(tool string, args []byte, timeout time.Duration, cb Callback) (int64, error) {
+	return s.mux.Go("tools/call", s.CallParams(tool, args), timeout, cb)
+}

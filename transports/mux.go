@@ -1,0 +1,561 @@
+package transports
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Sentinel errors of a multiplexed connection. Check them with errors.Is.
+var (
+	// ErrClosed: the connection closed (the backend exited or was stopped)
+	// before the call got its answer.
+	ErrClosed = errors.New("connection closed")
+	// ErrTimeout: the call got no answer within its timeout.
+	ErrTimeout = errors.New("call timed out")
+	// ErrCancelled: the caller cancelled the call.
+	ErrCancelled = errors.New("call cancelled")
+	// ErrEOF: the backend closed its output.
+	ErrEOF = errors.New("backend closed its output")
+	// ErrBusy: the connection's write queue is full.
+	ErrBusy = errors.New("backend write queue is full")
+)
+
+// RPCError is a JSON-RPC error object returned by the backend.
+type RPCError struct {
+	Code    int             `json:"code"`
+	Message string          `json:"message"`
+	Data    json.RawMessage `json:"data,omitempty"`
+}
+
+// Error reports the code and message.
+func (e *RPCError) Error() string { return fmt.Sprintf("rpc error %d: %s", e.Code, e.Message) }
+
+// Response is the outcome of one call: the raw JSON result, or an error
+// (*RPCError from the backend, or a transport error matching one of the
+// sentinels above).
+type Response struct {
+	Result json.RawMessage
+	Err    error
+	// Written reports whether the request reached the backend's input; a
+	// call that failed before being written is safe to retry elsewhere.
+	Written bool
+}
+
+// Callback receives a call's Response exactly once. It runs on whichever
+// goroutine settles the call (the connection's reader or writer, a timer, or
+// the caller of Cancel or Close) and must not block.
+type Callback func(Response)
+
+// MuxOptions configures a Mux. Every callback is optional and must not block.
+type MuxOptions struct {
+	// MaxMessage bounds one incoming message (default 16 MiB).
+	MaxMessage int
+	// QueueSize bounds the outgoing queue (default 1024 messages).
+	QueueSize int
+	// OnNotification receives server notifications.
+	OnNotification func(method string, params json.RawMessage)
+	// OnProtocolError receives garbage lines and oversized messages.
+	OnProtocolError func(err error)
+	// OnClosed is called once when the connection ends, with the reason.
+	OnClosed func(err error)
+}
+
+// States of a pending call's request.
+const (
+	stateQueued    int32 = iota // in the write queue
+	stateWritten                // handed to the writer: it may have reached the backend
+	stateAbandoned              // settled before it was written: never written
+)
+
+type pending struct {
+	cb    Callback
+	timer *time.Timer // guarded by Mux.mu
+	state atomic.Int32
+}
+
+// abandon marks a settled call's request as not to be written and reports
+// whether it has already been written.
+func (p *pending) abandon() (written bool) {
+	return !p.state.CompareAndSwap(stateQueued, stateAbandoned)
+}
+
+type outMsg struct {
+	buf *[]byte
+	p   *pending // nil for notifications and replies
+}
+
+// Mux multiplexes JSON-RPC calls over one newline-delimited stream: calls
+// are written by one writer goroutine from a bounded queue and answered by
+// id from one reader goroutine, so many calls are in flight at once.
+type Mux struct {
+	opts   MuxOptions
+	w      io.Writer
+	out    chan outMsg
+	nextID atomic.Int64
+
+	mu      sync.Mutex
+	pending map[int64]*pending
+	closed  bool
+	err     error
+
+	stop     chan struct{}
+	stopOnce sync.Once
+	readDone chan struct{}
+	wg       sync.WaitGroup
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// putBuf returns a message buffer to the pool unless it grew large.
+func putBuf(bp *[]byte) {
+	if cap(*bp) <= 64<<10 {
+		bufPool.Put(bp)
+	}
+}
+
+// NewMux starts a multiplexer writing to w and reading from r. Close it, and
+// close r's source, to end its goroutines.
+func NewMux(w io.Writer, r io.Reader, opts MuxOptions) *Mux {
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = 1024
+	}
+	m := &Mux{
+		opts:     opts,
+		w:        w,
+		out:      make(chan outMsg, opts.QueueSize),
+		pending:  make(map[int64]*pending),
+		stop:     make(chan struct{}),
+		readDone: make(chan struct{}),
+	}
+	m.wg.Add(2)
+	go m.writeLoop()
+	go m.readLoop(NewReader(r, opts.MaxMessage))
+	return m
+}
+
+// InFlight reports the number of calls awaiting an answer.
+func (m *Mux) InFlight() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.pending)
+}
+
+// Err reports why the connection closed, or nil while it is open.
+func (m *Mux) Err() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.err
+}
+
+// Go sends a request and arranges for cb to receive its answer, a timeout
+// (timeout <= 0 means none) or the connection's end. params must be a JSON
+// object or nil. The returned id identifies the call for Cancel.
+func (m *Mux) Go(method string, params []byte, timeout time.Duration, cb Callback) (int64, error) {
+	id := m.nextID.Add(1)
+	bp := bufPool.Get().(*[]byte)
+	b := append((*bp)[:0], `{"jsonrpc":"2.0","id":`...)
+	b = strconv.AppendInt(b, id, 10)
+	b = append(b, `,"method":`...)
+	b = strconv.AppendQuote(b, method)
+	if len(params) > 0 {
+		b = append(b, `,"params":`...)
+		b = append(b, params...)
+	}
+	b = append(b, "}\n"...)
+	*bp = b
+
+	p := &pending{cb: cb}
+	m.mu.Lock()
+	if m.closed {
+		err := m.err
+		m.mu.Unlock()
+		putBuf(bp)
+		return 0, closedErr(err)
+	}
+	m.pending[id] = p
+	m.mu.Unlock()
+
+	select {
+	case m.out <- outMsg{buf: bp, p: p}:
+	default:
+		putBuf(bp)
+		if m.take(id) == nil {
+			// The connection closed meanwhile and cb has had its answer.
+			return id, nil
+		}
+		return 0, ErrBusy
+	}
+	// The timer starts once the call is queued, so that a call refused
+	// with ErrBusy never reaches its callback.
+	if timeout > 0 {
+		m.mu.Lock()
+		if m.pending[id] == p {
+			p.timer = time.AfterFunc(timeout, func() { m.expire(id, ErrTimeout, "timeout") })
+		}
+		m.mu.Unlock()
+	}
+	return id, nil
+}
+
+// closedErr is the error for a call on a connection closed for reason.
+func closedErr(reason error) error {
+	if reason == nil || errors.Is(reason, ErrClosed) {
+		return ErrClosed
+	}
+	return fmt.Errorf("%w: %w", ErrClosed, reason)
+}
+
+// Call is the blocking form of Go, for handshakes and health checks. When
+// ctx's deadline passes first the call fails with ErrTimeout, when ctx is
+// cancelled with ErrCancelled; either way the backend is told to cancel.
+func (m *Mux) Call(ctx context.Context, method string, params []byte) (json.RawMessage, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, ctxErr(err)
+	}
+	ch := make(chan Response, 1)
+	id, err := m.Go(method, params, 0, func(r Response) { ch <- r })
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case r := <-ch:
+		return r.Result, r.Err
+	case <-ctx.Done():
+		err := ctxErr(ctx.Err())
+		reason := "cancelled"
+		if errors.Is(err, ErrTimeout) {
+			reason = "timeout"
+		}
+		m.expire(id, err, reason)
+		// Whoever settled the call has called or is calling the callback.
+		r := <-ch
+		return r.Result, r.Err
+	}
+}
+
+// ctxErr maps a context's error to ErrTimeout or ErrCancelled.
+func ctxErr(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+	return fmt.Errorf("%w: %w", ErrCancelled, err)
+}
+
+// Notify sends a notification; it fails only when the queue is full or the
+// connection is closed.
+func (m *Mux) Notify(method string, params []byte) error {
+	bp := bufPool.Get().(*[]byte)
+	b := append((*bp)[:0], `{"jsonrpc":"2.0","method":`...)
+	b = strconv.AppendQuote(b, method)
+	if len(params) > 0 {
+		b = append(b, `,"params":`...)
+		b = append(b, params...)
+	}
+	b = append(b, "}\n"...)
+	*bp = b
+	return m.enqueue(outMsg{buf: bp})
+}
+
+func (m *Mux) enqueue(o outMsg) error {
+	m.mu.Lock()
+	closed := m.closed
+	m.mu.Unlock()
+	if closed {
+		putBuf(o.buf)
+		return ErrClosed
+	}
+	select {
+	case m.out <- o:
+		return nil
+	default:
+		putBuf(o.buf)
+		return ErrBusy
+	}
+}
+
+// Cancel abandons a call: its callback gets ErrCancelled and the backend is
+// sent notifications/cancelled (a request still queued is dropped unsent
+// instead). Cancelling a finished call does nothing.
+func (m *Mux) Cancel(id int64, reason string) { m.expire(id, ErrCancelled, reason) }
+
+func (m *Mux) expire(id int64, err error, reason string) {
+	p := m.take(id)
+	if p == nil {
+		return
+	}
+	written := p.abandon()
+	p.cb(Response{Err: err, Written: written})
+	if written {
+		params := make([]byte, 0, 64)
+		params = append(params, `{"requestId":`...)
+		params = strconv.AppendInt(params, id, 10)
+		params = append(params, `,"reason":`...)
+		params = strconv.AppendQuote(params, reason)
+		params = append(params, '}')
+		_ = m.Notify("notifications/cancelled", params)
+	}
+}
+
+// take removes and returns a pending call, stopping its timer.
+func (m *Mux) take(id int64) *pending {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.pending[id]
+	if p != nil {
+		delete(m.pending, id)
+		if p.timer != nil {
+			p.timer.Stop()
+		}
+	}
+	return p
+}
+
+// Close ends the connection: pending calls fail with ErrClosed and the
+// writer stops. The reader stops when its source is closed, and a writer
+// blocked on a peer that does not read stops when its destination is closed;
+// Close waits for both goroutines, so close them first (or concurrently).
+func (m *Mux) Close() error {
+	m.shutdown(ErrClosed)
+	m.wg.Wait()
+	return nil
+}
+
+func (m *Mux) shutdown(reason error) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
+	m.closed = true
+	m.err = reason
+	ps := m.pending
+	m.pending = make(map[int64]*pending)
+	for _, p := range ps {
+		if p.timer != nil {
+			p.timer.Stop()
+		}
+	}
+	m.mu.Unlock()
+	m.stopOnce.Do(func() { close(m.stop) })
+	err := closedErr(reason)
+	for _, p := range ps {
+		p.cb(Response{Err: err, Written: p.abandon()})
+	}
+	if m.opts.OnClosed != nil {
+		m.opts.OnClosed(reason)
+	}
+}
+
+func (m *Mux) writeLoop() {
+	defer m.wg.Done()
+	bw := bufio.NewWriterSize(m.w, 32<<10)
+	write := func(o outMsg) error {
+		defer putBuf(o.buf)
+		if o.p != nil && !o.p.state.CompareAndSwap(stateQueued, stateWritten) {
+			return nil // settled (timed out, cancelled) before it was written
+		}
+		_, err := bw.Write(*o.buf)
+		return err
+	}
+	for {
+		select {
+		case <-m.stop:
+			m.drainOut()
+			return
+		case o := <-m.out:
+			err := write(o)
+			for err == nil && len(m.out) > 0 {
+				err = write(<-m.out)
+			}
+			if err == nil {
+				err = bw.Flush()
+			}
+			if err != nil {
+				m.shutdown(fmt.Errorf("write: %w", err))
+				m.drainOut()
+				return
+			}
+		}
+	}
+}
+
+func (m *Mux) drainOut() {
+	for {
+		select {
+		case o := <-m.out:
+			putBuf(o.buf)
+		default:
+			return
+		}
+	}
+}
+
+// envelope is the part of a JSON-RPC message the multiplexer routes on.
+type envelope struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
+	Result json.RawMessage `json:"result"`
+	Error  *RPCError       `json:"error"`
+	Params json.RawMessage `json:"params"`
+}
+
+func (m *Mux) readLoop(r *Reader) {
+	defer m.wg.Done()
+	defer close(m.readDone)
+	for {
+		line, err := r.Next()
+		if err != nil {
+			var tl *TooLargeError
+			if errors.As(err, &tl) {
+				m.protocolError(err)
+				if id, ok := peekID(tl.Prefix); ok {
+					if p := m.take(id); p != nil {
+						p.cb(Response{Err: err, Written: true})
+					}
+				}
+				continue
+			}
+			if errors.Is(err, io.EOF) {
+				err = ErrEOF
+			}
+			m.shutdown(err)
+			return
+		}
+		m.dispatch(line)
+	}
+}
+
+func (m *Mux) protocolError(err error) {
+	if m.opts.OnProtocolError != nil {
+		m.opts.OnProtocolError(err)
+	}
+}
+
+func (m *Mux) dispatch(line []byte) {
+	var env envelope
+	if err := json.Unmarshal(line, &env); err != nil {
+		m.protocolError(fmt.Errorf("not JSON-RPC: %w (%q)", err, truncate(line, 80)))
+		return
+	}
+	hasID := len(env.ID) > 0 && string(env.ID) != "null"
+	switch {
+	case env.Method != "" && hasID:
+		m.answerServerRequest(env.Method, env.ID)
+	case env.Method != "":
+		if m.opts.OnNotification != nil {
+			m.opts.OnNotification(env.Method, env.Params)
+		}
+	case hasID:
+		id, err := strconv.ParseInt(string(env.ID), 10, 64)
+		if err != nil {
+			m.protocolError(fmt.Errorf("response with unknown id %s", truncate(env.ID, 40)))
+			return
+		}
+		p := m.take(id)
+		if p == nil {
+			return // answered after timeout or cancel
+		}
+		if env.Error != nil {
+			p.cb(Response{Err: env.Error, Written: true})
+			return
+		}
+		if env.Result == nil {
+			p.cb(Response{Err: &RPCError{Code: -32603, Message: "response has neither result nor error"}, Written: true})
+			return
+		}
+		p.cb(Response{Result: env.Result, Written: true})
+	default:
+		m.protocolError(fmt.Errorf("message with neither id nor method (%q)", truncate(line, 80)))
+	}
+}
+
+// answerServerRequest answers requests a backend sends to its client. The
+// gateway answers ping and roots/list itself and declines the rest.
+func (m *Mux) answerServerRequest(method string, id json.RawMessage) {
+	bp := bufPool.Get().(*[]byte)
+	b := append((*bp)[:0], `{"jsonrpc":"2.0","id":`...)
+	b = append(b, id...)
+	switch method {
+	case "ping":
+		b = append(b, `,"result":{}}`...)
+	case "roots/list":
+		b = append(b, `,"result":{"roots":[]}}`...)
+	default:
+		b = append(b, `,"error":{"code":-32601,"message":"method not supported by the gateway: `...)
+		b = append(b, truncate([]byte(method), 64)...)
+		b = append(b, `"}}`...)
+	}
+	b = append(b, '\n')
+	*bp = b
+	_ = m.enqueue(outMsg{buf: bp})
+}
+
+// peekID finds the numeric top-level "id" of a response in the first bytes
+// of a message. A message with a "method" member is a request or
+// notification from the backend, not an answer to one of ours, and an id
+// running to the end of the prefix may have been cut short, so neither
+// counts.
+func peekID(prefix []byte) (int64, bool) {
+	dec := json.NewDecoder(bytes.NewReader(prefix))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil || tok != json.Delim('{') {
+		return 0, false
+	}
+	var (
+		id    int64
+		found bool
+	)
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			break
+		}
+		switch k {
+		case "method":
+			return 0, false
+		case "id":
+			v, err := dec.Token()
+			if err != nil || dec.InputOffset() >= int64(len(prefix)) {
+				return 0, false
+			}
+			n, ok := v.(json.Number)
+			if !ok {
+				return 0, false
+			}
+			if id, err = n.Int64(); err != nil {
+				return 0, false
+			}
+			found = true
+			continue
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			break
+		}
+	}
+	return id, found
+}
+
+func truncate(b []byte, n int) []byte {
+	if len(b) > n {
+		b = b[:n]
+	}
+	out := make([]byte, 0, len(b))
+	for _, c := range b {
+		if c == '"' || c == '\\' || c < 0x20 || c > 0x7e {
+			c = '?'
+		}
+		out = append(out, c)
+	}
+	return out
+}
