@@ -1,0 +1,293 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.uber.org/goleak"
+
+	"github.com/switchyard-mcp/switchyard/internal/testbin"
+)
+
+var (
+	testServer string
+	gatewayBin string
+)
+
+func TestMain(m *testing.M) {
+	path, cleanup, err := testbin.Build()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "building the test server:", err)
+		os.Exit(1)
+	}
+	testServer = path
+	dir, err := os.MkdirTemp("", "switchyard-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	gatewayBin = filepath.Join(dir, "switchyard")
+	build := exec.Command("go", "build", "-o", gatewayBin, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building switchyard:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	cleanup()
+	_ = os.RemoveAll(dir)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "switchyard.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}
+
+// alive reports whether pid runs (a zombie does not count).
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i > 0 && len(b) > i+2 && b[i+2] != 'Z'
+}
+
+func TestValidateCommand(t *testing.T) {
+	good := writeConfig(t, fmt.Sprintf("providers:\n  p:\n    mode: subprocess\n    command: [%q]\n", testServer))
+	var out, errOut bytes.Buffer
+	if code := run([]string{"config", "validate", good}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "ok (1 providers") {
+		t.Fatalf("valid file: exit %d, %q %q", code, out.String(), errOut.String())
+	}
+	bad := writeConfig(t, "providers:\n  p:\n    mode: subprocess\n    comand: [x]\n")
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"config", "validate", bad}, &out, &errOut); code != 1 {
+		t.Fatalf("bad file: exit %d", code)
+	}
+	if msg := errOut.String(); !strings.Contains(msg, "switchyard.yaml:4:") || !strings.Contains(msg, "comand") {
+		t.Fatalf("bad file message lacks file:line and field: %q", msg)
+	}
+	if code := run([]string{"bogus"}, &out, &errOut); code != 2 {
+		t.Fatalf("unknown command: exit %d", code)
+	}
+}
+
+// TestServeSIGTERMLeavesNoChild runs the real binary, starts a provider
+// through it, sends SIGTERM and checks the gateway exits 0 with its child
+// gone; along the way it drives the CLI client and the websocket log tail.
+func TestServeSIGTERMLeavesNoChild(t *testing.T) {
+	cfg := writeConfig(t, fmt.Sprintf("providers:\n  p:\n    mode: subprocess\n    command: [%q]\n", testServer))
+	addr := freePort(t)
+	cmd := exec.Command(gatewayBin, "serve", "--config", cfg, "--listen", addr, "--data-dir", t.TempDir())
+	cmd.Env = append(os.Environ(), "SWITCHYARD_ADMIN_KEY=k")
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	base := "http://" + addr
+	waitHealthy(t, base, exited)
+
+	// The CLI client against the running server.
+	var out, errOut bytes.Buffer
+	if code := run([]string{"call", "p", "echo", "text=hello", "--server", base, "--token", "k"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), `"text": "hello"`) {
+		t.Fatalf("cli call: exit %d out %q err %q", code, out.String(), errOut.String())
+	}
+	out.Reset()
+	if code := run([]string{"providers", "ls", "--server", base, "--token", "k"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "ready") {
+		t.Fatalf("cli ls: exit %d out %q err %q", code, out.String(), errOut.String())
+	}
+	if code := run([]string{"providers", "ls", "--server", base, "--token", "wrong"}, &out, &errOut); code != 1 {
+		t.Fatalf("cli with a wrong token: exit %d", code)
+	}
+
+	// Logs arrive over the websocket: replay first, then live lines.
+	conn, resp, err := websocket.DefaultDialer.Dial("ws://"+addr+"/api/ws/providers/p/logs?token=k", nil)
+	if resp != nil && resp.Body != nil {
+		_ = resp.Body.Close()
+	}
+	if err != nil {
+		t.Fatalf("websocket: %v", err)
+	}
+	defer func() { _ = conn.Close() }()
+	out.Reset()
+	if code := run([]string{"call", "p", "stderr", "n=2", "text=tail", "--server", base, "--token", "k"}, &out, &errOut); code != 0 {
+		t.Fatalf("cli stderr: %q", errOut.String())
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for seen := 0; seen < 2; {
+		var ev struct {
+			Data struct {
+				Line string `json:"line"`
+			} `json:"data"`
+		}
+		if err := conn.ReadJSON(&ev); err != nil {
+			t.Fatalf("reading logs: %v", err)
+		}
+		if strings.HasPrefix(ev.Data.Line, "tail ") {
+			seen++
+		}
+	}
+
+	var detail struct {
+		Pid int `json:"pid"`
+	}
+	getJSON(t, base+"/api/providers/p", &detail)
+	if detail.Pid == 0 || !alive(detail.Pid) {
+		t.Fatalf("provider pid %d not running", detail.Pid)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("gateway exit: %v\n%s", err, logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("gateway did not exit after SIGTERM\n%s", logs.String())
+	}
+	if alive(detail.Pid) {
+		t.Fatalf("provider %d outlived the gateway", detail.Pid)
+	}
+}
+
+func waitHealthy(t *testing.T, base string, exited <-chan error) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(base + "/health")
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("gateway exited before it was ready: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("gateway never became healthy")
+		}
+		time.Sleep(20 * time.Millisecond) // polling a server that starts in another process
+	}
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("X-API-Key", "k")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStdioCommand drives `switchyard stdio` with the official SDK client,
+// the way an MCP client that launches a command would.
+func TestStdioCommand(t *testing.T) {
+	cfg := writeConfig(t, fmt.Sprintf("providers:\n  p:\n    mode: subprocess\n    command: [%q]\n", testServer))
+	c := sdk.NewClient(&sdk.Implementation{Name: "test", Version: "1"}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs, err := c.Connect(ctx, &sdk.CommandTransport{Command: exec.Command(gatewayBin, "stdio", "--config", cfg)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cs.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, tl := range res.Tools {
+		found = found || tl.Name == "p__echo"
+	}
+	if !found {
+		t.Fatalf("stdio tools lack p__echo")
+	}
+	r, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "p__add", Arguments: map[string]any{"a": 1, "b": 2}})
+	if err != nil || r.IsError || r.Content[0].(*sdk.TextContent).Text != "3" {
+		t.Fatalf("p__add: %+v %v", r, err)
+	}
+	r, err = cs.CallTool(ctx, &sdk.CallToolParams{Name: "p__pid", Arguments: map[string]any{}})
+	if err != nil || r.IsError {
+		t.Fatalf("p__pid: %+v %v", r, err)
+	}
+	var pid int
+	if _, err := fmt.Sscan(r.Content[0].(*sdk.TextContent).Text, &pid); err != nil || !alive(pid) {
+		t.Fatalf("provider pid %v: %v", r.Content[0], err)
+	}
+	// Closing stdin ends the gateway, and the gateway ends its children.
+	if err := cs.Close(); err != nil {
+		t.Logf("close: %v", err)
+	}
+	if alive(pid) {
+		t.Fatalf("provider %d outlived switchyard stdio", pid)
+	}
+}
+
+func TestParseArgs(t *testing.T) {
+	got, err := parseArgs([]string{"a=1", "b=true", "c=hello", `d={"x":1}`, "e="})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"a": float64(1), "b": true, "c": "hello", "d": map[string]any{"x": float64(1)}, "e": ""}
+	gb, _ := json.Marshal(got)
+	wb, _ := json.Marshal(want)
+	if string(gb) != string(wb) {
+		t.Fatalf("parseArgs = %s, want %s", gb, wb)
+	}
+	if _, err := parseArgs([]string{"novalue"}); err == nil {
+		t.Fatal("a word without = must be refused")
+	}
+}
