@@ -9,7 +9,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/switchyard-mcp/switchyard/supervisor"
 	"github.com/switchyard-mcp/switchyard/transports"
@@ -39,6 +42,7 @@ var (
 	ErrBackend      = errors.New("backend error")
 	ErrToolNotFound = errors.New("tool not found")
 	ErrShutdown     = errors.New("gateway shutting down")
+	ErrCancelled    = errors.New("call cancelled")
 )
 
 // Spec is everything the runtime needs to run one provider.
@@ -169,11 +173,55 @@ func (i *Info) HealthStatus() string {
 }
 
 // CallTool asks a provider actor to call one tool. Args is the raw JSON
-// arguments object (nil for none).
+// arguments object (nil for none). Runtime.Call builds it with a reply
+// channel and can cancel it; a CallTool sent by other code is answered with
+// a CallReply message to its sender.
 type CallTool struct {
 	Tool     string
 	Args     []byte
 	Deadline time.Time
+
+	reply     chan *CallReply
+	cancelled atomic.Bool
+	mux       atomic.Pointer[transports.Mux]
+	muxID     atomic.Int64
+}
+
+// respond delivers the reply: on the caller's channel when there is one,
+// else as a message to the sender. A call is answered once; a second
+// answer is dropped rather than blocking.
+func (m *CallTool) respond(rt *Runtime, sender *actor.PID, rep *CallReply) {
+	if m.reply != nil {
+		select {
+		case m.reply <- rep:
+		default:
+		}
+		return
+	}
+	if sender != nil {
+		rt.system.Root.Send(sender, rep)
+	}
+}
+
+// started records the backend request so a cancellation can reach it; a
+// cancellation that came first is forwarded now.
+func (m *CallTool) started(mux *transports.Mux, id int64) {
+	m.muxID.Store(id)
+	m.mux.Store(mux)
+	if m.cancelled.Load() {
+		mux.Cancel(id, "cancelled by the client")
+	}
+}
+
+// cancel abandons the call: a call not yet dispatched is refused, one in
+// flight gets notifications/cancelled sent to its backend.
+func (m *CallTool) cancel() {
+	if !m.cancelled.CompareAndSwap(false, true) {
+		return
+	}
+	if mux := m.mux.Load(); mux != nil {
+		mux.Cancel(m.muxID.Load(), "cancelled by the client")
+	}
 }
 
 // CallReply answers CallTool.

@@ -193,7 +193,6 @@ func (p *provider) publish() {
 		StartedAt:      p.startedAt,
 		Calls:          p.calls,
 		Errors:         p.errs,
-		InFlight:       p.inflight,
 		LastUsed:       p.lastUsed,
 	}
 	if p.proc != nil {
@@ -250,9 +249,9 @@ func (p *provider) onCall(ctx actor.Context, m *CallTool, sender *actor.PID) {
 	case StateInitializing:
 		p.park(ctx, m, sender, m.Deadline)
 	case StateStopped:
-		p.reply(sender, &CallReply{Err: fmt.Errorf("%w: provider %s is stopped; start it first", ErrUnavailable, p.spec.ID)})
+		m.respond(p.rt, sender, &CallReply{Err: fmt.Errorf("%w: provider %s is stopped; start it first", ErrUnavailable, p.spec.ID)})
 	case StateDead:
-		p.reply(sender, &CallReply{Err: fmt.Errorf("%w: provider %s is dead (%s); start it to retry", ErrUnavailable, p.spec.ID, p.lastErr)})
+		m.respond(p.rt, sender, &CallReply{Err: fmt.Errorf("%w: provider %s is dead (%s); start it to retry", ErrUnavailable, p.spec.ID, p.lastErr)})
 	}
 }
 
@@ -265,7 +264,11 @@ func (p *provider) reply(to *actor.PID, msg any) {
 func (p *provider) dispatch(m *CallTool, sender *actor.PID) {
 	ts := p.toolIdx[m.Tool]
 	if p.known && ts == nil {
-		p.reply(sender, &CallReply{Err: fmt.Errorf("%w: provider %s has no tool %q", ErrToolNotFound, p.spec.ID, m.Tool)})
+		m.respond(p.rt, sender, &CallReply{Err: fmt.Errorf("%w: provider %s has no tool %q", ErrToolNotFound, p.spec.ID, m.Tool)})
+		return
+	}
+	if m.cancelled.Load() {
+		m.respond(p.rt, sender, &CallReply{Err: ErrCancelled})
 		return
 	}
 	if ts == nil {
@@ -277,14 +280,14 @@ func (p *provider) dispatch(m *CallTool, sender *actor.PID) {
 			timeout = left
 		}
 		if timeout <= 0 {
-			p.reply(sender, &CallReply{Err: fmt.Errorf("%w: deadline passed before the call started", ErrTimeout)})
+			m.respond(p.rt, sender, &CallReply{Err: fmt.Errorf("%w: deadline passed before the call started", ErrTimeout)})
 			return
 		}
 	}
 	begin := time.Now()
 	rt, self, tool := p.rt, p.self, m.Tool
 	ts.inflight.Inc()
-	_, err := p.sess.GoCall(tool, m.Args, timeout, func(r transports.Response) {
+	id, err := p.sess.GoCall(tool, m.Args, timeout, func(r transports.Response) {
 		lat := time.Since(begin)
 		ts.inflight.Dec()
 		rep := &CallReply{Result: r.Result, Latency: lat}
@@ -297,21 +300,24 @@ func (p *provider) dispatch(m *CallTool, sender *actor.PID) {
 			outcome = "tool_error"
 		}
 		ts.observe(outcome, lat)
-		rt.system.Root.Send(sender, rep)
+		m.respond(rt, sender, rep)
 		rt.system.Root.Send(self, &callDone{tool: tool, outcome: outcome, latency: lat, err: rep.Err})
 	})
 	if err != nil {
 		ts.inflight.Dec()
 		ts.observe("busy", 0)
-		p.reply(sender, &CallReply{Err: classify(err)})
+		m.respond(p.rt, sender, &CallReply{Err: classify(err)})
 		return
 	}
+	m.started(p.sess.Mux(), id)
 	p.inflight++
+	p.ref.inflight.Add(1)
 	p.lastUsed = begin
 }
 
 func (p *provider) onCallDone(m *callDone) {
 	p.inflight--
+	p.ref.inflight.Add(-1)
 	p.lastUsed = time.Now()
 	p.calls++
 	inv := Invocation{Position: p.histPos, At: time.Now().UTC(), Tool: m.tool, Outcome: m.outcome, LatencyMs: ms(m.latency)}
@@ -453,9 +459,9 @@ func (p *provider) park(ctx actor.Context, msg any, sender *actor.PID, deadline 
 
 // answer replies to a parked request with an error of the right type.
 func (p *provider) answer(to *actor.PID, msg any, err error) {
-	switch msg.(type) {
+	switch m := msg.(type) {
 	case *CallTool:
-		p.reply(to, &CallReply{Err: err})
+		m.respond(p.rt, to, &CallReply{Err: err})
 	case *ListTools:
 		p.reply(to, &ToolsReply{Err: err})
 	default:

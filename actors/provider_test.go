@@ -468,3 +468,45 @@ func TestLogsKeepStderr(t *testing.T) {
 		t.Fatalf("last two lines: %+v", lines)
 	}
 }
+
+func TestCancelledCallIsAbandoned(t *testing.T) {
+	rt := newRT(t)
+	sub := watch(t, rt)
+	if err := rt.Create(fastSpec("x")); err != nil {
+		t.Fatal(err)
+	}
+	call(t, rt, "x", "echo", `{"text":"warm"}`)
+	waitInFlight := func(want int) {
+		deadline := time.Now().Add(5 * time.Second)
+		for mustInfo(t, rt, "x").InFlight != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("in-flight count never reached %d", want)
+			}
+			time.Sleep(time.Millisecond) // polling a published counter
+		}
+	}
+	waitInFlight(0) // the warm-up call is fully accounted for
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := rt.Call(ctx, "x", "hang", nil)
+		done <- err
+	}()
+	waitInFlight(1) // cancel once the hang is really at the backend
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrCancelled) {
+			t.Fatalf("cancelled call: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("cancelled call did not return")
+	}
+	waitEvent(t, sub, 5*time.Second, "the abandoned call to finish", func(e *events.Event) bool {
+		inv, ok := e.Data.(events.ToolInvoked)
+		return ok && inv.Tool == "hang"
+	})
+	if got := text(t, call(t, rt, "x", "echo", `{"text":"after"}`)); got != "after" {
+		t.Fatalf("echo after cancel = %q", got)
+	}
+}

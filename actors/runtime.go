@@ -69,10 +69,18 @@ func (r *logRing) last(n int) []LogEntry {
 // providerRef is the registry entry of a provider: its actor and what may be
 // read without messaging it (the snapshot its actor publishes, its logs).
 type providerRef struct {
-	id   string
-	pid  *actor.PID
-	info atomic.Pointer[Info]
-	logs logRing
+	id       string
+	pid      *actor.PID
+	info     atomic.Pointer[Info]
+	logs     logRing
+	inflight atomic.Int64
+}
+
+// snapshot returns the published Info with the live in-flight count.
+func (ref *providerRef) snapshot() *Info {
+	info := *ref.info.Load()
+	info.InFlight = int(ref.inflight.Load())
+	return &info
 }
 
 // Options configures a Runtime.
@@ -263,7 +271,7 @@ func (r *Runtime) Get(id string) (*Info, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ref.info.Load(), nil
+	return ref.snapshot(), nil
 }
 
 // List returns every provider's snapshot in registration order.
@@ -272,9 +280,7 @@ func (r *Runtime) List() []*Info {
 	defer r.mu.RUnlock()
 	out := make([]*Info, 0, len(r.order))
 	for _, id := range r.order {
-		if info := r.refs[id].info.Load(); info != nil {
-			out = append(out, info)
-		}
+		out = append(out, r.refs[id].snapshot())
 	}
 	return out
 }
@@ -288,25 +294,36 @@ func callBudget(info *Info) time.Duration {
 }
 
 // Call calls one tool of a provider with raw JSON arguments, starting the
-// provider first if it is cold.
+// provider first if it is cold. Cancelling ctx abandons the call and tells
+// the backend (notifications/cancelled).
 func (r *Runtime) Call(ctx context.Context, id, tool string, args []byte) (*CallReply, error) {
+	if r.closing.Load() {
+		return nil, ErrShutdown
+	}
 	ref, err := r.lookup(id)
 	if err != nil {
 		return nil, err
 	}
-	budget := callBudget(ref.info.Load())
-	deadline := time.Now().Add(budget)
+	deadline := time.Now().Add(callBudget(ref.info.Load()))
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
-	rep, err := request[*CallReply](r, id, &CallTool{Tool: tool, Args: args, Deadline: deadline}, time.Until(deadline)+time.Second)
-	if err != nil {
-		return nil, err
-	}
-	if rep.Err != nil {
+	msg := &CallTool{Tool: tool, Args: args, Deadline: deadline, reply: make(chan *CallReply, 1)}
+	r.system.Root.Send(ref.pid, msg)
+	// The actor and the transport answer by the deadline; the timer is a
+	// backstop for a provider deleted or stopped while the call waited.
+	backstop := time.NewTimer(time.Until(deadline) + time.Second)
+	defer backstop.Stop()
+	select {
+	case rep := <-msg.reply:
 		return rep, rep.Err
+	case <-ctx.Done():
+		msg.cancel()
+		return nil, fmt.Errorf("%w: %w", ErrCancelled, ctx.Err())
+	case <-backstop.C:
+		msg.cancel()
+		return nil, fmt.Errorf("%w: provider %s did not answer in time", ErrTimeout, id)
 	}
-	return rep, nil
 }
 
 // Tools returns a provider's tools; with discover a provider never started

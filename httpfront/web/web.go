@@ -58,6 +58,8 @@ func Classify(err error) (int, string) {
 		return http.StatusBadRequest, "ValidationError"
 	case errors.Is(err, actors.ErrBusy):
 		return http.StatusTooManyRequests, "ProviderBusyError"
+	case errors.Is(err, actors.ErrCancelled):
+		return 499, "ClientClosedRequest"
 	case errors.Is(err, actors.ErrTimeout):
 		return http.StatusGatewayTimeout, "ToolTimeoutError"
 	case errors.Is(err, actors.ErrUnavailable), errors.Is(err, actors.ErrShutdown):

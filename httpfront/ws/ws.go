@@ -198,12 +198,11 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, filter events.Filter, replay *
 		upgradeRequired(ctx)
 		return
 	}
-	s := h.begin(filter)
+	s := h.begin(filter, replay)
 	if s == nil {
 		web.Error(ctx, web.Errorf(http.StatusServiceUnavailable, "ServiceUnavailable", "websocket streams are shutting down"))
 		return
 	}
-	s.replay = replay
 	err := h.upgrader.Upgrade(ctx, func(c *websocket.Conn) {
 		if !h.claim(s, c) {
 			// Closed or timed out between the handshake and now.
@@ -224,16 +223,17 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, filter events.Filter, replay *
 
 // begin registers a session with its subscription, or returns nil once the
 // Handler is closed.
-func (h *Handler) begin(filter events.Filter) *session {
+func (h *Handler) begin(filter events.Filter, replay *logReplay) *session {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return nil
 	}
 	s := &session{
-		h:    h,
-		sub:  h.hub.Subscribe(filter, h.opts.QueueSize),
-		stop: make(chan struct{}),
+		h:      h,
+		sub:    h.hub.Subscribe(filter, h.opts.QueueSize),
+		replay: replay,
+		stop:   make(chan struct{}),
 	}
 	h.sessions[s] = struct{}{}
 	h.wg.Add(1)
