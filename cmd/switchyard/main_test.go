@@ -132,6 +132,17 @@ func TestServeSIGTERMLeavesNoChild(t *testing.T) {
 	base := "http://" + addr
 	waitHealthy(t, base, exited)
 
+	// State changes arrive over the websocket as the first call starts the
+	// provider (cold -> initializing -> ready).
+	stateWS, resp, err := websocket.DefaultDialer.Dial("ws://"+addr+"/api/ws/state", http.Header{"Authorization": {"Bearer k"}})
+	if resp != nil && resp.Body != nil {
+		_ = resp.Body.Close()
+	}
+	if err != nil {
+		t.Fatalf("state websocket: %v", err)
+	}
+	defer func() { _ = stateWS.Close() }()
+
 	// The CLI client against the running server.
 	var out, errOut bytes.Buffer
 	if code := run([]string{"call", "p", "echo", "text=hello", "--server", base, "--token", "k"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), `"text": "hello"`) {
@@ -143,6 +154,26 @@ func TestServeSIGTERMLeavesNoChild(t *testing.T) {
 	}
 	if code := run([]string{"providers", "ls", "--server", base, "--token", "wrong"}, &out, &errOut); code != 1 {
 		t.Fatalf("cli with a wrong token: exit %d", code)
+	}
+	_ = stateWS.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var states []string
+	for len(states) < 2 {
+		var ev struct {
+			Type string `json:"type"`
+			Data struct {
+				To string `json:"to"`
+			} `json:"data"`
+		}
+		if err := stateWS.ReadJSON(&ev); err != nil {
+			t.Fatalf("reading states (got %v): %v", states, err)
+		}
+		if ev.Type != "ProviderStateChanged" {
+			t.Fatalf("state stream carried %s", ev.Type)
+		}
+		states = append(states, ev.Data.To)
+	}
+	if states[0] != "initializing" || states[1] != "ready" {
+		t.Fatalf("states over websocket: %v", states)
 	}
 
 	// Logs arrive over the websocket: replay first, then live lines.

@@ -17,6 +17,7 @@ import (
 	"github.com/switchyard-mcp/switchyard/actors"
 	"github.com/switchyard-mcp/switchyard/config"
 	"github.com/switchyard-mcp/switchyard/httpfront/web"
+	"github.com/switchyard-mcp/switchyard/internal/jsonx"
 )
 
 // API serves the /api providers surface.
@@ -465,9 +466,9 @@ func (a *API) call(ctx *fasthttp.RequestCtx, id, tool string) {
 	}
 	b := make([]byte, 0, len(rep.Result)+len(id)+len(tool)+80)
 	b = append(b, `{"provider_id":`...)
-	b = strconv.AppendQuote(b, id)
+	b = jsonx.AppendString(b, id)
 	b = append(b, `,"tool_name":`...)
-	b = strconv.AppendQuote(b, tool)
+	b = jsonx.AppendString(b, tool)
 	b = append(b, `,"result":`...)
 	b = append(b, rep.Result...)
 	b = append(b, `,"latency_ms":`...)
