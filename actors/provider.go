@@ -715,8 +715,7 @@ func (p *provider) onHealthTick(m *healthTick) {
 	}
 	gen, self, root := p.gen, p.self, p.rt.system.Root
 	begin := time.Now()
-	params := []byte(nil)
-	_, err := p.sess.Mux().Go("ping", params, timeout, func(r transports.Response) {
+	_, err := p.sess.GoPing(timeout, func(r transports.Response) {
 		root.Send(self, &healthDone{gen: gen, err: r.Err, latency: time.Since(begin)})
 	})
 	if err != nil {

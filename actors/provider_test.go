@@ -510,3 +510,26 @@ func TestCancelledCallIsAbandoned(t *testing.T) {
 		t.Fatalf("echo after cancel = %q", got)
 	}
 }
+
+func TestHealthChecksPassAndDoNotKeepAlive(t *testing.T) {
+	rt := newRT(t)
+	sub := watch(t, rt)
+	spec := fastSpec("hc")
+	spec.HealthInterval = 20 * time.Millisecond
+	spec.IdleTTL = 400 * time.Millisecond
+	if err := rt.Create(spec); err != nil {
+		t.Fatal(err)
+	}
+	call(t, rt, "hc", "echo", `{"text":"x"}`)
+	// Health checks run every 20ms, yet the provider still goes idle.
+	waitEvent(t, sub, 10*time.Second, "idle stop", stateIs("hc", StateCold))
+	info := mustInfo(t, rt, "hc")
+	if len(info.Health) < 3 {
+		t.Fatalf("only %d health checks ran", len(info.Health))
+	}
+	for _, c := range info.Health {
+		if !c.OK {
+			t.Fatalf("a health check failed against a healthy server: %+v", c)
+		}
+	}
+}

@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
+
+	"github.com/switchyard-mcp/switchyard/internal/jsonx"
 )
 
 // Protocol versions Switchyard speaks to backends, newest first.
@@ -59,7 +60,9 @@ type Session struct {
 // Handshake negotiates a protocol version with the backend: server/discover
 // for the 2026-07-28 revision first, then the initialize handshake of the
 // 2025 revisions. Under 2026-07-28 it also opens a subscriptions/listen
-// stream so tool list changes are notified.
+// stream so tool list changes are notified, when the backend announces
+// them; the stream counts in Mux.InFlight for the session's life. A failure
+// of the connection or of ctx ends the handshake without the fallback.
 func Handshake(ctx context.Context, mux *Mux, ci ClientInfo) (*Session, error) {
 	s := &Session{mux: mux}
 	if err := s.discover(ctx, ci); err == nil {
@@ -174,14 +177,26 @@ func (s *Session) params(members string) []byte {
 	return append(b, '}')
 }
 
-// Ping sends an MCP ping.
-func (s *Session) Ping(ctx context.Context) error {
-	var p []byte
+// pingRequest is the liveness check: an MCP ping under the 2025 revisions
+// and, under 2026-07-28 (which has no ping), a server/discover.
+func (s *Session) pingRequest() (string, []byte) {
 	if s.meta != nil {
-		p = s.params("")
+		return "server/discover", s.params("")
 	}
-	_, err := s.mux.Call(ctx, "ping", p)
+	return "ping", nil
+}
+
+// Ping checks that the backend answers.
+func (s *Session) Ping(ctx context.Context) error {
+	method, params := s.pingRequest()
+	_, err := s.mux.Call(ctx, method, params)
 	return err
+}
+
+// GoPing is the asynchronous Ping, for health checks run off a mailbox.
+func (s *Session) GoPing(timeout time.Duration, cb Callback) (int64, error) {
+	method, params := s.pingRequest()
+	return s.mux.Go(method, params, timeout, cb)
 }
 
 // ListTools fetches every page of the backend's tool list.
@@ -191,7 +206,7 @@ func (s *Session) ListTools(ctx context.Context) ([]Tool, error) {
 	for page := 0; page < 1000; page++ {
 		members := ""
 		if cursor != "" {
-			members = `"cursor":` + strconv.Quote(cursor)
+			members = `"cursor":` + string(jsonx.AppendString(nil, cursor))
 		}
 		var p []byte
 		if members != "" || s.meta != nil {
@@ -229,7 +244,7 @@ func (s *Session) ListTools(ctx context.Context) ([]Tool, error) {
 func (s *Session) CallParams(tool string, args []byte) []byte {
 	b := make([]byte, 0, len(tool)+len(args)+len(s.meta)+32)
 	b = append(b, `{"name":`...)
-	b = strconv.AppendQuote(b, tool)
+	b = jsonx.AppendString(b, tool)
 	if len(args) > 0 {
 		b = append(b, `,"arguments":`...)
 		b = append(b, args...)

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/switchyard-mcp/switchyard/internal/jsonx"
 )
 
 // Sentinel errors of a multiplexed connection. Check them with errors.Is.
@@ -165,7 +167,7 @@ func (m *Mux) Go(method string, params []byte, timeout time.Duration, cb Callbac
 	b := append((*bp)[:0], `{"jsonrpc":"2.0","id":`...)
 	b = strconv.AppendInt(b, id, 10)
 	b = append(b, `,"method":`...)
-	b = strconv.AppendQuote(b, method)
+	b = jsonx.AppendString(b, method)
 	if len(params) > 0 {
 		b = append(b, `,"params":`...)
 		b = append(b, params...)
@@ -255,7 +257,7 @@ func ctxErr(err error) error {
 func (m *Mux) Notify(method string, params []byte) error {
 	bp := bufPool.Get().(*[]byte)
 	b := append((*bp)[:0], `{"jsonrpc":"2.0","method":`...)
-	b = strconv.AppendQuote(b, method)
+	b = jsonx.AppendString(b, method)
 	if len(params) > 0 {
 		b = append(b, `,"params":`...)
 		b = append(b, params...)
@@ -299,7 +301,7 @@ func (m *Mux) expire(id int64, err error, reason string) {
 		params = append(params, `{"requestId":`...)
 		params = strconv.AppendInt(params, id, 10)
 		params = append(params, `,"reason":`...)
-		params = strconv.AppendQuote(params, reason)
+		params = jsonx.AppendString(params, reason)
 		params = append(params, '}')
 		_ = m.Notify("notifications/cancelled", params)
 	}

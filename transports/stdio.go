@@ -205,7 +205,7 @@ func (p *Process) wait(onExit func(error)) {
 		_ = p.outR.Close()
 		<-drained
 	}
-	var exit error = fmt.Errorf("process exited: %w", io.EOF)
+	exit := fmt.Errorf("process exited: %w", io.EOF)
 	if err != nil {
 		exit = fmt.Errorf("process exited: %w", err)
 	}
