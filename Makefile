@@ -40,6 +40,8 @@ bench: build
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./transports
+	$(GO) test -run '^$$' -fuzz '^FuzzMuxDispatch$$' -fuzztime $(FUZZTIME) ./transports
+	$(GO) test -run '^$$' -fuzz '^FuzzAppendString$$' -fuzztime $(FUZZTIME) ./internal/jsonx
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./config
 
 lint:
