@@ -139,23 +139,24 @@ type Invocation struct {
 // Info is a consistent snapshot of a provider, published by its actor on
 // every change so readers never wait on the mailbox.
 type Info struct {
-	Spec            Spec                   `json:"-"`
-	State           State                  `json:"state"`
-	Alive           bool                   `json:"alive"`
-	Pid             int                    `json:"pid,omitempty"`
-	Tools           []transports.Tool      `json:"-"`
-	ToolsKnown      bool                   `json:"-"`
-	Server          *transports.ServerInfo `json:"server,omitempty"`
-	LastError       string                 `json:"last_error,omitempty"`
-	Restarts        int                    `json:"restarts"`
-	HealthFailures  int                    `json:"consecutive_failures"`
-	Health          []HealthCheck          `json:"-"`
-	LastHealthCheck *HealthCheck           `json:"-"`
-	StartedAt       time.Time              `json:"-"`
-	Calls           int64                  `json:"total_calls"`
-	Errors          int64                  `json:"total_errors"`
-	InFlight        int                    `json:"in_flight"`
-	LastUsed        time.Time              `json:"-"`
+	Spec            Spec                    `json:"-"`
+	State           State                   `json:"state"`
+	Alive           bool                    `json:"alive"`
+	Pid             int                     `json:"pid,omitempty"`
+	Backend         *transports.BackendInfo `json:"backend,omitempty"`
+	Tools           []transports.Tool       `json:"-"`
+	ToolsKnown      bool                    `json:"-"`
+	Server          *transports.ServerInfo  `json:"server,omitempty"`
+	LastError       string                  `json:"last_error,omitempty"`
+	Restarts        int                     `json:"restarts"`
+	HealthFailures  int                     `json:"consecutive_failures"`
+	Health          []HealthCheck           `json:"-"`
+	LastHealthCheck *HealthCheck            `json:"-"`
+	StartedAt       time.Time               `json:"-"`
+	Calls           int64                   `json:"total_calls"`
+	Errors          int64                   `json:"total_errors"`
+	InFlight        int                     `json:"in_flight"`
+	LastUsed        time.Time               `json:"-"`
 }
 
 // HealthStatus summarises State as the Hangar API names it.

@@ -30,7 +30,7 @@ var DefaultInheritEnv = []string{"PATH", "HOME", "LANG", "TMPDIR"}
 type (
 	started struct {
 		gen   int
-		proc  *transports.Process
+		proc  transports.Backend
 		sess  *transports.Session
 		tools []transports.Tool
 		err   error
@@ -82,7 +82,7 @@ type provider struct {
 
 	state     State
 	gen       int
-	proc      *transports.Process
+	proc      transports.Backend
 	sess      *transports.Session
 	tools     []transports.Tool
 	toolIdx   map[string]*toolStats
@@ -196,7 +196,9 @@ func (p *provider) publish() {
 		LastUsed:       p.lastUsed,
 	}
 	if p.proc != nil {
-		info.Pid = p.proc.Pid()
+		bi := p.proc.Describe()
+		info.Backend = &bi
+		info.Pid = bi.Pid
 	}
 	if n := len(p.checks); n > 0 {
 		info.LastHealthCheck = &info.Health[n-1]
@@ -524,11 +526,7 @@ func (p *provider) launch(ctx actor.Context) {
 	gen, spec, self, rt, ref := p.gen, p.spec, p.self, p.rt, p.ref
 	root := rt.system.Root
 	rt.goTracked(func() {
-		proc, err := transports.StartProcess(transports.ProcessSpec{
-			Command:   spec.Command,
-			Env:       childEnv(spec),
-			Dir:       spec.Workdir,
-			StopGrace: spec.StopGrace,
+		proc, err := rt.startBackend(spec, transports.Hooks{
 			Mux: transports.MuxOptions{
 				MaxMessage: spec.MaxMessage,
 				OnNotification: func(method string, _ json.RawMessage) {
@@ -538,8 +536,9 @@ func (p *provider) launch(ctx actor.Context) {
 				},
 				OnProtocolError: func(err error) { root.Send(self, &protocolErr{gen: gen, err: err}) },
 			},
-			OnStderr: func(line string) { rt.logLine(ref, line) },
-			OnExit:   func(err error) { root.Send(self, &exited{gen: gen, err: err}) },
+			OnStderr:   func(line string) { rt.logLine(ref, line) },
+			OnProgress: func(msg string) { rt.hub.Publish(ref.id, events.BackendProgress{Message: msg}) },
+			OnExit:     func(err error) { root.Send(self, &exited{gen: gen, err: err}) },
 		})
 		if err != nil {
 			root.Send(self, &started{gen: gen, err: err})

@@ -109,7 +109,7 @@ type Runtime struct {
 	order []string
 
 	procMu  sync.Mutex
-	procs   map[*transports.Process]struct{}
+	procs   map[transports.Backend]struct{}
 	closing atomic.Bool
 	wg      sync.WaitGroup
 
@@ -140,7 +140,7 @@ func NewRuntime(o Options) *Runtime {
 		version: o.Version,
 		started: time.Now(),
 		refs:    map[string]*providerRef{},
-		procs:   map[*transports.Process]struct{}{},
+		procs:   map[transports.Backend]struct{}{},
 	}
 	rt.sup = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &providersSupervisor{rt: rt} }))
 	return rt
@@ -170,9 +170,9 @@ func (r *Runtime) goTracked(f func()) {
 	}()
 }
 
-// trackProcess records a live child so Shutdown can stop and reap it even
-// if its actor is already gone.
-func (r *Runtime) trackProcess(p *transports.Process) {
+// trackProcess records a live backend so Shutdown can stop it (and reap or
+// remove what it runs) even if its actor is already gone.
+func (r *Runtime) trackProcess(p transports.Backend) {
 	r.procMu.Lock()
 	r.procs[p] = struct{}{}
 	r.procMu.Unlock()
@@ -405,7 +405,7 @@ func (r *Runtime) Shutdown(ctx context.Context) error {
 	}
 	_ = r.system.Root.StopFuture(r.sup).Wait()
 	r.procMu.Lock()
-	live := make([]*transports.Process, 0, len(r.procs))
+	live := make([]transports.Backend, 0, len(r.procs))
 	for p := range r.procs {
 		live = append(live, p)
 	}

@@ -217,3 +217,12 @@ func (h *Hub) Publish(providerID string, p Payload) {
 		s.Close()
 	}
 }
+
+// BackendProgress reports progress of a backend starting or recovering,
+// such as an image pull or a reconnect.
+type BackendProgress struct {
+	Message string `json:"message"`
+}
+
+// Type implements Payload.
+func (BackendProgress) Type() string { return "BackendProgress" }

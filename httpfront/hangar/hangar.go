@@ -211,6 +211,7 @@ func detail(i *actors.Info) map[string]any {
 		"restarts":         i.Restarts,
 		"last_error":       i.LastError,
 		"pid":              i.Pid,
+		"backend":          i.Backend,
 		"server":           i.Server,
 		"total_calls":      i.Calls,
 		"total_errors":     i.Errors,
