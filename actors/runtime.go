@@ -127,9 +127,11 @@ func NewRuntime(o Options) *Runtime {
 	if o.Version == "" {
 		o.Version = "dev"
 	}
-	logger := o.Logger
+	// protoactor logs routine events (dead letters of late replies after a
+	// stop) at info level; only its warnings and errors are worth keeping.
+	actorLog := slog.New(minLevel{o.Logger.Handler(), slog.LevelWarn}).With("component", "actors")
 	system := actor.NewActorSystem(
-		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger.With("component", "actors") }),
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return actorLog }),
 		actor.WithDeadLetterThrottleInterval(50*time.Millisecond),
 	)
 	rt := &Runtime{
@@ -144,6 +146,24 @@ func NewRuntime(o Options) *Runtime {
 	}
 	rt.sup = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &providersSupervisor{rt: rt} }))
 	return rt
+}
+
+// minLevel drops records below a level before they reach a handler.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.min && m.Handler.Enabled(ctx, l)
+}
+
+func (m minLevel) WithAttrs(a []slog.Attr) slog.Handler {
+	return minLevel{m.Handler.WithAttrs(a), m.min}
+}
+
+func (m minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{m.Handler.WithGroup(name), m.min}
 }
 
 // Hub returns the runtime's event hub.
