@@ -60,6 +60,15 @@ type Spec struct {
 	Network     string            `json:"network,omitempty"`
 	ReadOnly    bool              `json:"read_only"`
 	Endpoint    string            `json:"endpoint,omitempty"`
+	// Docker limits.
+	MemoryMB  int64   `json:"memory_mb,omitempty"`
+	CPUs      float64 `json:"cpus,omitempty"`
+	PidsLimit int64   `json:"pids_limit,omitempty"`
+	// Remote connection settings; Headers and BearerToken are secrets and
+	// never serialised.
+	Headers     map[string]string `json:"-"`
+	BearerToken string            `json:"-"`
+	CAFile      string            `json:"ca_file,omitempty"`
 
 	IdleTTL        time.Duration `json:"-"`
 	HealthInterval time.Duration `json:"-"`
@@ -110,8 +119,14 @@ func (s Spec) Validate() error {
 		if len(s.Command) == 0 || s.Command[0] == "" {
 			return fmt.Errorf("%w: command is required for mode subprocess", ErrInvalid)
 		}
-	case "docker", "remote":
-		return fmt.Errorf("%w: mode %q is not supported yet", ErrInvalid, s.Mode)
+	case "docker":
+		if s.Image == "" {
+			return fmt.Errorf("%w: image is required for mode docker", ErrInvalid)
+		}
+	case "remote":
+		if s.Endpoint == "" {
+			return fmt.Errorf("%w: endpoint is required for mode remote", ErrInvalid)
+		}
 	default:
 		return fmt.Errorf("%w: mode must be subprocess, docker or remote", ErrInvalid)
 	}

@@ -91,6 +91,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Hub receives domain events (a new one if nil).
 	Hub *events.Hub
+	// Instance identifies this run of the gateway; containers carry it.
+	Instance string
+	// Owner identifies the gateway across restarts (its data dir);
+	// containers of an earlier run of the same owner are leftovers.
+	Owner string
 }
 
 // Runtime is the actor system with its providers supervisor, and the API
@@ -102,6 +107,7 @@ type Runtime struct {
 	log     *slog.Logger
 	version string
 	started time.Time
+	opts    Options
 	sup     *actor.PID
 
 	mu    sync.RWMutex
@@ -141,6 +147,7 @@ func NewRuntime(o Options) *Runtime {
 		log:     o.Logger,
 		version: o.Version,
 		started: time.Now(),
+		opts:    o,
 		refs:    map[string]*providerRef{},
 		procs:   map[transports.Backend]struct{}{},
 	}

@@ -110,9 +110,10 @@ func loadConfig(path string) (*config.Config, error) {
 	return config.Load(path)
 }
 
-// startRuntime builds a runtime holding the config's providers.
-func startRuntime(cfg *config.Config, log *slog.Logger) (*actors.Runtime, error) {
-	rt := actors.NewRuntime(actors.Options{Version: version, Logger: log})
+// startRuntime builds a runtime holding the config's providers. owner
+// names the gateway across restarts (from its data dir; "" for stdio).
+func startRuntime(cfg *config.Config, log *slog.Logger, owner string) (*actors.Runtime, error) {
+	rt := actors.NewRuntime(actors.Options{Version: version, Logger: log, Owner: owner, Instance: randomID()})
 	for _, id := range cfg.ProviderOrder {
 		if err := rt.Create(actors.SpecFromConfig(cfg.Providers[id], cfg.Limits)); err != nil {
 			_ = rt.Shutdown(context.Background())
@@ -161,11 +162,13 @@ func serve(args []string, stderr io.Writer) error {
 	if *drain > 0 {
 		drainTimeout = *drain
 	}
-	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
-		return fmt.Errorf("data dir: %w", err)
+	dd, err := openDataDir(*dataDir)
+	if err != nil {
+		return err
 	}
+	defer dd.close()
 
-	rt, err := startRuntime(cfg, log)
+	rt, err := startRuntime(cfg, log, dd.owner)
 	if err != nil {
 		return err
 	}
@@ -230,7 +233,7 @@ func stdio(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rt, err := startRuntime(cfg, log)
+	rt, err := startRuntime(cfg, log, "")
 	if err != nil {
 		return err
 	}

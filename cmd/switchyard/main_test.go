@@ -322,3 +322,24 @@ func TestParseArgs(t *testing.T) {
 		t.Fatal("a word without = must be refused")
 	}
 }
+
+func TestDataDirIsExclusive(t *testing.T) {
+	dir := t.TempDir()
+	first, err := openDataDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openDataDir(dir); err == nil || !strings.Contains(err.Error(), "in use by another switchyard") {
+		t.Fatalf("second open: %v", err)
+	}
+	owner := first.owner
+	first.close()
+	again, err := openDataDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.close()
+	if again.owner != owner || owner == "" {
+		t.Fatalf("owner id not kept: %q then %q", owner, again.owner)
+	}
+}
