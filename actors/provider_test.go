@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/switchyard-mcp/switchyard/events"
+	"github.com/switchyard-mcp/switchyard/internal/testbin"
 	"github.com/switchyard-mcp/switchyard/supervisor"
 )
 
@@ -22,7 +22,7 @@ func fastSpec(id string, env ...string) Spec {
 	s := Spec{
 		ID:             id,
 		Mode:           "subprocess",
-		Command:        []string{testServer},
+		Command:        []string{testbin.Path()},
 		CallTimeout:    5 * time.Second,
 		StartupTimeout: 10 * time.Second,
 		StopGrace:      2 * time.Second,
@@ -116,16 +116,6 @@ func text(t *testing.T, rep *CallReply) string {
 	return r.Content[0].Text
 }
 
-func alive(pid int) bool {
-	// A zombie still answers kill(0); /proc tells them apart.
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	return i > 0 && len(b) > i+2 && b[i+2] != 'Z'
-}
-
 func TestLazyStartAndCall(t *testing.T) {
 	rt := newRT(t)
 	sub := watch(t, rt)
@@ -174,7 +164,7 @@ func TestIdleStop(t *testing.T) {
 	if c := e.Data.(events.ProviderStateChanged); c.Reason != "idle" {
 		t.Fatalf("reason %q", c.Reason)
 	}
-	waitGone(t, pid)
+	testbin.WaitGone(t, pid, 10*time.Second)
 	// Lazy start again, with the tools kept from before.
 	if info := mustInfo(t, rt, "idle"); !info.ToolsKnown || len(info.Tools) == 0 {
 		t.Fatal("tools should survive an idle stop")
@@ -191,18 +181,6 @@ func mustInfo(t *testing.T, rt *Runtime, id string) *Info {
 		t.Fatal(err)
 	}
 	return info
-}
-
-// waitGone waits for a process to be gone, polling /proc with a deadline.
-func waitGone(t *testing.T, pid int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for alive(pid) {
-		if time.Now().After(deadline) {
-			t.Fatalf("process %d still alive", pid)
-		}
-		time.Sleep(10 * time.Millisecond) // polling the kernel, not synchronising goroutines
-	}
 }
 
 func TestCrashRestartsAndNextCallSucceeds(t *testing.T) {
@@ -228,7 +206,7 @@ func TestCrashRestartsAndNextCallSucceeds(t *testing.T) {
 	if info.Restarts != 1 || info.Pid == pid || info.State != StateReady {
 		t.Fatalf("after restart: restarts=%d pid=%d (old %d) state=%s", info.Restarts, info.Pid, pid, info.State)
 	}
-	waitGone(t, pid)
+	testbin.WaitGone(t, pid, 10*time.Second)
 }
 
 func TestDeadAfterTooManyRestarts(t *testing.T) {
@@ -346,7 +324,7 @@ func TestStopStartAndDelete(t *testing.T) {
 	if state, _ := rt.Stop("s", "test"); state != StateStopped {
 		t.Fatalf("stop: %s", state)
 	}
-	waitGone(t, pid)
+	testbin.WaitGone(t, pid, 10*time.Second)
 	if _, err := rt.Call(context.Background(), "s", "echo", nil); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("call to a stopped provider: %v", err)
 	}
@@ -363,7 +341,7 @@ func TestStopStartAndDelete(t *testing.T) {
 	if err := rt.Delete("s"); err != nil {
 		t.Fatal(err)
 	}
-	waitGone(t, pid)
+	testbin.WaitGone(t, pid, 10*time.Second)
 	if _, err := rt.Get("s"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("get after delete: %v", err)
 	}
@@ -437,7 +415,7 @@ func TestShutdownLeavesNoChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, pid := range pids {
-		if alive(pid) {
+		if testbin.Alive(pid) {
 			t.Fatalf("child %d survived shutdown", pid)
 		}
 		if err := syscall.Kill(pid, 0); err == nil {

@@ -9,43 +9,18 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
-	"go.uber.org/goleak"
 
 	"github.com/switchyard-mcp/switchyard/actors"
 	"github.com/switchyard-mcp/switchyard/config"
 	"github.com/switchyard-mcp/switchyard/internal/testbin"
 )
 
-var testServer string
-
-func TestMain(m *testing.M) {
-	path, cleanup, err := testbin.Build()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "building the test server:", err)
-		os.Exit(1)
-	}
-	testServer = path
-	code := m.Run()
-	cleanup()
-	if code == 0 {
-		// fasthttp's worker pool janitor notices Stop only after its
-		// idle-worker sleep, and its Date header ticker lives for the
-		// process; neither is ours to wait for.
-		if err := goleak.Find(
-			goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
-			goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1")); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m, testbin.FasthttpIgnores...) }
 
 // gateway is a runtime and front end serving on a loopback port.
 type gateway struct {
@@ -89,7 +64,7 @@ func startGateway(t testing.TB, opts Options, providers ...actors.Spec) *gateway
 }
 
 func spec(id string) actors.Spec {
-	return actors.Spec{ID: id, Mode: "subprocess", Command: []string{testServer}, CallTimeout: 5 * time.Second, StartupTimeout: 10 * time.Second}
+	return actors.Spec{ID: id, Mode: "subprocess", Command: []string{testbin.Path()}, CallTimeout: 5 * time.Second, StartupTimeout: 10 * time.Second}
 }
 
 type response struct {
@@ -138,7 +113,7 @@ func expect(t testing.TB, r response, status int, what string) {
 func TestProvidersAPI(t *testing.T) {
 	g := startGateway(t, Options{Limits: config.Limits{MaxBodyBytes: 64 << 10}})
 
-	create := fmt.Sprintf(`{"provider_id":"math","mode":"subprocess","command":[%q],"description":"Math","idle_ttl_s":60}`, testServer)
+	create := fmt.Sprintf(`{"provider_id":"math","mode":"subprocess","command":[%q],"description":"Math","idle_ttl_s":60}`, testbin.Path())
 	expect(t, g.do(t, "POST", "/api/providers", create), 201, "create")
 	r := g.do(t, "POST", "/api/providers", create)
 	expect(t, r, 409, "duplicate create")

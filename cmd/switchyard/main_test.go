@@ -78,16 +78,6 @@ func freePort(t *testing.T) string {
 	return addr
 }
 
-// alive reports whether pid runs (a zombie does not count).
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	return i > 0 && len(b) > i+2 && b[i+2] != 'Z'
-}
-
 func TestValidateCommand(t *testing.T) {
 	good := writeConfig(t, fmt.Sprintf("providers:\n  p:\n    mode: subprocess\n    command: [%q]\n", testServer))
 	var out, errOut bytes.Buffer
@@ -208,7 +198,7 @@ func TestServeSIGTERMLeavesNoChild(t *testing.T) {
 		Pid int `json:"pid"`
 	}
 	getJSON(t, base+"/api/providers/p", &detail)
-	if detail.Pid == 0 || !alive(detail.Pid) {
+	if detail.Pid == 0 || !testbin.Alive(detail.Pid) {
 		t.Fatalf("provider pid %d not running", detail.Pid)
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -222,7 +212,7 @@ func TestServeSIGTERMLeavesNoChild(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("gateway did not exit after SIGTERM\n%s", logs.String())
 	}
-	if alive(detail.Pid) {
+	if testbin.Alive(detail.Pid) {
 		t.Fatalf("provider %d outlived the gateway", detail.Pid)
 	}
 }
@@ -295,14 +285,14 @@ func TestStdioCommand(t *testing.T) {
 		t.Fatalf("p__pid: %+v %v", r, err)
 	}
 	var pid int
-	if _, err := fmt.Sscan(r.Content[0].(*sdk.TextContent).Text, &pid); err != nil || !alive(pid) {
+	if _, err := fmt.Sscan(r.Content[0].(*sdk.TextContent).Text, &pid); err != nil || !testbin.Alive(pid) {
 		t.Fatalf("provider pid %v: %v", r.Content[0], err)
 	}
 	// Closing stdin ends the gateway, and the gateway ends its children.
 	if err := cs.Close(); err != nil {
 		t.Logf("close: %v", err)
 	}
-	if alive(pid) {
+	if testbin.Alive(pid) {
 		t.Fatalf("provider %d outlived switchyard stdio", pid)
 	}
 }

@@ -1,0 +1,56 @@
+package testbin
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// Path returns the test server binary found or built by Build (or named by
+// SWITCHYARD_TESTSERVER), or "" when there is none. Prefer TestServer in
+// tests; Path serves helpers that build specs without a testing.TB.
+func Path() string {
+	mu.Lock()
+	defer mu.Unlock()
+	if built != "" {
+		return built
+	}
+	return os.Getenv(TestServerEnv)
+}
+
+// Alive reports whether a process runs; a zombie (exited, not yet reaped)
+// does not count.
+func Alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i > 0 && len(b) > i+2 && b[i+2] != 'Z'
+}
+
+// WaitGone waits until a process has exited, failing the test after d.
+// There is nothing to wait on for another process's exit, so it polls
+// /proc with a deadline.
+func WaitGone(tb testing.TB, pid int, d time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(d)
+	for Alive(pid) {
+		if time.Now().After(deadline) {
+			tb.Fatalf("process %d still alive after %s", pid, d)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// FasthttpIgnores are the goroutines of fasthttp that outlive a server by
+// design: the worker pool janitor notices Stop only after its idle sleep,
+// and the Date header ticker lives for the process.
+var FasthttpIgnores = []goleak.Option{
+	goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
+	goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
+}
