@@ -526,7 +526,9 @@ func (p *provider) launch(ctx actor.Context) {
 	gen, spec, self, rt, ref := p.gen, p.spec, p.self, p.rt, p.ref
 	root := rt.system.Root
 	rt.goTracked(func() {
-		proc, err := rt.startBackend(spec, transports.Hooks{
+		hctx, cancel := context.WithTimeout(context.Background(), spec.StartupTimeout)
+		defer cancel()
+		proc, err := rt.startBackend(hctx, spec, transports.Hooks{
 			Mux: transports.MuxOptions{
 				MaxMessage: spec.MaxMessage,
 				OnNotification: func(method string, _ json.RawMessage) {
@@ -545,8 +547,6 @@ func (p *provider) launch(ctx actor.Context) {
 			return
 		}
 		rt.trackProcess(proc)
-		hctx, cancel := context.WithTimeout(context.Background(), spec.StartupTimeout)
-		defer cancel()
 		sess, err := transports.Handshake(hctx, proc.Mux(), transports.ClientInfo{Name: "switchyard", Version: rt.version})
 		var tools []transports.Tool
 		if err == nil {
@@ -570,6 +570,11 @@ func (p *provider) onStarted(ctx actor.Context, m *started) {
 	}
 	if m.err != nil {
 		p.lastErr = m.err.Error()
+		if errors.Is(m.err, transports.ErrImageUnavailable) {
+			// Restarting cannot bring an image that could not be pulled.
+			p.giveUp(ctx, m.err.Error())
+			return
+		}
 		if m.proc == nil {
 			// It never ran, so no exit will follow: decide now.
 			p.crashed(ctx, m.err)
@@ -617,11 +622,7 @@ func (p *provider) onExited(ctx actor.Context, m *exited) {
 func (p *provider) crashed(ctx actor.Context, cause error) {
 	d := p.restarter.Failed()
 	if d.Action == supervisor.GiveUp {
-		msg := fmt.Sprintf("provider %s: %v; last error: %v", p.spec.ID, p.restarter.Err(), cause)
-		p.lastErr = msg
-		p.setState(ctx, StateDead, msg)
-		p.rt.hub.Publish(p.spec.ID, events.Alert{Level: "critical", Message: msg})
-		p.failWaiters(fmt.Errorf("%w: %s", ErrUnavailable, msg))
+		p.giveUp(ctx, fmt.Sprintf("%v; last error: %v", p.restarter.Err(), cause))
 		return
 	}
 	p.restarts++
@@ -635,6 +636,16 @@ func (p *provider) crashed(ctx actor.Context, cause error) {
 	p.gen++ // a late exit of the old process must not count twice
 	gen, self, root := p.gen, p.self, p.rt.system.Root
 	p.restartT = time.AfterFunc(d.Delay, func() { root.Send(self, &restartNow{gen: gen}) })
+}
+
+// giveUp marks the provider dead, raises a critical alert and refuses the
+// requests waiting for it.
+func (p *provider) giveUp(ctx actor.Context, reason string) {
+	msg := fmt.Sprintf("provider %s: %s", p.spec.ID, reason)
+	p.lastErr = msg
+	p.setState(ctx, StateDead, msg)
+	p.rt.hub.Publish(p.spec.ID, events.Alert{Level: "critical", Message: msg})
+	p.failWaiters(fmt.Errorf("%w: %s", ErrUnavailable, msg))
 }
 
 // stop ends the backend and parks the provider in the given state.

@@ -120,6 +120,7 @@ type Runtime struct {
 	wg      sync.WaitGroup
 
 	totalCalls atomic.Int64
+	docker     docker
 }
 
 // NewRuntime starts an actor system with an empty providers supervisor.
@@ -449,6 +450,8 @@ func (r *Runtime) Shutdown(ctx context.Context) error {
 		err = fmt.Errorf("shutdown: %d processes still exiting: %w", len(live), ctx.Err())
 		<-done // Stop escalates to SIGKILL after the grace period, so this ends
 	}
+	r.docker.once.Do(func() {}) // no client may be made from here on
+	r.closeDocker()
 	r.system.Shutdown()
 	return err
 }

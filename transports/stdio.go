@@ -1,7 +1,6 @@
 package transports
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -107,7 +106,10 @@ func StartProcess(spec ProcessSpec) (*Process, error) {
 
 	p := &Process{cmd: cmd, stdin: stdin, grace: spec.StopGrace, done: make(chan struct{}), outR: outR, errR: errR}
 	p.readers.Add(1)
-	go p.readStderr(errR, spec.OnStderr)
+	go func() {
+		defer p.readers.Done()
+		readLines(errR, spec.OnStderr)
+	}()
 	muxOpts := spec.Mux
 	onClosed := muxOpts.OnClosed
 	muxOpts.OnClosed = func(err error) {
@@ -217,37 +219,5 @@ func (p *Process) wait(onExit func(error)) {
 	close(p.done)
 	if onExit != nil {
 		onExit(err)
-	}
-}
-
-func (p *Process) readStderr(r io.Reader, onLine func(string)) {
-	defer p.readers.Done()
-	br := bufio.NewReaderSize(r, MaxLogLine)
-	var long []byte
-	for {
-		frag, err := br.ReadSlice('\n')
-		switch {
-		case errors.Is(err, bufio.ErrBufferFull):
-			if long == nil {
-				long = append([]byte(nil), frag...)
-			}
-			continue
-		case err != nil && len(frag) == 0 && long == nil:
-			return
-		}
-		line := frag
-		if long != nil {
-			line = long
-			long = nil
-		}
-		for len(line) > 0 && (line[len(line)-1] == '\n' || line[len(line)-1] == '\r') {
-			line = line[:len(line)-1]
-		}
-		if onLine != nil && len(line) > 0 {
-			onLine(string(line))
-		}
-		if err != nil {
-			return
-		}
 	}
 }

@@ -172,6 +172,13 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	leftCtx, leftCancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if removed, err := rt.RemoveLeftovers(leftCtx); err != nil {
+		log.Debug("no container cleanup at start", "err", err)
+	} else if len(removed) > 0 {
+		log.Warn("removed containers left by an earlier run", "count", len(removed))
+	}
+	leftCancel()
 	front := httpfront.New(rt, httpfront.Options{
 		Limits:             cfg.Limits,
 		AdminKey:           os.Getenv("SWITCHYARD_ADMIN_KEY"),

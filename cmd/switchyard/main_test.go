@@ -10,16 +10,21 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/fasthttp/websocket"
+	"github.com/moby/moby/api/types/container"
+	docker "github.com/moby/moby/client"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.uber.org/goleak"
 
+	"github.com/switchyard-mcp/switchyard/actors"
 	"github.com/switchyard-mcp/switchyard/internal/testbin"
+	"github.com/switchyard-mcp/switchyard/transports"
 )
 
 var (
@@ -331,5 +336,87 @@ func TestDataDirIsExclusive(t *testing.T) {
 	defer again.close()
 	if again.owner != owner || owner == "" {
 		t.Fatalf("owner id not kept: %q then %q", owner, again.owner)
+	}
+}
+
+// TestServeDockerLeavesNoContainer runs the real binary with a docker
+// provider: a container an earlier (crashed) run of the same data dir left
+// is removed at start, and SIGTERM leaves no container behind.
+func TestServeDockerLeavesNoContainer(t *testing.T) {
+	cli := testbin.Docker(t)
+	image := testbin.DockerImage(t)
+	dataDir := t.TempDir()
+	owner := "test-owner-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if err := os.WriteFile(filepath.Join(dataDir, "owner-id"), []byte(owner+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	stale, err := cli.ContainerCreate(ctx, docker.ContainerCreateOptions{
+		Config: &container.Config{Image: image, Labels: map[string]string{
+			transports.LabelManaged: "true", transports.LabelInstance: "crashed", actors.OwnerLabel: owner,
+		}},
+		HostConfig: &container.HostConfig{NetworkMode: "none"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = cli.ContainerRemove(context.Background(), stale.ID, docker.ContainerRemoveOptions{Force: true})
+	})
+	owned := func() []string {
+		list, err := cli.ContainerList(ctx, docker.ContainerListOptions{All: true,
+			Filters: make(docker.Filters).Add("label", actors.OwnerLabel+"="+owner)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, c := range list.Items {
+			ids = append(ids, c.ID)
+		}
+		return ids
+	}
+
+	cfg := writeConfig(t, fmt.Sprintf("providers:\n  box:\n    mode: docker\n    image: %q\n", image))
+	addr := freePort(t)
+	cmd := exec.Command(gatewayBin, "serve", "--config", cfg, "--listen", addr, "--data-dir", dataDir)
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	base := "http://" + addr
+	waitHealthy(t, base, exited)
+	if ids := owned(); len(ids) != 0 {
+		t.Fatalf("the leftover container survived the start: %v\n%s", ids, logs.String())
+	}
+	var out, errOut bytes.Buffer
+	if code := run([]string{"call", "box", "echo", "text=boxed", "--server", base}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "boxed") {
+		t.Fatalf("call through docker: exit %d %q %q\n%s", code, out.String(), errOut.String(), logs.String())
+	}
+	if ids := owned(); len(ids) != 1 {
+		t.Fatalf("running provider: owned containers %v", ids)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("gateway exit: %v\n%s", err, logs.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("gateway did not exit after SIGTERM\n%s", logs.String())
+	}
+	if ids := owned(); len(ids) != 0 {
+		t.Fatalf("containers outlived the gateway: %v", ids)
 	}
 }
