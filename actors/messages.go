@@ -81,6 +81,10 @@ type Spec struct {
 	Restart       supervisor.RestartPolicy `json:"-"`
 	// MaxPending bounds the calls queued while the provider starts.
 	MaxPending int `json:"-"`
+	// MaxConcurrency bounds the calls in flight; further calls wait in a
+	// queue of MaxQueue and beyond it are refused with ErrBusy.
+	MaxConcurrency int `json:"-"`
+	MaxQueue       int `json:"-"`
 	// MaxMessage bounds one JSON-RPC message from the backend.
 	MaxMessage int `json:"-"`
 }
@@ -107,6 +111,12 @@ func (s Spec) WithDefaults() Spec {
 	}
 	if s.MaxMessage <= 0 {
 		s.MaxMessage = 16 << 20
+	}
+	if s.MaxConcurrency <= 0 {
+		s.MaxConcurrency = 128
+	}
+	if s.MaxQueue <= 0 {
+		s.MaxQueue = 256
 	}
 	s.Restart = s.Restart.WithDefaults()
 	return s
@@ -247,6 +257,10 @@ type CallReply struct {
 	IsError bool
 	Latency time.Duration
 	Err     error
+	// Retryable reports that the call failed without reaching the tool
+	// (provider unavailable or full, request never written, connection
+	// lost), so a group may send it to another member.
+	Retryable bool
 }
 
 // ListTools asks for a provider's tools; with Discover a provider whose

@@ -105,3 +105,9 @@ func (m *runtimeMetrics) remove(provider string) {
 		m.set.UnregisterMetric(n)
 	}
 }
+
+// busy counts a call refused because the provider was at its concurrency
+// limit with a full queue.
+func (m *runtimeMetrics) busy(provider string) {
+	m.set.GetOrCreateCounter(m.remember(provider, "switchyard_provider_rejected_total"+label(provider, "reason", "busy"))).Inc()
+}

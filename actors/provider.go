@@ -80,14 +80,16 @@ type provider struct {
 	spec Spec
 	self *actor.PID
 
-	state     State
-	gen       int
-	proc      transports.Backend
-	sess      *transports.Session
-	tools     []transports.Tool
-	toolIdx   map[string]*toolStats
-	known     bool
-	waiting   []waiter
+	state   State
+	gen     int
+	proc    transports.Backend
+	sess    *transports.Session
+	tools   []transports.Tool
+	toolIdx map[string]*toolStats
+	known   bool
+	waiting []waiter
+	// queue holds calls waiting for a free slot under MaxConcurrency.
+	queue     []waiter
 	restarter *supervisor.Restarter
 	health    *supervisor.HealthTracker
 	healthT   *time.Timer
@@ -244,16 +246,26 @@ func (p *provider) armIdle() {
 func (p *provider) onCall(ctx actor.Context, m *CallTool, sender *actor.PID) {
 	switch p.state {
 	case StateReady, StateDegraded:
-		p.dispatch(m, sender)
+		if p.inflight < p.spec.MaxConcurrency {
+			p.dispatch(m, sender)
+			return
+		}
+		if len(p.queue) >= p.spec.MaxQueue {
+			p.rt.metrics.busy(p.spec.ID)
+			m.respond(p.rt, sender, &CallReply{Retryable: true, Err: fmt.Errorf(
+				"%w: provider %s has %d calls in flight and %d waiting", ErrBusy, p.spec.ID, p.inflight, len(p.queue))})
+			return
+		}
+		p.queue = append(p.queue, waiter{msg: m, sender: sender, deadline: m.Deadline})
 	case StateCold:
 		p.park(ctx, m, sender, m.Deadline)
 		p.begin(ctx, "first use")
 	case StateInitializing:
 		p.park(ctx, m, sender, m.Deadline)
 	case StateStopped:
-		m.respond(p.rt, sender, &CallReply{Err: fmt.Errorf("%w: provider %s is stopped; start it first", ErrUnavailable, p.spec.ID)})
+		m.respond(p.rt, sender, &CallReply{Retryable: true, Err: fmt.Errorf("%w: provider %s is stopped; start it first", ErrUnavailable, p.spec.ID)})
 	case StateDead:
-		m.respond(p.rt, sender, &CallReply{Err: fmt.Errorf("%w: provider %s is dead (%s); start it to retry", ErrUnavailable, p.spec.ID, p.lastErr)})
+		m.respond(p.rt, sender, &CallReply{Retryable: true, Err: fmt.Errorf("%w: provider %s is dead (%s); start it to retry", ErrUnavailable, p.spec.ID, p.lastErr)})
 	}
 }
 
@@ -296,6 +308,7 @@ func (p *provider) dispatch(m *CallTool, sender *actor.PID) {
 		outcome := "ok"
 		if r.Err != nil {
 			rep.Err = classify(r.Err)
+			rep.Retryable = retryable(r)
 			outcome = outcomeOf(rep.Err)
 		} else if isErrorResult(r.Result) {
 			rep.IsError = true
@@ -308,7 +321,7 @@ func (p *provider) dispatch(m *CallTool, sender *actor.PID) {
 	if err != nil {
 		ts.inflight.Dec()
 		ts.observe("busy", 0)
-		m.respond(p.rt, sender, &CallReply{Err: classify(err)})
+		m.respond(p.rt, sender, &CallReply{Retryable: true, Err: classify(err)})
 		return
 	}
 	m.started(p.sess.Mux(), id)
@@ -320,6 +333,7 @@ func (p *provider) dispatch(m *CallTool, sender *actor.PID) {
 func (p *provider) onCallDone(m *callDone) {
 	p.inflight--
 	p.ref.inflight.Add(-1)
+	p.drainQueue()
 	p.lastUsed = time.Now()
 	p.calls++
 	inv := Invocation{Position: p.histPos, At: time.Now().UTC(), Tool: m.tool, Outcome: m.outcome, LatencyMs: ms(m.latency)}
@@ -350,6 +364,49 @@ func (p *provider) history(m *History) *HistoryReply {
 		out.Records = append(out.Records, inv)
 	}
 	return out
+}
+
+// drainQueue dispatches queued calls while slots are free, dropping those
+// whose caller gave up or whose deadline passed.
+func (p *provider) drainQueue() {
+	for len(p.queue) > 0 && p.inflight < p.spec.MaxConcurrency && (p.state == StateReady || p.state == StateDegraded) {
+		w := p.queue[0]
+		p.queue[0] = waiter{}
+		p.queue = p.queue[1:]
+		m := w.msg.(*CallTool)
+		if !w.deadline.IsZero() && time.Now().After(w.deadline) {
+			m.respond(p.rt, w.sender, &CallReply{Retryable: true, Err: fmt.Errorf("%w: waited for a free slot until the deadline", ErrTimeout)})
+			continue
+		}
+		p.dispatch(m, w.sender)
+	}
+	if len(p.queue) == 0 {
+		p.queue = nil // let the backing array go
+	}
+}
+
+// retryable reports whether a failed call never reached the tool: not
+// written, or a connection that failed before the request could be sent.
+func retryable(r transports.Response) bool {
+	if !r.Written || errors.Is(r.Err, transports.ErrBusy) {
+		return true
+	}
+	// A connection that closed (the process died) lost the call; the
+	// caller may try elsewhere.
+	return errors.Is(r.Err, transports.ErrClosed) || errors.Is(r.Err, transports.ErrEOF) || notDelivered(r.Err)
+}
+
+// notDelivered recognises the remote adapter's answer for a request the
+// HTTP layer could not deliver.
+func notDelivered(err error) bool {
+	var rpc *transports.RPCError
+	if !errors.As(err, &rpc) || rpc.Code != -32000 || len(rpc.Data) == 0 {
+		return false
+	}
+	var d struct {
+		Delivered *bool `json:"possiblyDelivered"`
+	}
+	return json.Unmarshal(rpc.Data, &d) == nil && d.Delivered != nil && !*d.Delivered
 }
 
 // classify maps transport errors to runtime sentinels, keeping the detail.
@@ -463,7 +520,8 @@ func (p *provider) park(ctx actor.Context, msg any, sender *actor.PID, deadline 
 func (p *provider) answer(to *actor.PID, msg any, err error) {
 	switch m := msg.(type) {
 	case *CallTool:
-		m.respond(p.rt, to, &CallReply{Err: err})
+		// A parked call never reached the backend.
+		m.respond(p.rt, to, &CallReply{Err: err, Retryable: true})
 	case *ListTools:
 		p.reply(to, &ToolsReply{Err: err})
 	default:
@@ -472,8 +530,8 @@ func (p *provider) answer(to *actor.PID, msg any, err error) {
 }
 
 func (p *provider) failWaiters(err error) {
-	w := p.waiting
-	p.waiting = nil
+	w := append(p.waiting, p.queue...)
+	p.waiting, p.queue = nil, nil
 	for _, x := range w {
 		p.answer(x.sender, x.msg, err)
 	}

@@ -511,3 +511,50 @@ func TestHealthChecksPassAndDoNotKeepAlive(t *testing.T) {
 		}
 	}
 }
+
+func TestConcurrencyLimitQueuesThenRefuses(t *testing.T) {
+	rt := newRT(t)
+	spec := fastSpec("q")
+	spec.MaxConcurrency = 2
+	spec.MaxQueue = 1
+	if err := rt.Create(spec); err != nil {
+		t.Fatal(err)
+	}
+	call(t, rt, "q", "echo", `{"text":"warm"}`)
+	type result struct {
+		rep *CallReply
+		err error
+	}
+	results := make(chan result, 3)
+	for i := 0; i < 3; i++ { // two in flight, one queued
+		go func() {
+			rep, err := rt.Call(context.Background(), "q", "sleep", []byte(`{"ms":300}`))
+			results <- result{rep, err}
+		}()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for mustInfo(t, rt, "q").InFlight < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the slots never filled")
+		}
+		time.Sleep(time.Millisecond) // polling a published counter
+	}
+	// Slots and queue are full: the next call is refused at once, retryable.
+	var rep *CallReply
+	var err error
+	for i := 0; i < 50; i++ { // the third call may still be on its way to the queue
+		rep, err = rt.Call(context.Background(), "q", "echo", []byte(`{"text":"x"}`))
+		if errors.Is(err, ErrBusy) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !errors.Is(err, ErrBusy) || rep == nil || !rep.Retryable {
+		t.Fatalf("call beyond the limit: %v (%+v)", err, rep)
+	}
+	for i := 0; i < 3; i++ {
+		if r := <-results; r.err != nil {
+			t.Fatalf("queued or running call failed: %v", r.err)
+		}
+	}
+}

@@ -34,6 +34,8 @@ func SpecFromConfig(p *config.Provider, l config.Limits) Spec {
 		StartupTimeout: p.StartupTimeout(),
 		DegradedAfter:  p.DegradedAfterFailures,
 		MaxPending:     l.MaxPendingCalls,
+		MaxConcurrency: p.MaxConcurrency,
+		MaxQueue:       p.MaxQueue,
 		MaxMessage:     int(l.MaxMessageBytes),
 		Restart: supervisor.RestartPolicy{
 			Window:         p.Restart.Window(),

@@ -35,6 +35,10 @@ const (
 	DefaultStartupTimeoutSeconds = 30.0
 	DefaultTenant                = "default"
 	DefaultDegradedAfterFailures = 3
+	// DefaultMaxConcurrency bounds the calls in flight to one provider.
+	DefaultMaxConcurrency = 128
+	// DefaultMaxQueue bounds the calls waiting for a provider's free slot.
+	DefaultMaxQueue              = 256
 	DefaultMaxRestarts           = 5
 	DefaultRestartWindowSeconds  = 60.0
 	DefaultInitialBackoffSeconds = 0.5
@@ -175,6 +179,11 @@ type Provider struct {
 	// DegradedAfterFailures is how many consecutive failed health checks or
 	// protocol errors mark the provider degraded.
 	DegradedAfterFailures int `json:"degraded_after_failures,omitempty"`
+	// MaxConcurrency bounds the calls in flight to the provider; further
+	// calls wait in a queue of MaxQueue, beyond which they are refused (429).
+	MaxConcurrency int `json:"max_concurrency,omitempty"`
+	// MaxQueue bounds the calls waiting for a free slot.
+	MaxQueue int `json:"max_queue,omitempty"`
 
 	// Image is the container image. Required for docker.
 	Image string `json:"image,omitempty"`
@@ -401,6 +410,12 @@ func (p *Provider) ApplyDefaults(l Limits) {
 	}
 	if p.DegradedAfterFailures <= 0 {
 		p.DegradedAfterFailures = DefaultDegradedAfterFailures
+	}
+	if p.MaxConcurrency <= 0 {
+		p.MaxConcurrency = DefaultMaxConcurrency
+	}
+	if p.MaxQueue <= 0 {
+		p.MaxQueue = DefaultMaxQueue
 	}
 	p.Restart.applyDefaults()
 	if p.Mode == ModeDocker {

@@ -111,6 +111,8 @@ func exportProvider(p *Provider) mapBuilder {
 	r.seconds("healthy_reset_s", p.Restart.HealthyResetSeconds)
 	m.sub("restart", r)
 	m.int("degraded_after_failures", int64(p.DegradedAfterFailures))
+	m.int("max_concurrency", int64(p.MaxConcurrency))
+	m.int("max_queue", int64(p.MaxQueue))
 
 	m.str("image", p.Image)
 	m.list("volumes", p.Volumes)

@@ -668,6 +668,8 @@ func (w *walker) provider(v *yaml.Node, at string, p *Provider) {
 			})
 		},
 		"degraded_after_failures": func(v *yaml.Node, at string) { p.DegradedAfterFailures = w.positiveInt(v, at) },
+		"max_concurrency":         func(v *yaml.Node, at string) { p.MaxConcurrency = w.positiveInt(v, at) },
+		"max_queue":               func(v *yaml.Node, at string) { p.MaxQueue = w.positiveInt(v, at) },
 		"image":                   str(&p.Image),
 		"volumes":                 func(v *yaml.Node, at string) { p.Volumes = w.textList(v, at) },
 		"network":                 str(&p.Network),

@@ -287,6 +287,8 @@ func (p *Provider) check(ps *problems, prefix string) {
 		ps.add(at("tenant"), "must match %s (got %s)", IDPattern, quote(p.Tenant))
 	}
 	checkPositiveInt(ps, at("degraded_after_failures"), int64(p.DegradedAfterFailures))
+	checkPositiveInt(ps, at("max_concurrency"), int64(p.MaxConcurrency))
+	checkPositiveInt(ps, at("max_queue"), int64(p.MaxQueue))
 	p.Restart.check(ps, at("restart"))
 
 	// Docker.
