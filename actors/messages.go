@@ -43,6 +43,8 @@ var (
 	ErrToolNotFound = errors.New("tool not found")
 	ErrShutdown     = errors.New("gateway shutting down")
 	ErrCancelled    = errors.New("call cancelled")
+	// ErrGroupNotFound is the ErrNotFound of groups.
+	ErrGroupNotFound = fmt.Errorf("group %w", ErrNotFound)
 )
 
 // Spec is everything the runtime needs to run one provider.
@@ -180,6 +182,7 @@ type Info struct {
 	StartedAt       time.Time               `json:"-"`
 	Calls           int64                   `json:"total_calls"`
 	Errors          int64                   `json:"total_errors"`
+	Queued          int                     `json:"queued"`
 	InFlight        int                     `json:"in_flight"`
 	LastUsed        time.Time               `json:"-"`
 }

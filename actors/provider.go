@@ -257,6 +257,7 @@ func (p *provider) onCall(ctx actor.Context, m *CallTool, sender *actor.PID) {
 			return
 		}
 		p.queue = append(p.queue, waiter{msg: m, sender: sender, deadline: m.Deadline})
+		p.ref.queued.Store(int64(len(p.queue)))
 	case StateCold:
 		p.park(ctx, m, sender, m.Deadline)
 		p.begin(ctx, "first use")
@@ -383,6 +384,7 @@ func (p *provider) drainQueue() {
 	if len(p.queue) == 0 {
 		p.queue = nil // let the backing array go
 	}
+	p.ref.queued.Store(int64(len(p.queue)))
 }
 
 // retryable reports whether a failed call never reached the tool: not
@@ -532,6 +534,7 @@ func (p *provider) answer(to *actor.PID, msg any, err error) {
 func (p *provider) failWaiters(err error) {
 	w := append(p.waiting, p.queue...)
 	p.waiting, p.queue = nil, nil
+	p.ref.queued.Store(0)
 	for _, x := range w {
 		p.answer(x.sender, x.msg, err)
 	}

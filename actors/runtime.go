@@ -74,12 +74,14 @@ type providerRef struct {
 	info     atomic.Pointer[Info]
 	logs     logRing
 	inflight atomic.Int64
+	queued   atomic.Int64
 }
 
 // snapshot returns the published Info with the live in-flight count.
 func (ref *providerRef) snapshot() *Info {
 	info := *ref.info.Load()
 	info.InFlight = int(ref.inflight.Load())
+	info.Queued = int(ref.queued.Load())
 	return &info
 }
 
@@ -110,9 +112,11 @@ type Runtime struct {
 	opts    Options
 	sup     *actor.PID
 
-	mu    sync.RWMutex
-	refs  map[string]*providerRef
-	order []string
+	mu         sync.RWMutex
+	refs       map[string]*providerRef
+	order      []string
+	groups     map[string]*groupRef
+	groupOrder []string
 
 	procMu  sync.Mutex
 	procs   map[transports.Backend]struct{}
@@ -150,6 +154,7 @@ func NewRuntime(o Options) *Runtime {
 		started: time.Now(),
 		opts:    o,
 		refs:    map[string]*providerRef{},
+		groups:  map[string]*groupRef{},
 		procs:   map[transports.Backend]struct{}{},
 	}
 	rt.sup = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &providersSupervisor{rt: rt} }))
@@ -473,6 +478,10 @@ func (s *providersSupervisor) Receive(ctx actor.Context) {
 		ctx.Respond(s.create(ctx, m.spec))
 	case *deleteProvider:
 		ctx.Respond(s.delete(ctx, m.id))
+	case *createGroup:
+		ctx.Respond(s.createGroup(ctx, m.route))
+	case *deleteGroup:
+		ctx.Respond(s.deleteGroup(ctx, m.id))
 	}
 }
 
@@ -480,9 +489,13 @@ func (s *providersSupervisor) create(ctx actor.Context, spec Spec) error {
 	rt := s.rt
 	rt.mu.RLock()
 	_, exists := rt.refs[spec.ID]
+	_, isGroup := rt.groups[spec.ID]
 	rt.mu.RUnlock()
 	if exists {
 		return fmt.Errorf("%w: provider %q", ErrExists, spec.ID)
+	}
+	if isGroup {
+		return fmt.Errorf("%w: %q is a group id", ErrExists, spec.ID)
 	}
 	ref := &providerRef{id: spec.ID}
 	// Publish a first snapshot before anyone can look the provider up.

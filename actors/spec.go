@@ -52,3 +52,26 @@ func SpecFromConfig(p *config.Provider, l config.Limits) Spec {
 	}
 	return s
 }
+
+// GroupSpecFromConfig turns a validated group of the config file into a
+// GroupSpec.
+func GroupSpecFromConfig(g *config.Group) GroupSpec {
+	s := GroupSpec{
+		ID:          g.ID,
+		Strategy:    string(g.Strategy),
+		Description: g.Description,
+		Breaker: supervisor.BreakerConfig{
+			FailureThreshold: g.CircuitBreaker.FailureThreshold,
+			ResetTimeout:     g.CircuitBreaker.ResetTimeout(),
+		},
+	}
+	if g.MinHealthy != nil {
+		s.MinHealthy = *g.MinHealthy
+	} else {
+		s.MinHealthy = config.DefaultMinHealthy
+	}
+	for _, m := range g.Members {
+		s.Members = append(s.Members, GroupMember{ID: m.ID, Weight: m.Weight, Priority: m.Priority})
+	}
+	return s.WithDefaults()
+}

@@ -226,3 +226,22 @@ type BackendProgress struct {
 
 // Type implements Payload.
 func (BackendProgress) Type() string { return "BackendProgress" }
+
+// GroupChanged records a group created, updated, rebalanced or deleted.
+type GroupChanged struct {
+	Reason string `json:"reason"`
+}
+
+// Type implements Payload.
+func (GroupChanged) Type() string { return "GroupChanged" }
+
+// BreakerChanged records a circuit breaker transition of a group member
+// (Member set) or of the group itself.
+type BreakerChanged struct {
+	Member string `json:"member_id,omitempty"`
+	From   string `json:"from"`
+	To     string `json:"to"`
+}
+
+// Type implements Payload.
+func (BreakerChanged) Type() string { return "BreakerChanged" }

@@ -394,3 +394,95 @@ func TestEverythingThroughMCP(t *testing.T) {
 		t.Fatalf("server-everything negotiated %+v", info.Server)
 	}
 }
+
+func TestGroupsAPI(t *testing.T) {
+	g := startGateway(t, Options{}, spec("m1"), spec("m2"))
+	expect(t, g.do(t, "POST", "/api/groups", `{"group_id":"pool","strategy":"round_robin","min_healthy":2}`), 201, "create group")
+	expect(t, g.do(t, "POST", "/api/groups", `{"group_id":"pool"}`), 409, "duplicate group")
+	expect(t, g.do(t, "POST", "/api/groups", `{"group_id":"m1"}`), 409, "group named like a provider")
+	expect(t, g.do(t, "POST", "/api/groups", `{"group_id":"x","strategy":"fastest"}`), 400, "unknown strategy")
+	expect(t, g.do(t, "POST", "/api/groups", `{"group_id":"a__b"}`), 400, "bad id")
+	expect(t, g.do(t, "POST", "/api/groups/pool/members", `{"member_id":"m1","weight":1}`), 201, "add m1")
+	expect(t, g.do(t, "POST", "/api/groups/pool/members", `{"member_id":"m2","weight":3,"priority":2}`), 201, "add m2")
+	expect(t, g.do(t, "POST", "/api/groups/pool/members", `{"member_id":"m2"}`), 409, "add twice")
+	r := g.do(t, "POST", "/api/groups/pool/members", `{"member_id":"ghost"}`)
+	expect(t, r, 404, "add an unknown provider")
+	if r.body["error"] != "ProviderNotFoundError" {
+		t.Fatalf("unknown member error: %s", r.raw)
+	}
+	r = g.do(t, "GET", "/api/groups/nope", "")
+	expect(t, r, 404, "unknown group")
+	if r.body["error"] != "GroupNotFoundError" {
+		t.Fatalf("unknown group error: %s", r.raw)
+	}
+
+	r = g.do(t, "GET", "/api/groups", "")
+	expect(t, r, 200, "list groups")
+	list := r.body["groups"].([]any)
+	pool := list[0].(map[string]any)
+	if len(list) != 1 || pool["group_id"] != "pool" || pool["state"] != "healthy" || pool["circuit_breaker_state"] != "closed" || len(pool["members"].([]any)) != 2 {
+		t.Fatalf("groups: %s", r.raw)
+	}
+	// A call through the group id on the REST call endpoint.
+	r = g.do(t, "POST", "/api/providers/pool/tools/echo/call", `{"arguments":{"text":"via group"}}`)
+	expect(t, r, 200, "call through the group")
+	if !strings.Contains(string(r.raw), "via group") {
+		t.Fatalf("group call: %s", r.raw)
+	}
+	expect(t, g.do(t, "PUT", "/api/groups/pool", `{"strategy":"weighted","description":"two"}`), 200, "update")
+	expect(t, g.do(t, "PUT", "/api/groups/pool", `{"strategy":"nope"}`), 400, "update to an unknown strategy")
+	if r = g.do(t, "GET", "/api/groups/pool", ""); r.body["strategy"] != "weighted" || r.body["description"] != "two" {
+		t.Fatalf("after update: %s", r.raw)
+	}
+	r = g.do(t, "POST", "/api/groups/pool/rebalance", "")
+	expect(t, r, 200, "rebalance")
+	if r.body["status"] != "rebalanced" || r.body["group_id"] != "pool" {
+		t.Fatalf("rebalance: %s", r.raw)
+	}
+
+	// The group's tools appear in /mcp as pool__{tool}.
+	cs := mcpClient(t, g.base+"/mcp", nil)
+	if got := callText(t, cs, "pool__echo", map[string]any{"text": "mcp group"}); got != "mcp group" {
+		t.Fatalf("pool__echo = %q", got)
+	}
+
+	expect(t, g.do(t, "DELETE", "/api/groups/pool/members/m2", ""), 200, "remove member")
+	expect(t, g.do(t, "DELETE", "/api/groups/pool/members/m2", ""), 404, "remove twice")
+	expect(t, g.do(t, "DELETE", "/api/groups/pool", ""), 200, "delete group")
+	expect(t, g.do(t, "DELETE", "/api/groups/pool", ""), 404, "delete twice")
+}
+
+func TestSaturatedProviderAnswers429WithRetryAfter(t *testing.T) {
+	s := spec("slow")
+	s.MaxConcurrency = 1
+	s.MaxQueue = 1
+	g := startGateway(t, Options{}, s)
+	expect(t, g.do(t, "POST", "/api/providers/slow/tools/echo/call", `{"arguments":{"text":"warm"}}`), 200, "warm")
+	done := make(chan int, 2)
+	for i := 0; i < 2; i++ { // one runs, one waits
+		go func() {
+			done <- g.do(t, "POST", "/api/providers/slow/tools/sleep/call", `{"arguments":{"ms":1500}}`).status
+		}()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		info, _ := g.rt.Get("slow")
+		if info.InFlight == 1 && info.Queued == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never saturated: %d in flight, %d queued", info.InFlight, info.Queued)
+		}
+		time.Sleep(2 * time.Millisecond) // polling published counters
+	}
+	r := g.do(t, "POST", "/api/providers/slow/tools/echo/call", `{"arguments":{"text":"x"}}`)
+	expect(t, r, 429, "saturated provider")
+	if r.header.Get("Retry-After") == "" {
+		t.Fatalf("429 without Retry-After: %v", r.header)
+	}
+	for i := 0; i < 2; i++ {
+		if st := <-done; st != 200 {
+			t.Fatalf("running or queued call: status %d", st)
+		}
+	}
+}

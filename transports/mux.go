@@ -295,8 +295,9 @@ func (m *Mux) expire(id int64, err error, reason string) {
 		return
 	}
 	written := p.abandon()
-	p.cb(Response{Err: err, Written: written})
 	if written {
+		// Queued before the callback runs, so no request the callback's
+		// caller sends next can overtake the cancellation.
 		params := make([]byte, 0, 64)
 		params = append(params, `{"requestId":`...)
 		params = strconv.AppendInt(params, id, 10)
@@ -305,6 +306,16 @@ func (m *Mux) expire(id int64, err error, reason string) {
 		params = append(params, '}')
 		_ = m.Notify("notifications/cancelled", params)
 	}
+	p.cb(Response{Err: err, Written: written})
+}
+
+// Awaits reports whether the call with the given id still waits for its
+// answer.
+func (m *Mux) Awaits(id int64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.pending[id]
+	return ok
 }
 
 // take removes and returns a pending call, stopping its timer.

@@ -1,7 +1,8 @@
 // Package transports holds the MCP client side of Switchyard: a bounded
 // newline-delimited JSON-RPC reader, a multiplexer that keeps many calls in
 // flight on one connection, the MCP session handshake, and the backends
-// (subprocess over stdio) that carry them.
+// that carry them: a subprocess over stdio, a container over its attached
+// stdio, and a remote server over streamable HTTP or legacy SSE.
 package transports
 
 import (

@@ -691,10 +691,7 @@ func muxAwaits(m *Mux, key string) bool {
 	if err != nil {
 		return true // not one of the Mux's ids
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	_, ok := m.pending[id]
-	return ok
+	return m.Awaits(id)
 }
 
 // addCall registers a request in flight.
@@ -1101,6 +1098,7 @@ func (r *Remote) resume(ctx context.Context, c *remoteCall, sid, lastID string) 
 	return false
 }
 
+// isMessageEvent reports whether an event carries a JSON-RPC message.
 func isMessageEvent(ev sseEvent) bool {
 	return len(ev.data) > 0 && (ev.event == "" || ev.event == "message")
 }

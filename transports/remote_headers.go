@@ -79,7 +79,13 @@ func setStandardHeaders(h http.Header, m *remoteMsg, bindings []paramBinding) {
 	}
 	h.Set(hdrMethod, m.method)
 	if m.name != "" {
-		h.Set(hdrName, mcpHeaderValue(m.name))
+		// The name goes as it is, as servers compare it with the body's;
+		// only one no header could carry is wrapped.
+		name := m.name
+		if !validHeaderField(hdrName, name) {
+			name = mcpHeaderValue(name)
+		}
+		h.Set(hdrName, name)
 	}
 	if len(bindings) == 0 {
 		return

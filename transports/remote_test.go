@@ -825,26 +825,54 @@ func TestRemoteOversized(t *testing.T) {
 func TestRemoteStopDeletesSession(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	srv := newSDKServer(Protocol20251125)
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	mcp.AddTool(srv, &mcp.Tool{Name: "block", Description: "Waits to be released."},
+		func(ctx context.Context, _ *mcp.CallToolRequest, _ sdkEchoArgs) (*mcp.CallToolResult, any, error) {
+			entered <- struct{}{}
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return &mcp.CallToolResult{}, nil, nil
+		})
 	var rl requestLog
 	ts := httptest.NewUnstartedServer(rl.wrap(statefulHandler(srv)))
 	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
 	ts.Start()
 	var closeOnce sync.Once
-	closeServer := func() { closeOnce.Do(func() { closeSessions(srv); ts.Close() }) }
+	closeServer := func() {
+		closeOnce.Do(func() {
+			select {
+			case <-release:
+			default:
+				close(release)
+			}
+			closeSessions(srv)
+			ts.Close()
+		})
+	}
 	t.Cleanup(closeServer)
 
 	u := startRemote(t, RemoteSpec{Endpoint: ts.URL}, true)
 	u.echo("before stop")
-	// Calls still running when Stop comes fail with ErrClosed.
-	hang := newCall(t)
-	if _, err := u.sess.GoCall("big", []byte(`{"bytes":1}`), 0, hang.cb); err != nil {
+	// A call still running when Stop comes fails with ErrClosed.
+	pending := newCall(t)
+	if _, err := u.sess.GoCall("block", nil, 0, pending.cb); err != nil {
 		t.Fatal(err)
 	}
-	u.stop()
-	u.stop() // idempotent
-	if r := hang.wait(); r.Err != nil && !errors.Is(r.Err, ErrClosed) {
-		t.Fatalf("call pending at Stop: %v", r.Err)
+	select {
+	case <-entered:
+	case <-time.After(waitFor):
+		t.Fatal("block never reached the server")
 	}
+	u.r.Stop()
+	u.r.Stop() // idempotent
+	if r := pending.wait(); !errors.Is(r.Err, ErrClosed) {
+		t.Fatalf("call pending at Stop: %v, want ErrClosed", r.Err)
+	}
+	// The server ends the session (DELETE) once its handler has returned.
+	close(release)
+	u.stop()
 	select {
 	case err := <-u.exited:
 		if err != nil {
@@ -949,13 +977,25 @@ func TestRemoteCancelFreesSlot(t *testing.T) {
 	u.echo("slot free again")
 }
 
-// rawMCP is a hand-written streamable HTTP server answering in the forms
-// the SDK servers do not use: error statuses with a null id, JSON arrays,
-// indented JSON, multi-line events with comments.
-func rawMCP(t testing.TB) http.Handler {
+// rawServer is a hand-written streamable HTTP server answering in the
+// forms the SDK servers do not use: error statuses with a null id, JSON
+// arrays, indented JSON, multi-line events with comments; it refuses the
+// GET stream and never finishes a DELETE.
+type rawServer struct {
+	gets    atomic.Int32
+	deletes chan string // the session ids of DELETEs
+}
+
+func (rs *rawServer) handler(t testing.TB) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
+		switch r.Method {
+		case http.MethodGet:
+			rs.gets.Add(1)
 			w.WriteHeader(http.StatusMethodNotAllowed)
+			return
+		case http.MethodDelete:
+			rs.deletes <- r.Header.Get("Mcp-Session-Id")
+			<-r.Context().Done()
 			return
 		}
 		var m wireMsg
@@ -995,7 +1035,8 @@ func rawMCP(t testing.TB) http.Handler {
 }
 
 func TestRemoteRawForms(t *testing.T) {
-	ts := quietServer(t, rawMCP(t), false)
+	rs := &rawServer{deletes: make(chan string, 1)}
+	ts := quietServer(t, rs.handler(t), false)
 	u := startRemote(t, RemoteSpec{Endpoint: ts.URL}, true)
 	if got := u.sess.Info(); got.ProtocolVersion != "2025-06-18" || got.Name != "raw" {
 		t.Fatalf("server info %+v", got)
@@ -1016,6 +1057,20 @@ func TestRemoteRawForms(t *testing.T) {
 	}
 	if got := u.r.Describe().Transport; got != "streamable-http" {
 		t.Fatalf("transport %q", got)
+	}
+
+	// Stop ends even though the server never finishes the DELETE.
+	u.stop()
+	select {
+	case sid := <-rs.deletes:
+		if sid != "raw-1" {
+			t.Fatalf("DELETE for session %q, want raw-1", sid)
+		}
+	default:
+		t.Fatal("no DELETE at Stop")
+	}
+	if n := rs.gets.Load(); n > 1 {
+		t.Fatalf("%d GET streams tried after a 405, want at most 1", n)
 	}
 }
 
@@ -1064,5 +1119,49 @@ func TestSSEReader(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestRemoteParamHeaders(t *testing.T) {
+	b := toolHeaderBindings(json.RawMessage(`{"tools":[
+		{"name":"a","inputSchema":{"type":"object","properties":{
+			"region":{"type":"string","x-mcp-header":"Region"},
+			"opts":{"type":"object","properties":{"dry":{"type":"boolean","x-mcp-header":"Dry"}}},
+			"n":{"type":"integer","x-mcp-header":"N"},
+			"plain":{"type":"string"}}}},
+		{"name":"b","inputSchema":{"type":"object"}},
+		{"name":"c","inputSchema":{"type":"object","properties":{"x":{"x-mcp-header":42}}}}]}`))
+	if len(b["a"]) != 3 || len(b["b"]) != 0 || len(b["c"]) != 0 {
+		t.Fatalf("bindings %+v", b)
+	}
+	m, err := parseRemoteMsg([]byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":` +
+		`{"region":"  spaced ","opts":{"dry":true},"n":7,"plain":"p"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.version != Protocol20260728 || m.name != "a" {
+		t.Fatalf("parsed %+v", m)
+	}
+	h := http.Header{}
+	setStandardHeaders(h, m, b["a"])
+	want := map[string]string{
+		"Mcp-Method":       "tools/call",
+		"Mcp-Name":         "a",
+		"Mcp-Param-Region": "=?base64?ICBzcGFjZWQg?=",
+		"Mcp-Param-Dry":    "true",
+		"Mcp-Param-N":      "7",
+	}
+	for k, v := range want {
+		if got := h.Get(k); got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	if len(h) != len(want) {
+		t.Errorf("headers %v, want only %v", h, want)
+	}
+	for in, want := range map[string]string{"eu-west": "eu-west", "": "", "é": "=?base64?w6k=?=", "=?base64?eA==?=": "=?base64?PT9iYXNlNjQ/ZUE9PT89?="} {
+		if got := mcpHeaderValue(in); got != want {
+			t.Errorf("mcpHeaderValue(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

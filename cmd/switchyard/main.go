@@ -120,6 +120,12 @@ func startRuntime(cfg *config.Config, log *slog.Logger, owner string) (*actors.R
 			return nil, fmt.Errorf("provider %s: %w", id, err)
 		}
 	}
+	for _, id := range cfg.GroupOrder {
+		if err := rt.CreateGroup(actors.GroupSpecFromConfig(cfg.Groups[id])); err != nil {
+			_ = rt.Shutdown(context.Background())
+			return nil, fmt.Errorf("group %s: %w", id, err)
+		}
+	}
 	return rt, nil
 }
 

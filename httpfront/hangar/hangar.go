@@ -52,6 +52,8 @@ func (a *API) Serve(ctx *fasthttp.RequestCtx, path string) bool {
 		}
 	case len(seg) >= 2 && seg[0] == "providers":
 		return a.provider(ctx, method, seg[1], seg[2:])
+	case seg[0] == "groups":
+		return a.groups(ctx, method, seg[1:])
 	default:
 		return false
 	}
@@ -216,6 +218,7 @@ func detail(i *actors.Info) map[string]any {
 		"total_calls":      i.Calls,
 		"total_errors":     i.Errors,
 		"in_flight":        i.InFlight,
+		"queued":           i.Queued,
 	}
 }
 
@@ -460,7 +463,7 @@ func (a *API) call(ctx *fasthttp.RequestCtx, id, tool string) {
 	if args != nil {
 		args = append([]byte(nil), args...) // the body belongs to fasthttp
 	}
-	rep, err := a.rt.Call(context.Background(), id, tool, args)
+	rep, err := a.rt.Route(context.Background(), id, tool, args)
 	if err != nil {
 		web.Error(ctx, err)
 		return

@@ -69,7 +69,7 @@ type Front struct {
 // toolEvents selects the events that change what the views expose.
 func toolEvents(e *events.Event) bool {
 	switch e.Kind {
-	case "ToolsChanged", "ProviderRegistered", "ProviderRemoved":
+	case "ToolsChanged", "ProviderRegistered", "ProviderRemoved", "GroupChanged":
 		return true
 	}
 	return false
@@ -196,16 +196,12 @@ func (f *Front) perView(id string) *view {
 	return v
 }
 
-// sync brings the aggregated view and the provider's own view in line with
-// the provider's current tools.
+// sync brings the aggregated view and the entry's own view in line with
+// the current tools of a provider or group, and of the groups a provider
+// belongs to.
 func (f *Front) sync(id string) {
-	info, err := f.rt.Get(id)
-	var tools []toolDef
-	if err == nil {
-		for _, t := range info.Tools {
-			tools = append(tools, toolDef{name: t.Name, raw: t.Raw})
-		}
-	} else {
+	tools, ok := f.toolsOf(id)
+	if !ok {
 		f.mu.Lock()
 		delete(f.per, id)
 		f.mu.Unlock()
@@ -217,6 +213,52 @@ func (f *Front) sync(id string) {
 	if v != nil {
 		f.apply(v, "", tools, id)
 	}
+	if !f.rt.IsGroup(id) {
+		for _, g := range f.rt.Groups() {
+			for _, m := range g.Members {
+				if m.ID == id {
+					f.sync(g.Spec.ID)
+					break
+				}
+			}
+		}
+	}
+}
+
+// toolsOf returns what a provider lists, or for a group what its first
+// member with known tools lists (members of a group serve the same tools);
+// ok is false when id names neither.
+func (f *Front) toolsOf(id string) ([]toolDef, bool) {
+	ids := []string{id}
+	if g, err := f.rt.Group(id); err == nil {
+		ids = ids[:0]
+		for _, m := range g.Members {
+			ids = append(ids, m.ID)
+		}
+	} else if _, err := f.rt.Get(id); err != nil {
+		return nil, false
+	}
+	for _, pid := range ids {
+		info, err := f.rt.Get(pid)
+		if err != nil || !info.ToolsKnown {
+			continue
+		}
+		tools := make([]toolDef, 0, len(info.Tools))
+		for _, t := range info.Tools {
+			tools = append(tools, toolDef{name: t.Name, raw: t.Raw})
+		}
+		return tools, true
+	}
+	return nil, true
+}
+
+// exists reports whether id names a provider or a group.
+func (f *Front) exists(id string) bool {
+	if f.rt.IsGroup(id) {
+		return true
+	}
+	_, err := f.rt.Get(id)
+	return err == nil
 }
 
 type toolDef struct {
@@ -270,7 +312,7 @@ func (f *Front) callHandler(provider, tool string) sdk.ToolHandler {
 		if req.Params != nil && len(req.Params.Arguments) > 0 && string(req.Params.Arguments) != "null" {
 			args = req.Params.Arguments
 		}
-		rep, err := f.rt.Call(ctx, provider, tool, args)
+		rep, err := f.rt.Route(ctx, provider, tool, args)
 		if err != nil {
 			if errors.Is(err, actors.ErrNotFound) || errors.Is(err, actors.ErrToolNotFound) {
 				return nil, err
@@ -293,6 +335,11 @@ func (f *Front) discover(ctx context.Context, only string) {
 	ids := []string{only}
 	if only == "" {
 		ids = f.rt.IDs()
+	} else if g, err := f.rt.Group(only); err == nil {
+		ids = ids[:0]
+		for _, m := range g.Members {
+			ids = append(ids, m.ID)
+		}
 	}
 	var wg sync.WaitGroup
 	for _, id := range ids {
@@ -305,6 +352,9 @@ func (f *Front) discover(ctx context.Context, only string) {
 			defer wg.Done()
 			if _, err := f.rt.Tools(ctx, id, true); err == nil {
 				f.sync(id)
+				if only != "" && only != id {
+					f.sync(only)
+				}
 			}
 		}()
 	}
@@ -317,7 +367,7 @@ func (f *Front) serverFor(r *http.Request) *sdk.Server {
 	if id == "" {
 		return f.agg.srv
 	}
-	if _, err := f.rt.Get(id); err != nil {
+	if !f.exists(id) {
 		return nil
 	}
 	v := f.perView(id)
@@ -338,8 +388,8 @@ func (f *Front) Serve(ctx *fasthttp.RequestCtx) {
 			web.Error(ctx, web.Errorf(http.StatusNotFound, "NotFound", "no MCP endpoint at %s", path))
 			return
 		}
-		if _, err := f.rt.Get(id); err != nil {
-			web.Error(ctx, err)
+		if !f.exists(id) {
+			web.Error(ctx, web.Errorf(http.StatusNotFound, "ProviderNotFoundError", "no provider or group %q", id))
 			return
 		}
 	}

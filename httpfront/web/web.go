@@ -48,6 +48,8 @@ func Classify(err error) (int, string) {
 	switch {
 	case errors.Is(err, ErrBadJSON):
 		return http.StatusBadRequest, "ValidationError"
+	case errors.Is(err, actors.ErrGroupNotFound):
+		return http.StatusNotFound, "GroupNotFoundError"
 	case errors.Is(err, actors.ErrToolNotFound):
 		return http.StatusNotFound, "ToolNotFoundError"
 	case errors.Is(err, actors.ErrNotFound):

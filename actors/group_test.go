@@ -1,0 +1,170 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+func groupOf(t *testing.T, rt *Runtime, id, strategy string, members ...string) {
+	t.Helper()
+	spec := GroupSpec{ID: id, Strategy: strategy, MinHealthy: 2}
+	for _, m := range members {
+		if err := rt.Create(fastSpec(m)); err != nil {
+			t.Fatal(err)
+		}
+		spec.Members = append(spec.Members, GroupMember{ID: m})
+	}
+	if err := rt.CreateGroup(spec); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestGroupRoundRobinSpreadsCalls(t *testing.T) {
+	rt := newRT(t)
+	groupOf(t, rt, "pool", "round_robin", "m1", "m2", "m3")
+	seen := map[string]int{}
+	for i := 0; i < 30; i++ {
+		rep, err := rt.Route(context.Background(), "pool", "pid", []byte(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[text(t, rep)]++
+	}
+	if len(seen) != 3 {
+		t.Fatalf("calls went to %d processes, want 3: %v", len(seen), seen)
+	}
+	for pid, n := range seen {
+		if n != 10 {
+			t.Fatalf("round robin gave process %s %d of 30 calls", pid, n)
+		}
+	}
+	g, err := rt.Group("pool")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.State != GroupHealthy || g.Healthy != 3 || g.BreakerState != "closed" {
+		t.Fatalf("group status %+v", g)
+	}
+	if _, err := rt.Route(context.Background(), "pool", "nope", nil); !errors.Is(err, ErrToolNotFound) {
+		t.Fatalf("unknown tool through a group: %v", err)
+	}
+	if err := rt.CreateGroup(GroupSpec{ID: "m1"}); !errors.Is(err, ErrExists) {
+		t.Fatalf("a group named like a provider: %v", err)
+	}
+	if err := rt.CreateGroup(GroupSpec{ID: "bad", Members: []GroupMember{{ID: "ghost"}}}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a group with an unknown member: %v", err)
+	}
+}
+
+// TestGroupMemberKilledMidLoad crashes one member while calls run: every
+// call ends in time, successes fail over, and failures are transport errors
+// of calls already written to the member that died.
+func TestGroupMemberKilledMidLoad(t *testing.T) {
+	rt := newRT(t)
+	groupOf(t, rt, "pool", "round_robin", "k1", "k2", "k3")
+	for _, m := range []string{"k1", "k2", "k3"} {
+		call(t, rt, m, "echo", `{"text":"warm"}`)
+	}
+	const n = 300
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	start := make(chan struct{})
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			_, err := rt.Route(ctx, "pool", "sleep", []byte(`{"ms":20}`))
+			errs <- err
+		}()
+	}
+	close(start)
+	// Kill k2 while the calls run.
+	if _, err := rt.Call(context.Background(), "k2", "crash", []byte(`{"code":9}`)); err == nil {
+		t.Fatal("crash returned a result")
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("calls hung after a member died")
+	}
+	close(errs)
+	ok, failed := 0, 0
+	for err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, ErrBackend):
+			failed++ // written to k2 before it died: a clear transport error
+		default:
+			t.Fatalf("unexpected failure: %v", err)
+		}
+	}
+	if ok == 0 || ok+failed != n {
+		t.Fatalf("%d ok, %d failed of %d", ok, failed, n)
+	}
+	t.Logf("%d calls succeeded, %d failed with the member that died", ok, failed)
+	// Afterwards the group serves every call again.
+	for i := 0; i < 9; i++ {
+		if _, err := rt.Route(context.Background(), "pool", "echo", []byte(`{"text":"after"}`)); err != nil {
+			t.Fatalf("call %d after the crash: %v", i, err)
+		}
+	}
+}
+
+func TestGroupFailsOverFromStoppedMember(t *testing.T) {
+	rt := newRT(t)
+	groupOf(t, rt, "pool", "priority", "first", "second")
+	// priority: both have priority 1 by default; make "first" preferred.
+	if err := rt.RemoveGroupMember("pool", "second"); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.AddGroupMember("pool", GroupMember{ID: "second", Priority: 5}); err != nil {
+		t.Fatal(err)
+	}
+	first := text(t, mustRoute(t, rt, "pool", "pid"))
+	if state, _ := rt.Stop("first", "test"); state != StateStopped {
+		t.Fatal("stop failed")
+	}
+	if got := text(t, mustRoute(t, rt, "pool", "pid")); got == first {
+		t.Fatal("a stopped member still got calls")
+	}
+	g, _ := rt.Group("pool")
+	if g.Healthy != 1 || g.State != GroupDegraded {
+		t.Fatalf("with one of two members (min_healthy 2): %+v", g)
+	}
+	if _, err := rt.Stop("second", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Route(context.Background(), "pool", "pid", nil); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("no usable member: %v", err)
+	}
+	if g, _ := rt.Group("pool"); g.State != GroupUnavailable {
+		t.Fatalf("state with no usable member: %s", g.State)
+	}
+	if err := rt.Rebalance("pool"); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.DeleteGroup("pool"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Group("pool"); !errors.Is(err, ErrGroupNotFound) {
+		t.Fatalf("deleted group: %v", err)
+	}
+}
+
+func mustRoute(t *testing.T, rt *Runtime, id, tool string) *CallReply {
+	t.Helper()
+	rep, err := rt.Route(context.Background(), id, tool, []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
