@@ -10,7 +10,7 @@ EVERYTHING_JS  := $(CURDIR)/$(NPM_DIR)/node_modules/@modelcontextprotocol/server
 
 .DEFAULT_GOAL := build
 
-.PHONY: build run test npm-deps bench fuzz lint clean
+.PHONY: build run test npm-deps bench fuzz lint clean bench-routing
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/switchyard ./cmd/switchyard
@@ -55,3 +55,6 @@ lint:
 clean:
 	rm -rf bin
 	rm -f *.test *.out *.prof
+
+bench-routing: build
+	$(GO) run ./cmd/loadgen -bin bin -c 1,32,256 -d 5s

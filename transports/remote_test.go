@@ -30,68 +30,6 @@ import (
 	"github.com/switchyard-mcp/switchyard/internal/testbin"
 )
 
-// httpTestServer is the test server serving streamable HTTP in a process of
-// its own.
-type httpTestServer struct {
-	cmd      *exec.Cmd
-	addr     string
-	readDone chan struct{}
-	once     sync.Once
-}
-
-// startHTTPTestServer runs the test server at addr ("127.0.0.1:0" for any
-// port) and waits until it listens. It is killed when the test ends.
-func startHTTPTestServer(t testing.TB, addr string, stateless bool) *httpTestServer {
-	t.Helper()
-	args := []string{"--http", addr}
-	if stateless {
-		args = append(args, "--stateless")
-	}
-	cmd := exec.Command(testbin.TestServer(t), args...) // #nosec G204 -- the test server
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatalf("stderr pipe: %v", err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start test server: %v", err)
-	}
-	s := &httpTestServer{cmd: cmd, readDone: make(chan struct{})}
-	listening := make(chan string, 1)
-	go func() {
-		defer close(s.readDone)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
-				select {
-				case listening <- a:
-				default:
-				}
-			}
-		}
-	}()
-	t.Cleanup(s.stop)
-	select {
-	case s.addr = <-listening:
-	case <-s.readDone:
-		t.Fatalf("test server at %s ended before listening", addr)
-	case <-time.After(waitFor):
-		t.Fatalf("test server at %s not listening within %v", addr, waitFor)
-	}
-	return s
-}
-
-// url is the server's MCP endpoint.
-func (s *httpTestServer) url() string { return "http://" + s.addr + "/mcp" }
-
-// stop kills the server and waits for it.
-func (s *httpTestServer) stop() {
-	s.once.Do(func() {
-		_ = s.cmd.Process.Kill()
-		<-s.readDone
-		_ = s.cmd.Wait()
-	})
-}
-
 // remoteUnderTest is a remote backend with everything it reported.
 type remoteUnderTest struct {
 	t         testing.TB
@@ -245,12 +183,12 @@ func TestRemoteStreamable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := startHTTPTestServer(t, "127.0.0.1:0", tt.stateless)
-			u := startRemote(t, RemoteSpec{Endpoint: srv.url()}, true)
+			srv := testbin.StartHTTP(t, "127.0.0.1:0", tt.stateless)
+			u := startRemote(t, RemoteSpec{Endpoint: srv.URL()}, true)
 			if got := u.sess.Info().ProtocolVersion; got != tt.want {
 				t.Fatalf("protocol %q, want %q", got, tt.want)
 			}
-			if got := u.r.Describe(); got != (BackendInfo{Endpoint: srv.url(), Transport: "streamable-http"}) {
+			if got := u.r.Describe(); got != (BackendInfo{Endpoint: srv.URL(), Transport: "streamable-http"}) {
 				t.Fatalf("Describe() = %+v", got)
 			}
 			ctx, cancel := context.WithTimeout(t.Context(), waitFor)
@@ -485,17 +423,17 @@ func TestRemoteResumesPostStream(t *testing.T) {
 func TestRemoteServerDown(t *testing.T) {
 	for _, stateless := range []bool{true, false} {
 		t.Run(fmt.Sprintf("stateless=%v", stateless), func(t *testing.T) {
-			srv := startHTTPTestServer(t, "127.0.0.1:0", stateless)
-			u := startRemote(t, RemoteSpec{Endpoint: srv.url()}, true)
+			srv := testbin.StartHTTP(t, "127.0.0.1:0", stateless)
+			u := startRemote(t, RemoteSpec{Endpoint: srv.URL()}, true)
 			u.echo("up")
-			srv.stop()
+			srv.Stop()
 
 			r := u.call("echo", `{"text":"down"}`, time.Hour)
 			if e := rpcError(t, r); e.Code != codeRemoteFailure || !strings.Contains(e.Message, "unreachable") {
 				t.Fatalf("call while down: %v, want an unreachable error", e)
 			}
 
-			startHTTPTestServer(t, srv.addr, stateless)
+			testbin.StartHTTP(t, srv.Addr, stateless)
 			u.echo("up again")
 			if !stateless {
 				u.waitProgress("session re-established")
@@ -898,8 +836,8 @@ func TestRemoteStopDeletesSession(t *testing.T) {
 }
 
 func TestRemoteMuxClosed(t *testing.T) {
-	srv := startHTTPTestServer(t, "127.0.0.1:0", true)
-	u := startRemote(t, RemoteSpec{Endpoint: srv.url()}, true)
+	srv := testbin.StartHTTP(t, "127.0.0.1:0", true)
+	u := startRemote(t, RemoteSpec{Endpoint: srv.URL()}, true)
 	_ = u.r.Mux().Close()
 	select {
 	case <-u.r.Done():
@@ -968,8 +906,8 @@ func TestRemoteBackpressure(t *testing.T) {
 }
 
 func TestRemoteCancelFreesSlot(t *testing.T) {
-	srv := startHTTPTestServer(t, "127.0.0.1:0", true)
-	u := startRemote(t, RemoteSpec{Endpoint: srv.url(), MaxConcurrent: 1}, true)
+	srv := testbin.StartHTTP(t, "127.0.0.1:0", true)
+	u := startRemote(t, RemoteSpec{Endpoint: srv.URL(), MaxConcurrent: 1}, true)
 	// hang holds the only slot until the Mux gives up on it.
 	if r := u.call("hang", "", 200*time.Millisecond); !errors.Is(r.Err, ErrTimeout) {
 		t.Fatalf("hang: %v, want ErrTimeout", r.Err)

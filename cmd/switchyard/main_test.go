@@ -103,29 +103,62 @@ func TestValidateCommand(t *testing.T) {
 	}
 }
 
+// served is a gateway binary running `serve` for a test.
+type served struct {
+	cmd    *exec.Cmd
+	addr   string
+	base   string
+	logs   *bytes.Buffer
+	exited chan error
+}
+
+// startServe runs `switchyard serve` on a free port with the config and
+// data dir given, and waits until it is healthy. It is killed when the test
+// ends if it is still running.
+func startServe(t *testing.T, cfg, dataDir string, env ...string) *served {
+	t.Helper()
+	s := &served{addr: freePort(t), logs: &bytes.Buffer{}, exited: make(chan error, 1)}
+	s.base = "http://" + s.addr
+	s.cmd = exec.Command(gatewayBin, "serve", "--config", cfg, "--listen", s.addr, "--data-dir", dataDir)
+	s.cmd.Env = append(os.Environ(), env...)
+	s.cmd.Stderr = s.logs
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.exited <- s.cmd.Wait() }()
+	t.Cleanup(func() {
+		if s.cmd.ProcessState == nil {
+			_ = s.cmd.Process.Kill()
+			<-s.exited
+		}
+	})
+	waitHealthy(t, s.base, s.exited)
+	return s
+}
+
+// terminate sends SIGTERM and waits for a clean exit.
+func (s *served) terminate(t *testing.T, within time.Duration) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-s.exited:
+		if err != nil {
+			t.Fatalf("gateway exit: %v\n%s", err, s.logs.String())
+		}
+	case <-time.After(within):
+		t.Fatalf("gateway did not exit after SIGTERM\n%s", s.logs.String())
+	}
+}
+
 // TestServeSIGTERMLeavesNoChild runs the real binary, starts a provider
 // through it, sends SIGTERM and checks the gateway exits 0 with its child
 // gone; along the way it drives the CLI client and the websocket log tail.
 func TestServeSIGTERMLeavesNoChild(t *testing.T) {
 	cfg := writeConfig(t, fmt.Sprintf("providers:\n  p:\n    mode: subprocess\n    command: [%q]\n", testServer))
-	addr := freePort(t)
-	cmd := exec.Command(gatewayBin, "serve", "--config", cfg, "--listen", addr, "--data-dir", t.TempDir())
-	cmd.Env = append(os.Environ(), "SWITCHYARD_ADMIN_KEY=k")
-	var logs bytes.Buffer
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-	base := "http://" + addr
-	waitHealthy(t, base, exited)
+	gw := startServe(t, cfg, t.TempDir(), "SWITCHYARD_ADMIN_KEY=k")
+	addr, base := gw.addr, gw.base
 
 	// State changes arrive over the websocket as the first call starts the
 	// provider (cold -> initializing -> ready).
@@ -206,17 +239,7 @@ func TestServeSIGTERMLeavesNoChild(t *testing.T) {
 	if detail.Pid == 0 || !testbin.Alive(detail.Pid) {
 		t.Fatalf("provider pid %d not running", detail.Pid)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("gateway exit: %v\n%s", err, logs.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("gateway did not exit after SIGTERM\n%s", logs.String())
-	}
+	gw.terminate(t, 30*time.Second)
 	if testbin.Alive(detail.Pid) {
 		t.Fatalf("provider %d outlived the gateway", detail.Pid)
 	}
@@ -378,23 +401,8 @@ func TestServeDockerLeavesNoContainer(t *testing.T) {
 	}
 
 	cfg := writeConfig(t, fmt.Sprintf("providers:\n  box:\n    mode: docker\n    image: %q\n", image))
-	addr := freePort(t)
-	cmd := exec.Command(gatewayBin, "serve", "--config", cfg, "--listen", addr, "--data-dir", dataDir)
-	var logs bytes.Buffer
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-	base := "http://" + addr
-	waitHealthy(t, base, exited)
+	gw := startServe(t, cfg, dataDir)
+	base, logs := gw.base, gw.logs
 	if ids := owned(); len(ids) != 0 {
 		t.Fatalf("the leftover container survived the start: %v\n%s", ids, logs.String())
 	}
@@ -405,17 +413,7 @@ func TestServeDockerLeavesNoContainer(t *testing.T) {
 	if ids := owned(); len(ids) != 1 {
 		t.Fatalf("running provider: owned containers %v", ids)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("gateway exit: %v\n%s", err, logs.String())
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("gateway did not exit after SIGTERM\n%s", logs.String())
-	}
+	gw.terminate(t, 60*time.Second)
 	if ids := owned(); len(ids) != 0 {
 		t.Fatalf("containers outlived the gateway: %v", ids)
 	}
