@@ -128,35 +128,35 @@ func (p *provider) Receive(ctx actor.Context) {
 		p.self = ctx.Self()
 		p.publish()
 	case *CallTool:
-		p.onCall(ctx, m, ctx.Sender())
+		p.onCall(m, ctx.Sender())
 	case *ListTools:
-		p.onListTools(ctx, m, ctx.Sender())
+		p.onListTools(m, ctx.Sender())
 	case *Start:
-		p.onStart(ctx, m, ctx.Sender())
+		p.onStart(m, ctx.Sender())
 	case *Stop:
-		p.stop(ctx, StateStopped, m.Reason)
+		p.stop(StateStopped, m.Reason)
 		ctx.Respond(&Result{State: p.state})
 	case *Update:
 		p.onUpdate(ctx, m)
 	case *History:
 		ctx.Respond(p.history(m))
 	case *started:
-		p.onStarted(ctx, m)
+		p.onStarted(m)
 	case *exited:
-		p.onExited(ctx, m)
+		p.onExited(m)
 	case *restartNow:
 		if m.gen == p.gen && p.state == StateInitializing && p.proc == nil {
-			p.launch(ctx)
+			p.launch()
 		}
 	case *healthTick:
 		p.onHealthTick(m)
 	case *healthDone:
-		p.onHealthDone(ctx, m)
+		p.onHealthDone(m)
 	case *protocolErr:
 		if m.gen == p.gen {
 			p.rt.hub.Publish(p.spec.ID, events.ProtocolError{Error: m.err.Error()})
 			p.lastErr = m.err.Error()
-			p.failCheck(ctx, m.err)
+			p.failCheck(m.err)
 		}
 	case *toolsDirty:
 		if m.gen == p.gen && p.sess != nil {
@@ -170,10 +170,10 @@ func (p *provider) Receive(ctx actor.Context) {
 		p.onCallDone(m)
 	case *idleTick:
 		if m.gen == p.gen {
-			p.onIdle(ctx)
+			p.onIdle()
 		}
 	case *actor.Stopping, *actor.Restarting:
-		p.stop(ctx, StateStopped, "shutdown")
+		p.stop(StateStopped, "shutdown")
 	case *actor.Stopped:
 		p.failWaiters(ErrShutdown)
 	}
@@ -208,7 +208,7 @@ func (p *provider) publish() {
 	p.ref.info.Store(info)
 }
 
-func (p *provider) setState(ctx actor.Context, s State, reason string) {
+func (p *provider) setState(s State, reason string) {
 	if p.state == s {
 		p.publish()
 		return
@@ -243,7 +243,7 @@ func (p *provider) armIdle() {
 
 // ---- calls ----
 
-func (p *provider) onCall(ctx actor.Context, m *CallTool, sender *actor.PID) {
+func (p *provider) onCall(m *CallTool, sender *actor.PID) {
 	switch p.state {
 	case StateReady, StateDegraded:
 		if p.inflight < p.spec.MaxConcurrency {
@@ -259,10 +259,10 @@ func (p *provider) onCall(ctx actor.Context, m *CallTool, sender *actor.PID) {
 		p.queue = append(p.queue, waiter{msg: m, sender: sender, deadline: m.Deadline})
 		p.ref.queued.Store(int64(len(p.queue)))
 	case StateCold:
-		p.park(ctx, m, sender, m.Deadline)
-		p.begin(ctx, "first use")
+		p.park(m, sender, m.Deadline)
+		p.begin("first use")
 	case StateInitializing:
-		p.park(ctx, m, sender, m.Deadline)
+		p.park(m, sender, m.Deadline)
 	case StateStopped:
 		m.respond(p.rt, sender, &CallReply{Retryable: true, Err: fmt.Errorf("%w: provider %s is stopped; start it first", ErrUnavailable, p.spec.ID)})
 	case StateDead:
@@ -450,17 +450,17 @@ func isErrorResult(raw json.RawMessage) bool {
 
 // ---- tools ----
 
-func (p *provider) onListTools(ctx actor.Context, m *ListTools, sender *actor.PID) {
+func (p *provider) onListTools(m *ListTools, sender *actor.PID) {
 	if p.known || !m.Discover {
 		p.reply(sender, &ToolsReply{Tools: p.tools})
 		return
 	}
 	switch p.state {
 	case StateCold:
-		p.park(ctx, m, sender, m.Deadline)
-		p.begin(ctx, "tool discovery")
+		p.park(m, sender, m.Deadline)
+		p.begin("tool discovery")
 	case StateInitializing:
-		p.park(ctx, m, sender, m.Deadline)
+		p.park(m, sender, m.Deadline)
 	default:
 		p.reply(sender, &ToolsReply{Tools: p.tools})
 	}
@@ -510,7 +510,7 @@ func (p *provider) refreshTools() {
 
 // ---- lifecycle ----
 
-func (p *provider) park(ctx actor.Context, msg any, sender *actor.PID, deadline time.Time) {
+func (p *provider) park(msg any, sender *actor.PID, deadline time.Time) {
 	if len(p.waiting) >= p.spec.MaxPending {
 		p.answer(sender, msg, fmt.Errorf("%w: %d requests already wait for provider %s to start", ErrBusy, len(p.waiting), p.spec.ID))
 		return
@@ -540,7 +540,7 @@ func (p *provider) failWaiters(err error) {
 	}
 }
 
-func (p *provider) flushWaiters(ctx actor.Context) {
+func (p *provider) flushWaiters() {
 	w := p.waiting
 	p.waiting = nil
 	now := time.Now()
@@ -560,29 +560,29 @@ func (p *provider) flushWaiters(ctx actor.Context) {
 	}
 }
 
-func (p *provider) onStart(ctx actor.Context, m *Start, sender *actor.PID) {
+func (p *provider) onStart(m *Start, sender *actor.PID) {
 	switch p.state {
 	case StateReady, StateDegraded:
 		p.reply(sender, &Result{State: p.state})
 	case StateInitializing:
-		p.park(ctx, m, sender, m.Deadline)
+		p.park(m, sender, m.Deadline)
 	default:
 		if p.state == StateDead {
 			p.restarter.Reset()
 		}
-		p.park(ctx, m, sender, m.Deadline)
-		p.begin(ctx, "start requested")
+		p.park(m, sender, m.Deadline)
+		p.begin("start requested")
 	}
 }
 
 // begin moves to initializing and launches the backend.
-func (p *provider) begin(ctx actor.Context, reason string) {
-	p.setState(ctx, StateInitializing, reason)
-	p.launch(ctx)
+func (p *provider) begin(reason string) {
+	p.setState(StateInitializing, reason)
+	p.launch()
 }
 
 // launch starts the backend off the mailbox; the outcome arrives as started.
-func (p *provider) launch(ctx actor.Context) {
+func (p *provider) launch() {
 	p.gen++
 	gen, spec, self, rt, ref := p.gen, p.spec, p.self, p.rt, p.ref
 	root := rt.system.Root
@@ -622,7 +622,7 @@ func (p *provider) launch(ctx actor.Context) {
 	})
 }
 
-func (p *provider) onStarted(ctx actor.Context, m *started) {
+func (p *provider) onStarted(m *started) {
 	if m.gen != p.gen || p.state != StateInitializing {
 		if m.proc != nil {
 			m.proc.Stop() // a start that lost a race with stop or delete
@@ -633,12 +633,12 @@ func (p *provider) onStarted(ctx actor.Context, m *started) {
 		p.lastErr = m.err.Error()
 		if errors.Is(m.err, transports.ErrImageUnavailable) {
 			// Restarting cannot bring an image that could not be pulled.
-			p.giveUp(ctx, m.err.Error())
+			p.giveUp(m.err.Error())
 			return
 		}
 		if m.proc == nil {
 			// It never ran, so no exit will follow: decide now.
-			p.crashed(ctx, m.err)
+			p.crashed(m.err)
 		} else {
 			p.proc = m.proc // the exit that follows decides
 		}
@@ -653,12 +653,12 @@ func (p *provider) onStarted(ctx actor.Context, m *started) {
 	p.restarter.Healthy()
 	p.health = supervisor.NewHealthTracker(p.spec.DegradedAfter)
 	p.setTools(m.tools)
-	p.setState(ctx, StateReady, "started")
+	p.setState(StateReady, "started")
 	p.scheduleHealth()
-	p.flushWaiters(ctx)
+	p.flushWaiters()
 }
 
-func (p *provider) onExited(ctx actor.Context, m *exited) {
+func (p *provider) onExited(m *exited) {
 	if m.gen != p.gen {
 		return
 	}
@@ -676,22 +676,22 @@ func (p *provider) onExited(ctx actor.Context, m *exited) {
 	if p.lastErr == "" || p.state != StateInitializing {
 		p.lastErr = reason
 	}
-	p.crashed(ctx, errors.New(p.lastErr))
+	p.crashed(errors.New(p.lastErr))
 }
 
 // crashed applies the restart policy after a crash or a failed start.
-func (p *provider) crashed(ctx actor.Context, cause error) {
+func (p *provider) crashed(cause error) {
 	d := p.restarter.Failed()
 	if d.Action == supervisor.GiveUp {
-		p.giveUp(ctx, fmt.Sprintf("%v; last error: %v", p.restarter.Err(), cause))
+		p.giveUp(fmt.Sprintf("%v; last error: %v", p.restarter.Err(), cause))
 		return
 	}
 	p.restarts++
 	p.rt.metrics.restart(p.spec.ID)
 	p.rt.hub.Publish(p.spec.ID, events.ProviderRestarting{Attempt: d.Attempt, DelayMs: ms(d.Delay), Reason: cause.Error()})
-	p.setState(ctx, StateInitializing, "restarting: "+cause.Error())
+	p.setState(StateInitializing, "restarting: "+cause.Error())
 	if d.Delay <= 0 {
-		p.launch(ctx)
+		p.launch()
 		return
 	}
 	p.gen++ // a late exit of the old process must not count twice
@@ -701,16 +701,16 @@ func (p *provider) crashed(ctx actor.Context, cause error) {
 
 // giveUp marks the provider dead, raises a critical alert and refuses the
 // requests waiting for it.
-func (p *provider) giveUp(ctx actor.Context, reason string) {
+func (p *provider) giveUp(reason string) {
 	msg := fmt.Sprintf("provider %s: %s", p.spec.ID, reason)
 	p.lastErr = msg
-	p.setState(ctx, StateDead, msg)
+	p.setState(StateDead, msg)
 	p.rt.hub.Publish(p.spec.ID, events.Alert{Level: "critical", Message: msg})
 	p.failWaiters(fmt.Errorf("%w: %s", ErrUnavailable, msg))
 }
 
 // stop ends the backend and parks the provider in the given state.
-func (p *provider) stop(ctx actor.Context, to State, reason string) {
+func (p *provider) stop(to State, reason string) {
 	p.stopHealth()
 	if p.restartT != nil {
 		p.restartT.Stop()
@@ -722,10 +722,10 @@ func (p *provider) stop(ctx actor.Context, to State, reason string) {
 	p.proc, p.sess = nil, nil
 	p.gen++
 	p.failWaiters(fmt.Errorf("%w: provider %s stopped (%s)", ErrUnavailable, p.spec.ID, reason))
-	p.setState(ctx, to, reason)
+	p.setState(to, reason)
 }
 
-func (p *provider) onIdle(ctx actor.Context) {
+func (p *provider) onIdle() {
 	p.idleT = nil
 	if p.state != StateReady && p.state != StateDegraded {
 		return
@@ -734,7 +734,7 @@ func (p *provider) onIdle(ctx actor.Context) {
 		p.armIdle() // busy or recently used: not idle yet
 		return
 	}
-	p.stop(ctx, StateCold, "idle")
+	p.stop(StateCold, "idle")
 }
 
 func (p *provider) onUpdate(ctx actor.Context, m *Update) {
@@ -794,7 +794,7 @@ func (p *provider) onHealthTick(m *healthTick) {
 	}
 }
 
-func (p *provider) onHealthDone(ctx actor.Context, m *healthDone) {
+func (p *provider) onHealthDone(m *healthDone) {
 	if m.gen != p.gen {
 		return
 	}
@@ -808,20 +808,20 @@ func (p *provider) onHealthDone(ctx actor.Context, m *healthDone) {
 	}
 	p.checks = append(p.checks, hc)
 	if m.err != nil {
-		p.failCheck(ctx, m.err)
+		p.failCheck(m.err)
 	} else if p.health.OK() && p.state == StateDegraded {
-		p.setState(ctx, StateReady, "health check passed")
+		p.setState(StateReady, "health check passed")
 	} else {
 		p.publish()
 	}
 	p.scheduleHealth()
 }
 
-func (p *provider) failCheck(ctx actor.Context, err error) {
+func (p *provider) failCheck(err error) {
 	degraded := p.health.Fail()
 	p.rt.hub.Publish(p.spec.ID, events.HealthChecked{OK: false, Failures: p.health.Failures(), Error: err.Error()})
 	if degraded && p.state == StateReady {
-		p.setState(ctx, StateDegraded, fmt.Sprintf("%d consecutive failures: %v", p.health.Failures(), err))
+		p.setState(StateDegraded, fmt.Sprintf("%d consecutive failures: %v", p.health.Failures(), err))
 		return
 	}
 	p.publish()

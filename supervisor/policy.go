@@ -26,8 +26,8 @@ const DefaultJitter = 0.2
 // DefaultHealthyReset is the RestartPolicy.HealthyReset used when unset.
 const DefaultHealthyReset = 60 * time.Second
 
-// NoJitter, used as RestartPolicy.Jitter, disables jitter. (A zero Jitter
-// means "unset" and takes DefaultJitter.)
+// NoJitter is the RestartPolicy.Jitter that disables jitter (a zero Jitter
+// means "unset" and takes DefaultJitter).
 const NoJitter = -1.0
 
 // RestartPolicy configures restart intensity and backoff. Zero fields take

@@ -59,8 +59,8 @@ const drainTimeout = 2 * time.Second
 // outlived drainTimeout.
 var errDrainCutOff = errors.New("container output cut off after exit")
 
-// ErrImageUnavailable: the image is not on the engine and pulling it
-// failed. Retrying at once will not help, so supervisors should not.
+// ErrImageUnavailable reports that the image is not on the engine and
+// pulling it failed. Retrying at once will not help, so supervisors should not.
 var ErrImageUnavailable = errors.New("image unavailable")
 
 // progressInterval throttles the byte-count progress of an image pull.

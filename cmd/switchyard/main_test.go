@@ -129,7 +129,9 @@ func startServe(t *testing.T, cfg, dataDir string, env ...string) *served {
 	t.Cleanup(func() {
 		if s.cmd.ProcessState == nil {
 			_ = s.cmd.Process.Kill()
-			<-s.exited
+			if err := <-s.exited; err != nil {
+				t.Logf("gateway killed at cleanup: %v", err)
+			}
 		}
 	})
 	waitHealthy(t, s.base, s.exited)
