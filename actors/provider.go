@@ -100,13 +100,13 @@ type provider struct {
 	lastErr   string
 	restarts  int
 	startedAt time.Time
-	calls     int64
-	errs      int64
 	lastUsed  time.Time
-	hist      []Invocation
-	histPos   int64
-	checks    []HealthCheck
-	server    *transports.ServerInfo
+	// hist is a ring of the last historySize invocations; histPos counts
+	// every invocation, so hist[histPos%historySize] is the next slot.
+	hist    []Invocation
+	histPos int64
+	checks  []HealthCheck
+	server  *transports.ServerInfo
 }
 
 func newProvider(rt *Runtime, ref *providerRef, spec Spec) *provider {
@@ -193,9 +193,6 @@ func (p *provider) publish() {
 		HealthFailures: p.health.Failures(),
 		Health:         append([]HealthCheck(nil), p.checks...),
 		StartedAt:      p.startedAt,
-		Calls:          p.calls,
-		Errors:         p.errs,
-		LastUsed:       p.lastUsed,
 	}
 	if p.proc != nil {
 		bi := p.proc.Describe()
@@ -335,34 +332,30 @@ func (p *provider) onCallDone(m *callDone) {
 	p.inflight--
 	p.ref.inflight.Add(-1)
 	p.drainQueue()
-	p.lastUsed = time.Now()
-	p.calls++
-	inv := Invocation{Position: p.histPos, At: time.Now().UTC(), Tool: m.tool, Outcome: m.outcome, LatencyMs: ms(m.latency)}
+	now := time.Now()
+	p.lastUsed = now
+	// Counters are read live by snapshot(); no new snapshot per call.
+	p.ref.calls.Add(1)
+	p.ref.lastUsed.Store(now.UnixNano())
+	inv := Invocation{Position: p.histPos, At: now.UTC(), Tool: m.tool, Outcome: m.outcome, LatencyMs: ms(m.latency)}
 	if m.err != nil {
-		p.errs++
+		p.ref.errs.Add(1)
 		inv.Error = m.err.Error()
 	}
-	p.histPos++
-	if len(p.hist) == historySize {
-		copy(p.hist, p.hist[1:])
-		p.hist = p.hist[:historySize-1]
+	if p.hist == nil {
+		p.hist = make([]Invocation, historySize)
 	}
-	p.hist = append(p.hist, inv)
+	p.hist[p.histPos%historySize] = inv
+	p.histPos++
 	p.rt.totalCalls.Add(1)
 	p.rt.hub.Publish(p.spec.ID, events.ToolInvoked{Tool: m.tool, Outcome: m.outcome, LatencyMs: inv.LatencyMs, Error: inv.Error})
-	p.publish()
 }
 
 func (p *provider) history(m *History) *HistoryReply {
 	out := &HistoryReply{Total: p.histPos}
-	for _, inv := range p.hist {
-		if inv.Position < m.FromPosition {
-			continue
-		}
-		if len(out.Records) >= m.Limit {
-			break
-		}
-		out.Records = append(out.Records, inv)
+	first := max(p.histPos-historySize, m.FromPosition, 0)
+	for pos := first; pos < p.histPos && len(out.Records) < m.Limit; pos++ {
+		out.Records = append(out.Records, p.hist[pos%historySize])
 	}
 	return out
 }

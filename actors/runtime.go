@@ -75,6 +75,9 @@ type providerRef struct {
 	logs     logRing
 	inflight atomic.Int64
 	queued   atomic.Int64
+	calls    atomic.Int64
+	errs     atomic.Int64
+	lastUsed atomic.Int64 // unix nanoseconds of the last finished call
 }
 
 // snapshot returns the published Info with the live in-flight count.
@@ -82,6 +85,11 @@ func (ref *providerRef) snapshot() *Info {
 	info := *ref.info.Load()
 	info.InFlight = int(ref.inflight.Load())
 	info.Queued = int(ref.queued.Load())
+	info.Calls = ref.calls.Load()
+	info.Errors = ref.errs.Load()
+	if ns := ref.lastUsed.Load(); ns != 0 {
+		info.LastUsed = time.Unix(0, ns)
+	}
 	return &info
 }
 
