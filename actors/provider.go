@@ -313,8 +313,10 @@ func (p *provider) dispatch(m *CallTool, sender *actor.PID) {
 			outcome = "tool_error"
 		}
 		ts.observe(outcome, lat)
-		m.respond(rt, sender, rep)
+		// The actor hears first, so anything the caller asks after its
+		// reply (history, counters) already includes this call.
 		rt.system.Root.Send(self, &callDone{tool: tool, outcome: outcome, latency: lat, err: rep.Err})
+		m.respond(rt, sender, rep)
 	})
 	if err != nil {
 		ts.inflight.Dec()
