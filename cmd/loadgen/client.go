@@ -18,6 +18,10 @@ import (
 // accepts.
 const mcpProtocolVersion = "2025-11-25"
 
+// protocolStateless is the revision without sessions: every request
+// carries the _meta triple and the Mcp-Method and Mcp-Name headers.
+const protocolStateless = "2026-07-28"
+
 // callTimeout bounds one HTTP exchange.
 const callTimeout = 30 * time.Second
 
@@ -40,6 +44,8 @@ type target struct {
 	addr string // host:port
 	path string // URL path
 	tool string // MCP tool name (kindMCP only)
+	// stateless speaks 2026-07-28 without a session (kindMCP only).
+	stateless bool
 }
 
 // String describes the target for reports.
@@ -137,10 +143,18 @@ type mcpCaller struct {
 }
 
 func newMCPCaller(hc *fasthttp.HostClient, t target) (*mcpCaller, error) {
-	params, err := json.Marshal(map[string]any{
+	p := map[string]any{
 		"name":      t.tool,
 		"arguments": map[string]string{"text": echoText},
-	})
+	}
+	if t.stateless {
+		p["_meta"] = map[string]any{
+			"io.modelcontextprotocol/protocolVersion":    protocolStateless,
+			"io.modelcontextprotocol/clientInfo":         map[string]string{"name": "loadgen", "version": "1"},
+			"io.modelcontextprotocol/clientCapabilities": map[string]any{},
+		}
+	}
+	params, err := json.Marshal(p)
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +165,14 @@ func newMCPCaller(hc *fasthttp.HostClient, t target) (*mcpCaller, error) {
 		suffix: []byte(`,"method":"tools/call","params":` + string(params) + `}`),
 		req:    fasthttp.AcquireRequest(),
 		resp:   fasthttp.AcquireResponse(),
+	}
+	if t.stateless {
+		// No session to open: the revision travels with every request.
+		m.version = protocolStateless
+		m.setHeaders()
+		m.req.Header.Set("Mcp-Method", "tools/call")
+		m.req.Header.Set("Mcp-Name", t.tool)
+		return m, nil
 	}
 	if err := m.handshake(); err != nil {
 		_ = m.close()

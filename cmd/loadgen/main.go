@@ -67,6 +67,10 @@ type options struct {
 	modes    []string
 	jsonPath string
 	keep     bool
+	// directProtocol is the MCP revision mode a speaks to the test server:
+	// 2026-07-28 (stateless, as the gateway speaks to its backends) or
+	// 2025-11-25 (a session).
+	directProtocol string
 }
 
 // failure is a mode, or one cell of it, that could not run.
@@ -182,6 +186,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	modes := fs.String("modes", "a,b,c,d", "comma-separated modes: a direct, b gateway REST, c gateway /mcp, d group via REST")
 	jsonPath := fs.String("json", "", "also write the results as JSON to this file")
 	keep := fs.Bool("keep", false, "keep the temporary directory with the generated configuration and the logs")
+	directProto := fs.String("direct-protocol", protocolStateless, "MCP revision of mode a: "+protocolStateless+" (stateless, the revision the gateway speaks to its backends) or "+mcpProtocolVersion+" (a session)")
 	fs.Usage = func() {
 		_, _ = fmt.Fprintln(stderr, "usage: loadgen [flags]")
 		_, _ = fmt.Fprintln(stderr, "Benchmarks calls to the test server's echo tool directly and through the gateway.")
@@ -193,7 +198,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	o := &options{dur: *dur, warmup: *warmup, jsonPath: *jsonPath, keep: *keep}
+	o := &options{dur: *dur, warmup: *warmup, jsonPath: *jsonPath, keep: *keep, directProtocol: *directProto}
+	if o.directProtocol != protocolStateless && o.directProtocol != mcpProtocolVersion {
+		return nil, fmt.Errorf("-direct-protocol: want %s or %s", protocolStateless, mcpProtocolVersion)
+	}
 	if o.dur <= 0 {
 		return nil, errors.New("-d must be positive")
 	}
@@ -272,13 +280,14 @@ func (r *runner) all(ctx context.Context, dir string) {
 // direct runs mode a.
 func (r *runner) direct(ctx context.Context, dir string) {
 	m := modeByKey("a")
-	ts, addr, err := startTestServer(ctx, r.opts.bin, dir)
+	stateless := r.opts.directProtocol == protocolStateless
+	ts, addr, err := startTestServer(ctx, r.opts.bin, dir, stateless)
 	if err != nil {
 		r.fail(m, 0, err)
 		return
 	}
 	defer r.stopProc(ts, 5*time.Second)
-	r.mode(m, target{kind: kindMCP, addr: addr, path: "/mcp", tool: "echo"})
+	r.mode(m, target{kind: kindMCP, addr: addr, path: "/mcp", tool: "echo", stateless: stateless})
 }
 
 // gateway runs modes b, c and d against one gateway. When the gateway does

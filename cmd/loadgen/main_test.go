@@ -108,6 +108,7 @@ func TestParseFlags(t *testing.T) {
 		{"-c", "0"},
 		{"-modes", "a,e"},
 		{"-d", "0s"},
+		{"-direct-protocol", "2024-11-05"},
 		{"extra"},
 	} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
@@ -124,11 +125,12 @@ func TestCommandLine(t *testing.T) {
 	}
 }
 
-// TestMCPCaller runs the MCP caller against the SDK's stateful handler,
+// TestMCPCaller runs the MCP caller against the SDK's handler: stateful,
 // answering with SSE (as the test server does) and with JSON (as the
-// gateway does).
+// gateway does), and stateless for the 2026-07-28 revision.
 func TestMCPCaller(t *testing.T) {
-	for _, jsonResponse := range []bool{false, true} {
+	for _, c := range []struct{ jsonResponse, stateless bool }{{false, false}, {true, false}, {false, true}} {
+		jsonResponse := c.jsonResponse
 		srv := mcp.NewServer(&mcp.Implementation{Name: "t", Version: "1"}, nil)
 		mcp.AddTool(srv, &mcp.Tool{Name: "echo"}, func(_ context.Context, _ *mcp.CallToolRequest, in struct {
 			Text string `json:"text"`
@@ -136,9 +138,9 @@ func TestMCPCaller(t *testing.T) {
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: in.Text}}}, nil, nil
 		})
 		h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv },
-			&mcp.StreamableHTTPOptions{JSONResponse: jsonResponse})
+			&mcp.StreamableHTTPOptions{JSONResponse: jsonResponse, Stateless: c.stateless})
 		ts := httptest.NewServer(h)
-		tg := target{kind: kindMCP, addr: strings.TrimPrefix(ts.URL, "http://"), path: "/mcp", tool: "echo"}
+		tg := target{kind: kindMCP, addr: strings.TrimPrefix(ts.URL, "http://"), path: "/mcp", tool: "echo", stateless: c.stateless}
 
 		if err := probe(tg); err != nil {
 			t.Errorf("jsonResponse=%v: probe: %v", jsonResponse, err)

@@ -198,7 +198,7 @@ func descendants(root int) []procID {
 
 // startTestServer starts bin/testserver serving streamable HTTP on a free
 // loopback port and returns it with its address.
-func startTestServer(ctx context.Context, bin, dir string) (*proc, string, error) {
+func startTestServer(ctx context.Context, bin, dir string, stateless bool) (*proc, string, error) {
 	logPath := filepath.Join(dir, "testserver-direct.log")
 	logf, err := os.Create(logPath) //nolint:gosec // a file of the run's own temporary directory
 	if err != nil {
@@ -209,7 +209,11 @@ func startTestServer(ctx context.Context, bin, dir string) (*proc, string, error
 		_ = logf.Close()
 		return nil, "", err
 	}
-	p, err := startProc("testserver", []string{filepath.Join(bin, "testserver"), "--http", "127.0.0.1:0"}, logf, w, logPath)
+	args := []string{filepath.Join(bin, "testserver"), "--http", "127.0.0.1:0"}
+	if stateless {
+		args = append(args, "--stateless")
+	}
+	p, err := startProc("testserver", args, logf, w, logPath)
 	_ = w.Close()
 	if err != nil {
 		_ = r.Close()
