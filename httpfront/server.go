@@ -22,6 +22,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/switchyard-mcp/switchyard/actors"
+	"github.com/switchyard-mcp/switchyard/auth"
 	"github.com/switchyard-mcp/switchyard/config"
 	"github.com/switchyard-mcp/switchyard/httpfront/hangar"
 	mcpfront "github.com/switchyard-mcp/switchyard/httpfront/mcp"
@@ -31,7 +32,7 @@ import (
 
 // ErrInsecure is returned when the server would listen open (no
 // credentials configured) on a non-loopback address without --insecure.
-var ErrInsecure = errors.New("refusing to serve without authentication on a non-loopback address (set SWITCHYARD_ADMIN_KEY, or pass --insecure)")
+var ErrInsecure = errors.New("refusing to serve without authentication on a non-loopback address (set SWITCHYARD_ADMIN_KEY or SWITCHYARD_JWT_SECRET, or pass --insecure)")
 
 // Options configures the front end.
 type Options struct {
@@ -39,6 +40,8 @@ type Options struct {
 	Limits config.Limits
 	// AdminKey is the bootstrap admin API key ("" = none).
 	AdminKey string
+	// JWT verifies bearer JWTs (nil = none).
+	JWT *auth.HS256
 	// MetricsRequireAuth closes /metrics to unauthenticated scrapers.
 	MetricsRequireAuth bool
 	// Insecure allows serving without credentials on any address.
@@ -88,7 +91,7 @@ func New(rt *actors.Runtime, opts Options) *Server {
 		api:  hangar.New(rt, opts.Limits),
 		mcp:  mcpfront.New(rt, opts.MCP),
 		ws:   ws.New(rt, opts.WS),
-		open: opts.AdminKey == "",
+		open: opts.AdminKey == "" && opts.JWT == nil,
 	}
 	s.srv = &fasthttp.Server{
 		Handler:                       s.handle,
@@ -174,11 +177,15 @@ func (s *Server) openRoute(method, path string) bool {
 	return false
 }
 
-// authenticate checks the request's credentials.
-func (s *Server) authenticate(ctx *fasthttp.RequestCtx, websocket bool) bool {
-	if s.open {
-		return true
-	}
+// principalKey is where the request's principal is kept on the ctx.
+const principalKey = "switchyard.principal"
+
+var adminPrincipal = auth.Principal{ID: "admin", Roles: []string{auth.RoleAdmin}}
+
+// authenticate finds the request's principal: the bootstrap key (Bearer,
+// X-API-Key, or ?token= on websockets) or a bearer JWT. It returns nil
+// when the credentials are missing or invalid.
+func (s *Server) authenticate(ctx *fasthttp.RequestCtx, websocket bool) *auth.Principal {
 	key := ""
 	if h := ctx.Request.Header.Peek("Authorization"); len(h) > 7 && strings.EqualFold(string(h[:7]), "bearer ") {
 		key = strings.TrimSpace(string(h[7:]))
@@ -187,7 +194,44 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx, websocket bool) bool {
 	} else if websocket {
 		key = string(ctx.QueryArgs().Peek("token"))
 	}
-	return key != "" && subtle.ConstantTimeCompare([]byte(key), []byte(s.opts.AdminKey)) == 1
+	if key == "" {
+		return nil
+	}
+	if s.opts.AdminKey != "" && subtle.ConstantTimeCompare([]byte(key), []byte(s.opts.AdminKey)) == 1 {
+		p := adminPrincipal
+		return &p
+	}
+	if s.opts.JWT != nil && strings.Count(key, ".") == 2 {
+		if p, err := s.opts.JWT.Verify(key); err == nil {
+			return p
+		}
+	}
+	return nil
+}
+
+// access classifies a request for authorisation.
+func access(method, path string) auth.Access {
+	switch {
+	case path == "/mcp" || strings.HasPrefix(path, "/mcp/"):
+		return auth.Call
+	case method == http.MethodPost && strings.HasPrefix(path, "/api/providers/") && strings.HasSuffix(path, "/call"):
+		return auth.Call
+	case method == http.MethodGet || method == http.MethodHead:
+		return auth.Read
+	default:
+		return auth.Write
+	}
+}
+
+// tenant is the JWT's tenant, else the x-tenant-id header, else default.
+func tenant(ctx *fasthttp.RequestCtx, p *auth.Principal) string {
+	if p != nil && p.Tenant != "" {
+		return p.Tenant
+	}
+	if h := ctx.Request.Header.Peek("x-tenant-id"); len(h) > 0 {
+		return string(h)
+	}
+	return auth.DefaultTenant
 }
 
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
@@ -202,10 +246,19 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	path := string(ctx.Path())
 	method := string(ctx.Method())
 	isWS := strings.HasPrefix(path, "/api/ws/")
-	if !s.openRoute(method, path) && !s.authenticate(ctx, isWS) {
-		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="switchyard"`)
-		web.Error(ctx, web.Errorf(http.StatusUnauthorized, "Unauthorized", "missing or invalid credentials"))
-		return
+	if !s.open && !s.openRoute(method, path) {
+		p := s.authenticate(ctx, isWS)
+		if p == nil {
+			ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="switchyard"`)
+			web.Error(ctx, web.Errorf(http.StatusUnauthorized, "Unauthorized", "missing or invalid credentials"))
+			return
+		}
+		if !p.Allows(access(method, path)) {
+			web.Error(ctx, web.Errorf(http.StatusForbidden, "Forbidden", "principal %q lacks the permission for %s %s", p.ID, method, path))
+			return
+		}
+		p.Tenant = tenant(ctx, p)
+		ctx.SetUserValue(principalKey, p)
 	}
 	switch {
 	case path == "/":

@@ -16,6 +16,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/switchyard-mcp/switchyard/actors"
+	"github.com/switchyard-mcp/switchyard/auth"
 	"github.com/switchyard-mcp/switchyard/config"
 	"github.com/switchyard-mcp/switchyard/internal/testbin"
 )
@@ -484,5 +485,38 @@ func TestSaturatedProviderAnswers429WithRetryAfter(t *testing.T) {
 		if st := <-done; st != 200 {
 			t.Fatalf("running or queued call: status %d", st)
 		}
+	}
+}
+
+func TestJWTRoles(t *testing.T) {
+	v, err := auth.NewHS256("jwt-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, Options{JWT: v}, spec("p"))
+	token := func(roles ...string) string {
+		tok, err := auth.SignHS256("jwt-secret", map[string]any{"sub": "u", "tenant_id": "acme", "exp": time.Now().Add(time.Hour).Unix(), "roles": roles})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "Bearer " + tok
+	}
+	create := fmt.Sprintf(`{"provider_id":"q","mode":"subprocess","command":[%q]}`, testbin.Path())
+	call := `{"arguments":{"text":"hi"}}`
+	viewer, developer, admin, nobody := token(auth.RoleViewer), token(auth.RoleDeveloper), token(auth.RoleAdmin), token()
+
+	expect(t, g.do(t, "GET", "/api/providers", ""), 401, "no token")
+	expect(t, g.do(t, "GET", "/api/providers", "", "Authorization", nobody), 403, "no role")
+	expect(t, g.do(t, "GET", "/api/providers", "", "Authorization", viewer), 200, "viewer reads")
+	expect(t, g.do(t, "POST", "/api/providers/p/tools/echo/call", call, "Authorization", viewer), 403, "viewer calls")
+	expect(t, g.do(t, "POST", "/api/providers/p/tools/echo/call", call, "Authorization", developer), 200, "developer calls")
+	expect(t, g.do(t, "POST", "/api/providers", create, "Authorization", developer), 403, "developer creates")
+	expect(t, g.do(t, "POST", "/api/providers", create, "Authorization", admin), 201, "admin creates")
+	expired, _ := auth.SignHS256("jwt-secret", map[string]any{"sub": "u", "exp": time.Now().Add(-time.Hour).Unix(), "roles": []string{"admin"}})
+	expect(t, g.do(t, "GET", "/api/providers", "", "Authorization", "Bearer "+expired), 401, "expired token")
+	forged, _ := auth.SignHS256("other-secret", map[string]any{"sub": "u", "exp": time.Now().Add(time.Hour).Unix(), "roles": []string{"admin"}})
+	expect(t, g.do(t, "GET", "/api/providers", "", "Authorization", "Bearer "+forged), 401, "token signed with another key")
+	if r := g.do(t, "GET", "/health", ""); r.status != 200 {
+		t.Fatalf("health must stay open: %d", r.status)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/switchyard-mcp/switchyard/actors"
+	"github.com/switchyard-mcp/switchyard/auth"
 	"github.com/switchyard-mcp/switchyard/config"
 	"github.com/switchyard-mcp/switchyard/httpfront"
 	mcpfront "github.com/switchyard-mcp/switchyard/httpfront/mcp"
@@ -185,9 +186,17 @@ func serve(args []string, stderr io.Writer) error {
 		log.Warn("removed containers left by an earlier run", "count", len(removed))
 	}
 	leftCancel()
+	var jwt *auth.HS256
+	if secret := os.Getenv("SWITCHYARD_JWT_SECRET"); secret != "" {
+		if jwt, err = auth.NewHS256(secret); err != nil {
+			_ = rt.Shutdown(context.Background())
+			return err
+		}
+	}
 	front := httpfront.New(rt, httpfront.Options{
 		Limits:             cfg.Limits,
 		AdminKey:           os.Getenv("SWITCHYARD_ADMIN_KEY"),
+		JWT:                jwt,
 		MetricsRequireAuth: cfg.Metrics.RequireAuth,
 		Insecure:           *insecure,
 		Logger:             log,
