@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -163,27 +161,7 @@ func staticTestServer(ctx context.Context, bin string) (path string, cleanup fun
 	if isStatic(bin) {
 		return bin, cleanup, nil
 	}
-	root, err := moduleRoot()
-	if err != nil {
-		return "", cleanup, err
-	}
-	dir, err := os.MkdirTemp("", "switchyard-testbin-static-")
-	if err != nil {
-		return "", cleanup, fmt.Errorf("testbin: %w", err)
-	}
-	cleanup = func() { _ = os.RemoveAll(dir) }
-	path = filepath.Join(dir, "testserver")
-	cmd := exec.CommandContext(ctx, goTool(), "build", "-o", path, "./cmd/testserver") // #nosec G204 -- the go tool on PATH, fixed arguments
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	if err := cmd.Run(); err != nil {
-		cleanup()
-		return "", func() {}, fmt.Errorf("testbin: CGO_ENABLED=0 go build ./cmd/testserver: %w\n%s", err, out.Bytes())
-	}
-	return path, cleanup, nil
+	return compile(ctx, "switchyard-testbin-static-")
 }
 
 // isStatic reports whether the ELF executable at path needs no dynamic

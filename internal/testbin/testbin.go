@@ -16,6 +16,7 @@ package testbin
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -56,27 +57,13 @@ func Build() (path string, cleanup func(), err error) {
 		setBuilt(p)
 		return p, cleanup, nil
 	}
-	root, err := moduleRoot()
+	path, remove, err := compile(context.Background(), "switchyard-testbin-")
 	if err != nil {
 		return "", cleanup, err
 	}
-	dir, err := os.MkdirTemp("", "switchyard-testbin-")
-	if err != nil {
-		return "", cleanup, fmt.Errorf("testbin: %w", err)
-	}
 	cleanup = func() {
 		setBuilt("")
-		_ = os.RemoveAll(dir)
-	}
-	path = filepath.Join(dir, "testserver")
-	cmd := exec.Command(goTool(), "build", "-o", path, "./cmd/testserver") // #nosec G204 -- the go tool on PATH, fixed arguments
-	cmd.Dir = root
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	if err := cmd.Run(); err != nil {
-		cleanup()
-		return "", func() {}, fmt.Errorf("testbin: go build ./cmd/testserver: %w\n%s", err, out.Bytes())
+		remove()
 	}
 	setBuilt(path)
 	return path, cleanup, nil
@@ -140,6 +127,34 @@ func moduleRoot() (string, error) {
 		return "", errors.New("testbin: not inside a Go module")
 	}
 	return filepath.Dir(gomod), nil
+}
+
+// compile builds a static test server (CGO_ENABLED=0, so it also runs in
+// an image FROM scratch) into a new temporary directory that cleanup
+// removes.
+func compile(ctx context.Context, prefix string) (path string, cleanup func(), err error) {
+	cleanup = func() {}
+	root, err := moduleRoot()
+	if err != nil {
+		return "", cleanup, err
+	}
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", cleanup, fmt.Errorf("testbin: %w", err)
+	}
+	cleanup = func() { _ = os.RemoveAll(dir) }
+	path = filepath.Join(dir, "testserver")
+	cmd := exec.CommandContext(ctx, goTool(), "build", "-o", path, "./cmd/testserver") // #nosec G204 -- the go tool on PATH, fixed arguments
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	if err := cmd.Run(); err != nil {
+		cleanup()
+		return "", func() {}, fmt.Errorf("testbin: CGO_ENABLED=0 go build ./cmd/testserver: %w\n%s", err, out.Bytes())
+	}
+	return path, cleanup, nil
 }
 
 // goTool is the go command: the one on PATH (go test puts its own first).
