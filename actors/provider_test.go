@@ -533,22 +533,14 @@ func TestConcurrencyLimitQueuesThenRefuses(t *testing.T) {
 		}()
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for mustInfo(t, rt, "q").InFlight < 2 {
+	for info := mustInfo(t, rt, "q"); info.InFlight < 2 || info.Queued < 1; info = mustInfo(t, rt, "q") {
 		if time.Now().After(deadline) {
-			t.Fatal("the slots never filled")
+			t.Fatalf("never saturated: %d in flight, %d queued", info.InFlight, info.Queued)
 		}
-		time.Sleep(time.Millisecond) // polling a published counter
+		time.Sleep(time.Millisecond) // polling published counters
 	}
 	// Slots and queue are full: the next call is refused at once, retryable.
-	var rep *CallReply
-	var err error
-	for i := 0; i < 50; i++ { // the third call may still be on its way to the queue
-		rep, err = rt.Call(context.Background(), "q", "echo", []byte(`{"text":"x"}`))
-		if errors.Is(err, ErrBusy) {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	rep, err := rt.Call(context.Background(), "q", "echo", []byte(`{"text":"x"}`))
 	if !errors.Is(err, ErrBusy) || rep == nil || !rep.Retryable {
 		t.Fatalf("call beyond the limit: %v (%+v)", err, rep)
 	}

@@ -435,7 +435,8 @@ type callRequest struct {
 }
 
 // ParseArguments checks a call body and returns the raw arguments object
-// (nil when absent or null).
+// (nil when absent or null). The result is a copy (json.RawMessage copies
+// on unmarshal), so it outlives the request's body.
 func ParseArguments(body []byte) (json.RawMessage, error) {
 	if len(body) == 0 {
 		return nil, nil
@@ -459,9 +460,6 @@ func (a *API) call(ctx *fasthttp.RequestCtx, id, tool string) {
 	if err != nil {
 		web.Error(ctx, err)
 		return
-	}
-	if args != nil {
-		args = append([]byte(nil), args...) // the body belongs to fasthttp
 	}
 	rep, err := a.rt.Route(context.Background(), id, tool, args)
 	if err != nil {
