@@ -242,7 +242,10 @@ func (s *Session) ListTools(ctx context.Context) ([]Tool, error) {
 // CallParams builds tools/call params for a tool and its raw JSON arguments
 // (nil or empty means no arguments).
 func (s *Session) CallParams(tool string, args []byte) []byte {
-	b := make([]byte, 0, len(tool)+len(args)+len(s.meta)+32)
+	return s.appendCallParams(make([]byte, 0, len(tool)+len(args)+len(s.meta)+32), tool, args)
+}
+
+func (s *Session) appendCallParams(b []byte, tool string, args []byte) []byte {
 	b = append(b, `{"name":`...)
 	b = jsonx.AppendString(b, tool)
 	if len(args) > 0 {
@@ -258,5 +261,5 @@ func (s *Session) CallParams(tool string, args []byte) []byte {
 
 // GoCall starts a tools/call; cb gets the raw CallToolResult.
 func (s *Session) GoCall(tool string, args []byte, timeout time.Duration, cb Callback) (int64, error) {
-	return s.mux.Go("tools/call", s.CallParams(tool, args), timeout, cb)
+	return s.mux.goWith("tools/call", func(b []byte) []byte { return s.appendCallParams(b, tool, args) }, timeout, cb)
 }

@@ -162,15 +162,25 @@ func (m *Mux) Err() error {
 // (timeout <= 0 means none) or the connection's end. params must be a JSON
 // object or nil. The returned id identifies the call for Cancel.
 func (m *Mux) Go(method string, params []byte, timeout time.Duration, cb Callback) (int64, error) {
+	if len(params) == 0 {
+		return m.goWith(method, nil, timeout, cb)
+	}
+	return m.goWith(method, func(b []byte) []byte { return append(b, params...) }, timeout, cb)
+}
+
+// goWith is Go with the params object appended straight into the pooled
+// message buffer by appendParams (nil for none), so large arguments are
+// copied once on their way to the backend.
+func (m *Mux) goWith(method string, appendParams func([]byte) []byte, timeout time.Duration, cb Callback) (int64, error) {
 	id := m.nextID.Add(1)
 	bp := bufPool.Get().(*[]byte)
 	b := append((*bp)[:0], `{"jsonrpc":"2.0","id":`...)
 	b = strconv.AppendInt(b, id, 10)
 	b = append(b, `,"method":`...)
 	b = jsonx.AppendString(b, method)
-	if len(params) > 0 {
+	if appendParams != nil {
 		b = append(b, `,"params":`...)
-		b = append(b, params...)
+		b = appendParams(b)
 	}
 	b = append(b, "}\n"...)
 	*bp = b
