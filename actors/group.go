@@ -122,7 +122,7 @@ func (g *group) Receive(ctx actor.Context) {
 		ctx.Respond(g.publish(spec, cur))
 	case *groupAddMember:
 		if slices.ContainsFunc(cur.spec.Members, func(x GroupMember) bool { return x.ID == m.m.ID }) {
-			ctx.Respond(fmt.Errorf("%w: %s is already a member of %s", ErrExists, m.m.ID, cur.spec.ID))
+			ctx.Respond(fmt.Errorf("%w: %s is already a member of %s", ErrGroupExists, m.m.ID, cur.spec.ID))
 			return
 		}
 		spec := cur.spec
@@ -476,7 +476,7 @@ func (s *providersSupervisor) createGroup(ctx actor.Context, route *groupRoute) 
 	_, isProvider := rt.refs[id]
 	rt.mu.RUnlock()
 	if isGroup || isProvider {
-		return fmt.Errorf("%w: %q is already a provider or group id", ErrExists, id)
+		return fmt.Errorf("%w: %q is already a provider or group id", ErrGroupExists, id)
 	}
 	ref := &groupRef{id: id}
 	ref.route.Store(route)

@@ -45,6 +45,8 @@ var (
 	ErrCancelled    = errors.New("call cancelled")
 	// ErrGroupNotFound is the ErrNotFound of groups.
 	ErrGroupNotFound = fmt.Errorf("group %w", ErrNotFound)
+	// ErrGroupExists is the ErrExists of groups and their members.
+	ErrGroupExists = fmt.Errorf("group %w", ErrExists)
 )
 
 // Spec is everything the runtime needs to run one provider.

@@ -26,7 +26,7 @@ func (a *API) groups(ctx *fasthttp.RequestCtx, method string, seg []string) bool
 		case http.MethodGet:
 			g, err := a.rt.Group(seg[0])
 			if err != nil {
-				web.Error(ctx, groupErr(err))
+				web.Error(ctx, err)
 				return true
 			}
 			web.JSON(ctx, http.StatusOK, groupBody(g))
@@ -34,7 +34,7 @@ func (a *API) groups(ctx *fasthttp.RequestCtx, method string, seg []string) bool
 			a.updateGroup(ctx, seg[0])
 		case http.MethodDelete:
 			if err := a.rt.DeleteGroup(seg[0]); err != nil {
-				web.Error(ctx, groupErr(err))
+				web.Error(ctx, err)
 				return true
 			}
 			web.JSON(ctx, http.StatusOK, map[string]any{"group_id": seg[0], "deleted": true})
@@ -43,7 +43,7 @@ func (a *API) groups(ctx *fasthttp.RequestCtx, method string, seg []string) bool
 		}
 	case len(seg) == 2 && seg[1] == "rebalance" && method == http.MethodPost:
 		if err := a.rt.Rebalance(seg[0]); err != nil {
-			web.Error(ctx, groupErr(err))
+			web.Error(ctx, err)
 			return true
 		}
 		web.JSON(ctx, http.StatusOK, map[string]any{"status": "rebalanced", "group_id": seg[0]})
@@ -51,7 +51,7 @@ func (a *API) groups(ctx *fasthttp.RequestCtx, method string, seg []string) bool
 		a.addMember(ctx, seg[0])
 	case len(seg) == 3 && seg[1] == "members" && method == http.MethodDelete:
 		if err := a.rt.RemoveGroupMember(seg[0], seg[2]); err != nil {
-			web.Error(ctx, groupErr(err))
+			web.Error(ctx, err)
 			return true
 		}
 		web.JSON(ctx, http.StatusOK, map[string]any{"group_id": seg[0], "provider_id": seg[2], "removed": true})
@@ -59,15 +59,6 @@ func (a *API) groups(ctx *fasthttp.RequestCtx, method string, seg []string) bool
 		return false
 	}
 	return true
-}
-
-// groupErr names group errors as the Hangar API does.
-func groupErr(err error) error {
-	status, kind := web.Classify(err)
-	if kind == "ProviderExistsError" {
-		kind = "GroupExistsError"
-	}
-	return web.WithCode(err, status, kind)
 }
 
 func groupBody(g *actors.GroupInfo) map[string]any {
@@ -103,7 +94,7 @@ func (a *API) createGroup(ctx *fasthttp.RequestCtx) {
 		spec.MinHealthy = *req.MinHealthy
 	}
 	if err := a.rt.CreateGroup(spec); err != nil {
-		web.Error(ctx, groupErr(err))
+		web.Error(ctx, err)
 		return
 	}
 	web.JSON(ctx, http.StatusCreated, map[string]any{"group_id": req.GroupID, "created": true})
@@ -120,7 +111,7 @@ func (a *API) updateGroup(ctx *fasthttp.RequestCtx, id string) {
 		return
 	}
 	if err := a.rt.UpdateGroup(id, req.Strategy, req.MinHealthy, req.Description); err != nil {
-		web.Error(ctx, groupErr(err))
+		web.Error(ctx, err)
 		return
 	}
 	web.JSON(ctx, http.StatusOK, map[string]any{"group_id": id, "updated": true})
@@ -141,7 +132,7 @@ func (a *API) addMember(ctx *fasthttp.RequestCtx, id string) {
 		return
 	}
 	if err := a.rt.AddGroupMember(id, actors.GroupMember{ID: req.MemberID, Weight: req.Weight, Priority: req.Priority}); err != nil {
-		web.Error(ctx, groupErr(err))
+		web.Error(ctx, err)
 		return
 	}
 	web.JSON(ctx, http.StatusCreated, map[string]any{"group_id": id, "provider_id": req.MemberID, "added": true})

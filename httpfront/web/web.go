@@ -50,6 +50,8 @@ func Classify(err error) (int, string) {
 		return http.StatusBadRequest, "ValidationError"
 	case errors.Is(err, actors.ErrGroupNotFound):
 		return http.StatusNotFound, "GroupNotFoundError"
+	case errors.Is(err, actors.ErrGroupExists):
+		return http.StatusConflict, "GroupExistsError"
 	case errors.Is(err, actors.ErrToolNotFound):
 		return http.StatusNotFound, "ToolNotFoundError"
 	case errors.Is(err, actors.ErrNotFound):
