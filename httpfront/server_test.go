@@ -372,11 +372,8 @@ func TestMCPOlderProtocolClient(t *testing.T) {
 }
 
 func TestEverythingThroughMCP(t *testing.T) {
-	js := testbin.Everything()
-	if js == "" {
-		t.Skip("server-everything is not installed (run `make npm-deps`)")
-	}
-	g := startGateway(t, Options{}, actors.Spec{ID: "everything", Mode: "subprocess", Command: []string{"node", js}, StartupTimeout: 30 * time.Second})
+	node, js := testbin.NeedEverything(t)
+	g := startGateway(t, Options{}, actors.Spec{ID: "everything", Mode: "subprocess", Command: []string{node, js}, StartupTimeout: 30 * time.Second})
 	cs := mcpClient(t, g.base+"/mcp", nil)
 	names := toolNames(t, cs)
 	if !names["everything__echo"] {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -435,17 +434,7 @@ func TestListToolsErrors(t *testing.T) {
 // TestEverything runs the reference TypeScript server, which speaks the
 // initialize handshake only.
 func TestEverything(t *testing.T) {
-	js := testbin.Everything()
-	if js == "" {
-		t.Skipf("%s is not set: run `make npm-deps` and point it at test/npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js", testbin.EverythingEnv)
-	}
-	if _, err := os.Stat(js); err != nil {
-		t.Fatalf("%s: %v", testbin.EverythingEnv, err)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("%s is set but node is not installed: %v", testbin.EverythingEnv, err)
-	}
+	node, js := testbin.NeedEverything(t)
 	b := startBackend(t, backendOpts{command: []string{node, js, "stdio"}, env: []string{"PATH=" + os.Getenv("PATH")}})
 	info := b.sess.Info()
 	if info.ProtocolVersion != Protocol20251125 {

@@ -564,17 +564,7 @@ func (s *everythingServer) stop() {
 }
 
 func TestRemoteEverything(t *testing.T) {
-	js := testbin.Everything()
-	if js == "" {
-		t.Skipf("%s is not set: run `make npm-deps` and point it at test/npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js", testbin.EverythingEnv)
-	}
-	if _, err := os.Stat(js); err != nil {
-		t.Fatalf("%s: %v", testbin.EverythingEnv, err)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("%s is set but node is not installed: %v", testbin.EverythingEnv, err)
-	}
+	node, js := testbin.NeedEverything(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -53,4 +54,24 @@ func WaitGone(tb testing.TB, pid int, d time.Duration) {
 var FasthttpIgnores = []goleak.Option{
 	goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
 	goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
+}
+
+// NeedEverything returns the node binary and server-everything's entry
+// point, skipping the test with how to install it when
+// SWITCHYARD_EVERYTHING is unset, and failing it when the variable is set
+// but the file or node is missing.
+func NeedEverything(tb testing.TB) (node, js string) {
+	tb.Helper()
+	js = Everything()
+	if js == "" {
+		tb.Skipf("%s is not set: run `make npm-deps` and point it at test/npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js", EverythingEnv)
+	}
+	if _, err := os.Stat(js); err != nil {
+		tb.Fatalf("%s: %v", EverythingEnv, err)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		tb.Fatalf("%s is set but node is not installed: %v", EverythingEnv, err)
+	}
+	return node, js
 }
