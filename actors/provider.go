@@ -95,7 +95,6 @@ type provider struct {
 	healthT   *time.Timer
 	restartT  *time.Timer
 	idleT     *time.Timer
-	inflight  int
 
 	lastErr   string
 	restarts  int
@@ -243,14 +242,14 @@ func (p *provider) armIdle() {
 func (p *provider) onCall(m *CallTool, sender *actor.PID) {
 	switch p.state {
 	case StateReady, StateDegraded:
-		if p.inflight < p.spec.MaxConcurrency {
+		if p.inFlight() < p.spec.MaxConcurrency {
 			p.dispatch(m, sender)
 			return
 		}
 		if len(p.queue) >= p.spec.MaxQueue {
 			p.rt.metrics.busy(p.spec.ID)
 			m.respond(p.rt, sender, &CallReply{Retryable: true, Err: fmt.Errorf(
-				"%w: provider %s has %d calls in flight and %d waiting", ErrBusy, p.spec.ID, p.inflight, len(p.queue))})
+				"%w: provider %s has %d calls in flight and %d waiting", ErrBusy, p.spec.ID, p.inFlight(), len(p.queue))})
 			return
 		}
 		p.queue = append(p.queue, waiter{msg: m, sender: sender, deadline: m.Deadline})
@@ -325,13 +324,11 @@ func (p *provider) dispatch(m *CallTool, sender *actor.PID) {
 		return
 	}
 	m.started(p.sess.Mux(), id)
-	p.inflight++
 	p.ref.inflight.Add(1)
 	p.lastUsed = begin
 }
 
 func (p *provider) onCallDone(m *callDone) {
-	p.inflight--
 	p.ref.inflight.Add(-1)
 	p.drainQueue()
 	now := time.Now()
@@ -362,10 +359,14 @@ func (p *provider) history(m *History) *HistoryReply {
 	return out
 }
 
+// inFlight is the number of calls dispatched and not yet done; the actor
+// is its only writer, readers elsewhere see it through snapshot().
+func (p *provider) inFlight() int { return int(p.ref.inflight.Load()) }
+
 // drainQueue dispatches queued calls while slots are free, dropping those
 // whose caller gave up or whose deadline passed.
 func (p *provider) drainQueue() {
-	for len(p.queue) > 0 && p.inflight < p.spec.MaxConcurrency && (p.state == StateReady || p.state == StateDegraded) {
+	for len(p.queue) > 0 && p.inFlight() < p.spec.MaxConcurrency && (p.state == StateReady || p.state == StateDegraded) {
 		w := p.queue[0]
 		p.queue[0] = waiter{}
 		p.queue = p.queue[1:]
@@ -725,7 +726,7 @@ func (p *provider) onIdle() {
 	if p.state != StateReady && p.state != StateDegraded {
 		return
 	}
-	if p.inflight > 0 || len(p.waiting) > 0 || time.Since(p.lastUsed) < p.spec.IdleTTL {
+	if p.inFlight() > 0 || len(p.waiting) > 0 || time.Since(p.lastUsed) < p.spec.IdleTTL {
 		p.armIdle() // busy or recently used: not idle yet
 		return
 	}
