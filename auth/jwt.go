@@ -98,19 +98,30 @@ func (v *HS256) Verify(token string) (*Principal, error) {
 	if !hmac.Equal(sig, mac.Sum(nil)) {
 		return nil, ErrSignature
 	}
+	return principal(parts[1], v.now(), v.Leeway)
+}
+
+// Accepts reports whether alg is HS256, the one algorithm v verifies; Chain
+// uses it to route tokens. A nil v accepts nothing.
+func (v *HS256) Accepts(alg string) bool { return v != nil && alg == "HS256" }
+
+// principal decodes the claims part of a token whose signature has been
+// verified, checks sub, exp and nbf against now with leeway, and returns the
+// principal. Every verifier shares it so that claims mean the same whatever
+// signed them.
+func principal(part string, now time.Time, leeway time.Duration) (*Principal, error) {
 	var c claims
-	if err := decodePart(parts[1], &c); err != nil {
+	if err := decodePart(part, &c); err != nil {
 		return nil, err
 	}
 	if c.Sub == "" || c.Exp == nil {
 		return nil, fmt.Errorf("%w: sub and exp are required", ErrClaims)
 	}
-	now := v.now()
 	exp, err := c.Exp.Float64()
 	if err != nil {
 		return nil, fmt.Errorf("%w: exp: %v", ErrClaims, err)
 	}
-	if now.After(time.Unix(int64(exp), 0).Add(v.Leeway)) {
+	if now.After(time.Unix(int64(exp), 0).Add(leeway)) {
 		return nil, ErrExpired
 	}
 	if c.Nbf != nil {
@@ -118,7 +129,7 @@ func (v *HS256) Verify(token string) (*Principal, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: nbf: %v", ErrClaims, err)
 		}
-		if now.Add(v.Leeway).Before(time.Unix(int64(nbf), 0)) {
+		if now.Add(leeway).Before(time.Unix(int64(nbf), 0)) {
 			return nil, ErrExpired
 		}
 	}

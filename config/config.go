@@ -136,10 +136,20 @@ type Auth struct {
 	JWT JWT `json:"jwt"`
 }
 
-// JWT configures JWT bearer authentication.
+// JWT configures bearer JWTs verified with the public keys of a JSON Web Key
+// Set (RS256 and ES256). HS256 tokens are configured with the
+// SWITCHYARD_JWT_SECRET environment variable instead, keeping the secret out
+// of the file.
 type JWT struct {
-	// JWKSURL is the URL of the JSON Web Key Set; empty disables JWT auth.
+	// JWKSURL is the absolute http(s) URL of the JSON Web Key Set; empty
+	// disables JWKS verification.
 	JWKSURL string `json:"jwks_url,omitempty"`
+	// Issuer, when set, must equal the iss claim of JWKS-verified tokens.
+	// Only valid with JWKSURL.
+	Issuer string `json:"issuer,omitempty"`
+	// Audience, when set, must be the aud claim of JWKS-verified tokens or
+	// one of its entries. Only valid with JWKSURL.
+	Audience string `json:"audience,omitempty"`
 }
 
 // Provider is one supervised MCP server.

@@ -37,6 +37,8 @@ func Export(c *Config) ([]byte, error) {
 
 	jwt := newMap()
 	jwt.str("jwks_url", c.Auth.JWT.JWKSURL)
+	jwt.str("issuer", c.Auth.JWT.Issuer)
+	jwt.str("audience", c.Auth.JWT.Audience)
 	auth := newMap()
 	auth.sub("jwt", jwt)
 	root.sub("auth", auth)

@@ -602,6 +602,8 @@ func (w *walker) root(doc *yaml.Node, c *Config) {
 				"jwt": func(v *yaml.Node, at string) {
 					w.object(v, at, map[string]func(*yaml.Node, string){
 						"jwks_url": func(v *yaml.Node, at string) { c.Auth.JWT.JWKSURL, _ = w.str(v, at) },
+						"issuer":   func(v *yaml.Node, at string) { c.Auth.JWT.Issuer, _ = w.str(v, at) },
+						"audience": func(v *yaml.Node, at string) { c.Auth.JWT.Audience, _ = w.str(v, at) },
 					})
 				},
 			})

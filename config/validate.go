@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -113,9 +114,7 @@ func (c *Config) check(ps *problems) {
 	checkPositiveInt(ps, "limits.max_message_bytes", c.Limits.MaxMessageBytes)
 	checkPositiveSeconds(ps, "limits.call_timeout_s", c.Limits.CallTimeoutSeconds)
 	checkPositiveInt(ps, "limits.max_pending_calls", int64(c.Limits.MaxPendingCalls))
-	if c.Auth.JWT.JWKSURL != "" {
-		checkHTTPURL(ps, "auth.jwt.jwks_url", c.Auth.JWT.JWKSURL)
-	}
+	c.Auth.JWT.check(ps, "auth.jwt")
 
 	checkOrder(ps, "providers", "ProviderOrder", c.ProviderOrder, c.Providers)
 	for _, id := range orderedKeys(c.ProviderOrder, c.Providers) {
@@ -151,6 +150,24 @@ func (c *Config) check(ps *problems) {
 			ps.add(at, "id %s does not match its key", quote(g.ID))
 		}
 		g.check(ps, at, c.Providers)
+	}
+}
+
+// check validates the JWT block: an absolute http(s) jwks_url, and issuer
+// and audience only beside it, since only JWKS-verified tokens are checked
+// against them.
+func (j *JWT) check(ps *problems, prefix string) {
+	if j.JWKSURL != "" {
+		checkHTTPURL(ps, join(prefix, "jwks_url"), j.JWKSURL)
+	}
+	for _, f := range []struct{ name, value string }{{"issuer", j.Issuer}, {"audience", j.Audience}} {
+		switch {
+		case f.value == "":
+		case j.JWKSURL == "":
+			ps.add(join(prefix, f.name), "only valid together with jwks_url")
+		case strings.ContainsFunc(f.value, unicode.IsControl):
+			ps.add(join(prefix, f.name), "must not contain control characters")
+		}
 	}
 }
 

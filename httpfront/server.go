@@ -40,8 +40,9 @@ type Options struct {
 	Limits config.Limits
 	// AdminKey is the bootstrap admin API key ("" = none).
 	AdminKey string
-	// JWT verifies bearer JWTs (nil = none).
-	JWT *auth.HS256
+	// JWT verifies bearer JWTs (nil = none): an *auth.HS256, an *auth.JWKS,
+	// or an auth.Chain routing each token by its alg.
+	JWT auth.Verifier
 	// MetricsRequireAuth closes /metrics to unauthenticated scrapers.
 	MetricsRequireAuth bool
 	// Insecure allows serving without credentials on any address.
@@ -202,9 +203,11 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx, websocket bool) *auth.Pr
 		return &p
 	}
 	if s.opts.JWT != nil && strings.Count(key, ".") == 2 {
-		if p, err := s.opts.JWT.Verify(key); err == nil {
+		p, err := s.opts.JWT.Verify(key)
+		if err == nil {
 			return p
 		}
+		s.log.Debug("bearer JWT refused", "err", err)
 	}
 	return nil
 }

@@ -186,12 +186,10 @@ func serve(args []string, stderr io.Writer) error {
 		log.Warn("removed containers left by an earlier run", "count", len(removed))
 	}
 	leftCancel()
-	var jwt *auth.HS256
-	if secret := os.Getenv("SWITCHYARD_JWT_SECRET"); secret != "" {
-		if jwt, err = auth.NewHS256(secret); err != nil {
-			_ = rt.Shutdown(context.Background())
-			return err
-		}
+	jwt, err := jwtVerifier(os.Getenv("SWITCHYARD_JWT_SECRET"), cfg.Auth.JWT)
+	if err != nil {
+		_ = rt.Shutdown(context.Background())
+		return err
 	}
 	front := httpfront.New(rt, httpfront.Options{
 		Limits:             cfg.Limits,
@@ -237,6 +235,33 @@ func serve(args []string, stderr io.Writer) error {
 		return serveErr
 	}
 	return nil
+}
+
+// jwtVerifier builds the bearer JWT verifier from the HS256 secret and the
+// config's JWKS block: a chain routing HS256 tokens to the secret and
+// RS256/ES256 tokens to the key set, or nil when neither is configured. The
+// key set is fetched on the first token, so an identity provider that is
+// briefly down does not keep the gateway from starting.
+func jwtVerifier(secret string, c config.JWT) (auth.Verifier, error) {
+	var chain auth.Chain
+	if secret != "" {
+		hs, err := auth.NewHS256(secret)
+		if err != nil {
+			return nil, err
+		}
+		chain = append(chain, hs)
+	}
+	if c.JWKSURL != "" {
+		j, err := auth.NewJWKS(auth.JWKSOptions{URL: c.JWKSURL, Issuer: c.Issuer, Audience: c.Audience})
+		if err != nil {
+			return nil, fmt.Errorf("auth.jwt: %w", err)
+		}
+		chain = append(chain, j)
+	}
+	if len(chain) == 0 {
+		return nil, nil
+	}
+	return chain, nil
 }
 
 func stdio(args []string, stderr io.Writer) error {
