@@ -1,6 +1,8 @@
 // Command testserver is an MCP server used by Switchyard's own tests.
 //
 // It speaks MCP over stdio by default, or streamable HTTP with --http.
+// With --a2a ADDR it is instead an A2A agent (see a2a.go) that announces
+// itself on stdout as "A2A_LISTENING http://HOST:PORT".
 // Its tools exercise the behaviours a gateway must survive: slow calls,
 // crashes, oversized and malformed output, stderr chatter and tool-list
 // changes. The environment variable SY_TESTSERVER_MODE selects a
@@ -42,6 +44,9 @@ func run() int {
 	httpAddr := flag.String("http", "", "serve streamable HTTP at /mcp on this address instead of stdio")
 	stateless := flag.Bool("stateless", false, "make the HTTP handler stateless")
 	name := flag.String("name", "testserver", "server implementation name")
+	a2aAddr := flag.String("a2a", "", "serve an A2A agent (JSON-RPC over HTTP) on this address instead of MCP; it stops on SIGTERM, SIGINT or when a piped stdin closes")
+	a2aID := flag.String("a2a-id", "test-agent", "the A2A agent's id")
+	a2aProtocol := flag.String("a2a-protocol", "0.3", "the A2A protocol version the agent speaks: 0.3 or 1.0")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -49,6 +54,9 @@ func run() int {
 
 	if code, done := startMode(ctx, os.Getenv(modeEnv)); done {
 		return code
+	}
+	if *a2aAddr != "" {
+		return runA2AMode(ctx, *a2aAddr, *a2aID, *a2aProtocol)
 	}
 
 	srv := newServer(*name)

@@ -28,6 +28,25 @@ func StartHTTP(tb testing.TB, addr string, stateless bool) *HTTPServer {
 	if stateless {
 		args = append(args, "--stateless")
 	}
+	return startServing(tb, addr, args)
+}
+
+// StartA2A runs the test server as an A2A agent called id on a loopback
+// port and waits until it listens; extra flags (such as
+// "--a2a-protocol", "1.0") are passed on. Its JSON-RPC endpoint is
+// A2AURL.
+func StartA2A(tb testing.TB, id string, extra ...string) *HTTPServer {
+	tb.Helper()
+	return startServing(tb, "127.0.0.1:0", append([]string{"--a2a", "127.0.0.1:0", "--a2a-id", id}, extra...))
+}
+
+// A2AURL is the agent's JSON-RPC endpoint (for a server from StartA2A).
+func (s *HTTPServer) A2AURL() string { return "http://" + s.Addr + "/" }
+
+// startServing runs the test server with args and waits for the address
+// it announces on stderr.
+func startServing(tb testing.TB, addr string, args []string) *HTTPServer {
+	tb.Helper()
 	cmd := exec.Command(TestServer(tb), args...) // #nosec G204 -- the test server
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
