@@ -43,6 +43,9 @@ var (
 	ErrToolNotFound = errors.New("tool not found")
 	ErrShutdown     = errors.New("gateway shutting down")
 	ErrCancelled    = errors.New("call cancelled")
+	// ErrQuarantined refuses calls to a provider whose tools changed from
+	// the fingerprint it was registered with.
+	ErrQuarantined = errors.New("provider quarantined")
 	// ErrGroupNotFound is the ErrNotFound of groups.
 	ErrGroupNotFound = fmt.Errorf("group %w", ErrNotFound)
 	// ErrGroupExists is the ErrExists of groups and their members.
@@ -91,6 +94,17 @@ type Spec struct {
 	MaxQueue       int `json:"-"`
 	// MaxMessage bounds one JSON-RPC message from the backend.
 	MaxMessage int `json:"-"`
+
+	// Name is a display name (servers registered through /v1 carry one).
+	Name string `json:"name,omitempty"`
+	// Pinned is the tool fingerprint the provider was registered with; when
+	// the tools it serves stop matching it, the provider is quarantined.
+	Pinned string `json:"-"`
+	// Declared are the tools given at registration, shown until the
+	// provider has been reached.
+	Declared []transports.Tool `json:"-"`
+	// RegisteredAt is when the provider was created.
+	RegisteredAt time.Time `json:"-"`
 }
 
 // WithDefaults fills zero timings and limits with the runtime's defaults.
@@ -187,6 +201,11 @@ type Info struct {
 	Queued          int                     `json:"queued"`
 	InFlight        int                     `json:"in_flight"`
 	LastUsed        time.Time               `json:"-"`
+	// Fingerprint is the sha256 fingerprint of Tools ("" until known).
+	Fingerprint string `json:"-"`
+	// Quarantine says why the provider refuses calls after its tools
+	// changed from the fingerprint it was registered with ("" = not).
+	Quarantine string `json:"-"`
 }
 
 // HealthStatus summarises State as the Hangar API names it.

@@ -106,6 +106,10 @@ type provider struct {
 	histPos int64
 	checks  []HealthCheck
 	server  *transports.ServerInfo
+	// fingerprint is that of tools; quarantine is set (for good) when it
+	// stops matching spec.Pinned.
+	fingerprint string
+	quarantine  string
 }
 
 func newProvider(rt *Runtime, ref *providerRef, spec Spec) *provider {
@@ -167,6 +171,12 @@ func (p *provider) Receive(ctx actor.Context) {
 		}
 	case *callDone:
 		p.onCallDone(m)
+	case *pinMsg:
+		p.spec.Pinned = m.fp
+		p.spec.Declared = m.tools
+		p.checkPinned()
+		p.publish()
+		ctx.Respond(&Result{State: p.state})
 	case *idleTick:
 		if m.gen == p.gen {
 			p.onIdle()
@@ -192,6 +202,8 @@ func (p *provider) publish() {
 		HealthFailures: p.health.Failures(),
 		Health:         append([]HealthCheck(nil), p.checks...),
 		StartedAt:      p.startedAt,
+		Fingerprint:    p.fingerprint,
+		Quarantine:     p.quarantine,
 	}
 	if p.proc != nil {
 		bi := p.proc.Describe()
@@ -273,6 +285,10 @@ func (p *provider) reply(to *actor.PID, msg any) {
 }
 
 func (p *provider) dispatch(m *CallTool, sender *actor.PID) {
+	if p.quarantine != "" {
+		m.respond(p.rt, sender, &CallReply{Retryable: true, Err: fmt.Errorf("%w: provider %s: %s", ErrQuarantined, p.spec.ID, p.quarantine)})
+		return
+	}
 	ts := p.toolIdx[m.Tool]
 	if p.known && ts == nil {
 		m.respond(p.rt, sender, &CallReply{Err: fmt.Errorf("%w: provider %s has no tool %q", ErrToolNotFound, p.spec.ID, m.Tool)})
@@ -476,9 +492,25 @@ func (p *provider) setTools(tools []transports.Tool) {
 		}
 	}
 	p.toolIdx = idx
+	p.fingerprint = Fingerprint(tools)
+	p.checkPinned()
 	p.publish()
 	if changed {
 		p.rt.hub.Publish(p.spec.ID, events.ToolsChanged{Tools: len(tools)})
+	}
+}
+
+// checkPinned quarantines the provider when the tools it serves no longer
+// match the fingerprint it was registered with (a "rug pull"). Quarantine
+// lasts until the server is registered again.
+func (p *provider) checkPinned() {
+	if p.known && p.spec.Pinned != "" && p.fingerprint != p.spec.Pinned && p.quarantine == "" {
+		p.quarantine = fmt.Sprintf("tools changed since registration (fingerprint %s, registered %s)", p.fingerprint, p.spec.Pinned)
+		p.rt.gw.metrics.poisoning.Inc()
+		p.rt.log.Warn("tool poisoning detected: provider quarantined", "provider", p.spec.ID, "tenant", p.spec.Tenant,
+			"registered", p.spec.Pinned, "served", p.fingerprint)
+		p.rt.hub.Publish(p.spec.ID, events.ToolPoisoningDetected{Tenant: p.spec.Tenant, Registered: p.spec.Pinned, Served: p.fingerprint})
+		p.rt.hub.Publish(p.spec.ID, events.Alert{Level: "critical", Message: "provider " + p.spec.ID + " quarantined: " + p.quarantine})
 	}
 }
 

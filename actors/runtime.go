@@ -106,6 +106,8 @@ type Options struct {
 	// Owner identifies the gateway across restarts (its data dir);
 	// containers of an earlier run of the same owner are leftovers.
 	Owner string
+	// Gateway tunes the agent gateway's sessions, approvals and chains.
+	Gateway GatewayOptions
 }
 
 // Runtime is the actor system with its providers supervisor, and the API
@@ -133,6 +135,12 @@ type Runtime struct {
 
 	totalCalls atomic.Int64
 	docker     docker
+	gw         *gateway
+
+	// ctx ends at Shutdown; work the runtime starts on its own (A2A
+	// deliveries, approved calls) runs under it.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // NewRuntime starts an actor system with an empty providers supervisor.
@@ -165,6 +173,8 @@ func NewRuntime(o Options) *Runtime {
 		groups:  map[string]*groupRef{},
 		procs:   map[transports.Backend]struct{}{},
 	}
+	rt.ctx, rt.cancel = context.WithCancel(context.Background())
+	rt.gw = newGateway(rt, o.Gateway)
 	rt.sup = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &providersSupervisor{rt: rt} }))
 	return rt
 }
@@ -444,6 +454,8 @@ func (r *Runtime) Shutdown(ctx context.Context) error {
 	if !r.closing.CompareAndSwap(false, true) {
 		return nil
 	}
+	r.cancel()
+	r.gw.stop(r)
 	_ = r.system.Root.StopFuture(r.sup).Wait()
 	r.procMu.Lock()
 	live := make([]transports.Backend, 0, len(r.procs))

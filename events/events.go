@@ -245,3 +245,59 @@ type BreakerChanged struct {
 
 // Type implements Payload.
 func (BreakerChanged) Type() string { return "BreakerChanged" }
+
+// ToolPoisoningDetected is a security event: a provider's tools changed
+// from the fingerprint it was registered with, and it was quarantined.
+type ToolPoisoningDetected struct {
+	Tenant     string `json:"tenant_id"`
+	Registered string `json:"registered_fingerprint"`
+	Served     string `json:"served_fingerprint"`
+}
+
+// Type implements Payload.
+func (ToolPoisoningDetected) Type() string { return "ToolPoisoningDetected" }
+
+// SessionChanged records an agent session created, ended or expired.
+type SessionChanged struct {
+	Tenant  string `json:"tenant_id"`
+	Session string `json:"session_id"`
+	Status  string `json:"status"`
+}
+
+// Type implements Payload.
+func (SessionChanged) Type() string { return "SessionChanged" }
+
+// ApprovalChanged records a human-in-the-loop approval requested, decided,
+// run or expired, so a UI can follow the queue.
+type ApprovalChanged struct {
+	Tenant   string `json:"tenant_id"`
+	Approval string `json:"approval_id"`
+	Session  string `json:"session_id,omitempty"`
+	Tool     string `json:"tool_name"`
+	Status   string `json:"status"`
+}
+
+// Type implements Payload.
+func (ApprovalChanged) Type() string { return "ApprovalChanged" }
+
+// TaskChanged records an A2A delegation task changing state.
+type TaskChanged struct {
+	Tenant string `json:"tenant_id"`
+	Task   string `json:"task_id"`
+	From   string `json:"from"`
+	To     string `json:"to"`
+	Status string `json:"status"`
+}
+
+// Type implements Payload.
+func (TaskChanged) Type() string { return "TaskChanged" }
+
+// ElicitationChanged records an elicitation requested or answered.
+type ElicitationChanged struct {
+	Tenant      string `json:"tenant_id"`
+	Elicitation string `json:"elicitation_id"`
+	Status      string `json:"status"`
+}
+
+// Type implements Payload.
+func (ElicitationChanged) Type() string { return "ElicitationChanged" }

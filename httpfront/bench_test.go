@@ -2,11 +2,14 @@ package httpfront
 
 import (
 	"net"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/switchyard-mcp/switchyard/actors"
 )
 
 // benchCall drives one REST tool call through the front's handler: the
@@ -62,4 +65,68 @@ func BenchmarkRESTCallStdio64(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(calls.Load())/time.Since(start).Seconds(), "calls/s")
+}
+
+// BenchmarkV1SessionOverhead alternates plain /v1 tool calls with the same
+// call inside a session (allowlist, budget and counters kept by the session
+// actor), one caller at a time, and reports each kind's p50 and calls/s and
+// the session's share of the p50. Alternating keeps drift of the machine
+// out of the comparison.
+func BenchmarkV1SessionOverhead(b *testing.B) {
+	g := startGateway(b, Options{}, spec("p"))
+	h := g.srv.Handler()
+	sess, err := g.rt.CreateSession(actors.SessionSpec{Tenant: "default", Allowlist: []string{"echo"}, TokenBudget: 1 << 50})
+	if err != nil {
+		b.Fatal(err)
+	}
+	mk := func(session string) *fasthttp.Request {
+		req := &fasthttp.Request{}
+		req.Header.SetMethod("POST")
+		req.SetRequestURI("/v1/mcp/tools/call")
+		body := `{"server_id":"p","tool_name":"echo","arguments":{"text":"hello"}`
+		if session != "" {
+			body += `,"session_id":"` + session + `"`
+		}
+		req.SetBodyString(body + "}")
+		return req
+	}
+	plain, inSession := mk(""), mk(sess.ID)
+	var ctx fasthttp.RequestCtx
+	benchCall(b, h, &ctx, plain) // start the provider outside the timing
+	benchCall(b, h, &ctx, inSession)
+	lat := [2][]time.Duration{make([]time.Duration, 0, b.N), make([]time.Duration, 0, b.N)}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		k := i & 1
+		req := plain
+		if k == 1 {
+			req = inSession
+		}
+		t0 := time.Now()
+		benchCall(b, h, &ctx, req)
+		lat[k] = append(lat[k], time.Since(t0))
+	}
+	b.StopTimer()
+	if len(lat[1]) == 0 {
+		return
+	}
+	p50 := func(d []time.Duration) float64 {
+		slices.Sort(d)
+		return float64(d[len(d)/2].Microseconds())
+	}
+	rate := func(d []time.Duration) float64 {
+		var sum time.Duration
+		for _, x := range d {
+			sum += x
+		}
+		return float64(len(d)) / sum.Seconds()
+	}
+	cpsPlain, cpsSession := rate(lat[0]), rate(lat[1])
+	pp, ps := p50(lat[0]), p50(lat[1])
+	b.ReportMetric(pp, "p50-plain-µs")
+	b.ReportMetric(ps, "p50-session-µs")
+	b.ReportMetric(100*(ps-pp)/pp, "session-overhead-%")
+	b.ReportMetric(cpsPlain, "plain-calls/s")
+	b.ReportMetric(cpsSession, "session-calls/s")
 }

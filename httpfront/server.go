@@ -24,6 +24,7 @@ import (
 	"github.com/switchyard-mcp/switchyard/actors"
 	"github.com/switchyard-mcp/switchyard/auth"
 	"github.com/switchyard-mcp/switchyard/config"
+	"github.com/switchyard-mcp/switchyard/httpfront/agentgw"
 	"github.com/switchyard-mcp/switchyard/httpfront/hangar"
 	mcpfront "github.com/switchyard-mcp/switchyard/httpfront/mcp"
 	"github.com/switchyard-mcp/switchyard/httpfront/web"
@@ -61,6 +62,7 @@ type Server struct {
 	opts   Options
 	log    *slog.Logger
 	api    *hangar.API
+	gw     *agentgw.API
 	mcp    *mcpfront.Front
 	ws     *ws.Handler
 	srv    *fasthttp.Server
@@ -82,6 +84,9 @@ func New(rt *actors.Runtime, opts Options) *Server {
 	if opts.MCP.MaxBodyBytes <= 0 {
 		opts.MCP.MaxBodyBytes = opts.Limits.MaxBodyBytes
 	}
+	// Scrapers and the Agent Gateway's clients expect # HELP and # TYPE
+	// lines; the setting is process-wide and only ever turned on.
+	metrics.ExposeMetadata(true)
 	if opts.MCP.Version == "" {
 		opts.MCP.Version = rt.Version()
 	}
@@ -90,6 +95,7 @@ func New(rt *actors.Runtime, opts Options) *Server {
 		opts: opts,
 		log:  opts.Logger,
 		api:  hangar.New(rt, opts.Limits),
+		gw:   agentgw.New(rt, opts.Limits),
 		mcp:  mcpfront.New(rt, opts.MCP),
 		ws:   ws.New(rt, opts.WS),
 		open: opts.AdminKey == "" && opts.JWT == nil,
@@ -179,7 +185,7 @@ func (s *Server) openRoute(method, path string) bool {
 }
 
 // principalKey is where the request's principal is kept on the ctx.
-const principalKey = "switchyard.principal"
+const principalKey = agentgw.PrincipalKey
 
 var adminPrincipal = auth.Principal{ID: "admin", Roles: []string{auth.RoleAdmin}}
 
@@ -218,6 +224,9 @@ func access(method, path string) auth.Access {
 	case path == "/mcp" || strings.HasPrefix(path, "/mcp/"):
 		return auth.Call
 	case method == http.MethodPost && strings.HasPrefix(path, "/api/providers/") && strings.HasSuffix(path, "/call"):
+		return auth.Call
+	case method == http.MethodPost && (path == "/v1/mcp/tools/call" ||
+		strings.HasPrefix(path, "/v1/sessions/") && strings.HasSuffix(path, "/execute")):
 		return auth.Call
 	case method == http.MethodGet || method == http.MethodHead:
 		return auth.Read
@@ -260,6 +269,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			web.Error(ctx, web.Errorf(http.StatusForbidden, "Forbidden", "principal %q lacks the permission for %s %s", p.ID, method, path))
 			return
 		}
+		if p.Tenant != "" {
+			ctx.SetUserValue(agentgw.TenantBoundKey, true)
+		}
 		p.Tenant = tenant(ctx, p)
 		ctx.SetUserValue(principalKey, p)
 	}
@@ -279,6 +291,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	case strings.HasPrefix(path, "/api/ws/providers/") && strings.HasSuffix(path, "/logs"):
 		id := strings.TrimSuffix(strings.TrimPrefix(path, "/api/ws/providers/"), "/logs")
 		s.ws.Logs(ctx, id)
+	case strings.HasPrefix(path, "/v1/"):
+		if !s.gw.Serve(ctx, strings.TrimPrefix(path, "/v1")) {
+			notFound(ctx, path)
+		}
 	case strings.HasPrefix(path, "/api/"):
 		if !s.api.Serve(ctx, strings.TrimPrefix(path, "/api")) {
 			notFound(ctx, path)
@@ -292,28 +308,41 @@ func notFound(ctx *fasthttp.RequestCtx, path string) {
 	web.Error(ctx, web.Errorf(http.StatusNotFound, "NotFound", "no route for %s %s", ctx.Method(), path))
 }
 
+// root answers GET / with the Agent Gateway's service document, listing
+// every surface.
 func (s *Server) root(ctx *fasthttp.RequestCtx) {
 	web.JSON(ctx, http.StatusOK, map[string]any{
-		"service":   "switchyard",
+		"service":   "agent-gateway",
 		"engine":    "go",
 		"version":   s.rt.Version(),
-		"protocols": []string{"MCP"},
+		"protocols": []string{"MCP", "A2A"},
 		"endpoints": map[string]string{
-			"/api/providers": "Provider control plane",
-			"/api/system":    "System summary",
-			"/api/ws/events": "Domain event stream (websocket)",
-			"/mcp":           "Aggregated MCP server (streamable HTTP)",
-			"/mcp/{id}":      "One provider's MCP server",
-			"/metrics":       "Prometheus metrics",
-			"/health":        "Health check",
+			"/v1/mcp/servers":         "MCP server registry",
+			"/v1/mcp/tools":           "Tool discovery",
+			"/v1/mcp/tools/call":      "Execute a tool",
+			"/v1/a2a/agents":          "A2A agent registry",
+			"/v1/a2a/send":            "Send A2A message",
+			"/v1/sessions":            "Session management",
+			"/v1/policies/:tenant_id": "Security policies",
+			"/v1/hitl/pending":        "HITL approval queue",
+			"/v1/elicit":              "Elicitation requests",
+			"/api/providers":          "Provider control plane",
+			"/api/groups":             "Provider groups",
+			"/api/system":             "System summary",
+			"/api/ws/events":          "Domain event stream (websocket)",
+			"/mcp":                    "Aggregated MCP server (streamable HTTP)",
+			"/mcp/{id}":               "One provider's MCP server",
+			"/metrics":                "Prometheus metrics",
+			"/health":                 "Health check",
 		},
 	})
 }
 
+// health answers GET /health on every surface.
 func (s *Server) health(ctx *fasthttp.RequestCtx) {
 	web.JSON(ctx, http.StatusOK, map[string]any{
 		"status":      "ok",
-		"service":     "switchyard",
+		"service":     "agent-gateway",
 		"engine":      "go",
 		"version":     s.rt.Version(),
 		"mcp_servers": len(s.rt.IDs()),

@@ -33,7 +33,13 @@ type gateway struct {
 
 func startGateway(t testing.TB, opts Options, providers ...actors.Spec) *gateway {
 	t.Helper()
-	rt := actors.NewRuntime(actors.Options{Version: "test"})
+	return startGatewayWith(t, opts, actors.Options{Version: "test"}, providers...)
+}
+
+// startGatewayWith is startGateway over a runtime made with ro.
+func startGatewayWith(t testing.TB, opts Options, ro actors.Options, providers ...actors.Spec) *gateway {
+	t.Helper()
+	rt := actors.NewRuntime(ro)
 	for _, p := range providers {
 		if err := rt.Create(p); err != nil {
 			t.Fatal(err)
@@ -490,7 +496,9 @@ func TestJWTRoles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := startGateway(t, Options{JWT: v}, spec("p"))
+	p := spec("p")
+	p.Tenant = "acme"
+	g := startGateway(t, Options{JWT: v}, p)
 	token := func(roles ...string) string {
 		tok, err := auth.SignHS256("jwt-secret", map[string]any{"sub": "u", "tenant_id": "acme", "exp": time.Now().Add(time.Hour).Unix(), "roles": roles})
 		if err != nil {

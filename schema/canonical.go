@@ -75,7 +75,7 @@ func decodeJSON(raw []byte) (any, error) {
 
 // deeperThan reports whether raw nests arrays and objects deeper than max.
 // It does not check that raw is valid JSON.
-func deeperThan(raw []byte, max int) bool {
+func deeperThan(raw []byte, limit int) bool {
 	depth, inString, escaped := 0, false, false
 	for _, b := range raw {
 		if inString {
@@ -94,7 +94,7 @@ func deeperThan(raw []byte, max int) bool {
 			inString = true
 		case '{', '[':
 			depth++
-			if depth > max {
+			if depth > limit {
 				return true
 			}
 		case '}', ']':

@@ -264,7 +264,7 @@ func TestValidateNoExternalAccess(t *testing.T) {
 		t.Fatal(err)
 	}
 	var hits atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		hits.Add(1)
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"type":"string"}`))
@@ -373,8 +373,8 @@ func TestCacheCompilesOnce(t *testing.T) {
 }
 
 func TestCacheEviction(t *testing.T) {
-	const max = 4
-	c := NewCache(max)
+	const size = 4
+	c := NewCache(size)
 	schema := func(i int) json.RawMessage {
 		return json.RawMessage(fmt.Sprintf(`{"properties":{"n":{"maximum":%d}}}`, i))
 	}
@@ -382,8 +382,8 @@ func TestCacheEviction(t *testing.T) {
 		if err := c.Validate(schema(i), json.RawMessage(`{"n":0}`)); err != nil {
 			t.Fatal(err)
 		}
-		if c.Len() > max {
-			t.Fatalf("Len() = %d, want at most %d", c.Len(), max)
+		if c.Len() > size {
+			t.Fatalf("Len() = %d, want at most %d", c.Len(), size)
 		}
 	}
 	if n := c.compiles.Load(); n != 20 {

@@ -155,15 +155,15 @@ type compiled struct {
 	err     error // wraps ErrSchema
 }
 
-// NewCache returns a Cache holding at most max entries; max <= 0 means
+// NewCache returns a Cache holding at most size entries; size <= 0 means
 // [DefaultCacheSize]. A schema takes one entry, or two when it arrives in a
 // non-canonical spelling.
-func NewCache(max int) *Cache {
-	if max <= 0 {
-		max = DefaultCacheSize
+func NewCache(size int) *Cache {
+	if size <= 0 {
+		size = DefaultCacheSize
 	}
 	return &Cache{
-		max:      max,
+		max:      size,
 		maxBytes: maxCacheBytes,
 		lru:      list.New(),
 		items:    make(map[[sha256.Size]byte]*list.Element),
@@ -329,7 +329,7 @@ func (ent *compiled) compile() {
 type refusingLoader struct{ c *Cache }
 
 // Load implements jsonschema.URLLoader.
-func (l refusingLoader) Load(url string) (any, error) {
+func (l refusingLoader) Load(string) (any, error) {
 	l.c.refused.Add(1)
 	return nil, errRefused
 }
@@ -481,11 +481,11 @@ func pointer(tokens []string) string {
 
 // truncate shortens s to at most max bytes plus an ellipsis, on a rune
 // boundary.
-func truncate(s string, max int) string {
-	if len(s) <= max {
+func truncate(s string, limit int) string {
+	if len(s) <= limit {
 		return s
 	}
-	cut := max
+	cut := limit
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}

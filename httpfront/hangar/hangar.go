@@ -65,6 +65,13 @@ func notAllowed(ctx *fasthttp.RequestCtx) {
 }
 
 func (a *API) provider(ctx *fasthttp.RequestCtx, method, id string, rest []string) bool {
+	// Another tenant's provider is not found, whatever the route.
+	if _, err := a.rt.Get(id); err == nil {
+		if _, err := a.rt.TenantServer(web.Tenant(ctx), id); err != nil {
+			web.Error(ctx, fmt.Errorf("%w: provider %q", actors.ErrNotFound, id))
+			return true
+		}
+	}
 	switch {
 	case len(rest) == 0:
 		switch method {
@@ -128,7 +135,7 @@ func (a *API) list(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	out := make([]summary, 0, 8)
-	for _, i := range a.rt.List() {
+	for _, i := range a.rt.TenantServers(web.Tenant(ctx)) {
 		if state == "" || string(i.State) == state {
 			out = append(out, summarize(i))
 		}
@@ -157,6 +164,14 @@ func (a *API) create(ctx *fasthttp.RequestCtx) {
 	var req createRequest
 	if err := web.Decode(ctx, &req, false); err != nil {
 		web.Error(ctx, err)
+		return
+	}
+	// A provider belongs to the request's tenant; naming another one is
+	// refused rather than silently creating it where the caller cannot see it.
+	if tenant := web.Tenant(ctx); req.Tenant == "" {
+		req.Tenant = tenant
+	} else if req.Tenant != tenant {
+		web.Error(ctx, web.Errorf(http.StatusForbidden, "Forbidden", "tenant %q is not the request's tenant %q", req.Tenant, tenant))
 		return
 	}
 	p := &config.Provider{
@@ -414,7 +429,7 @@ func (a *API) history(ctx *fasthttp.RequestCtx, id string) {
 func (a *API) system(ctx *fasthttp.RequestCtx) {
 	byState := map[string]int{}
 	total, tools := 0, 0
-	for _, i := range a.rt.List() {
+	for _, i := range a.rt.TenantServers(web.Tenant(ctx)) {
 		total++
 		byState[string(i.State)]++
 		tools += len(i.Tools)

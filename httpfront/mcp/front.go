@@ -23,6 +23,7 @@ import (
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"github.com/switchyard-mcp/switchyard/actors"
+	"github.com/switchyard-mcp/switchyard/auth"
 	"github.com/switchyard-mcp/switchyard/events"
 	"github.com/switchyard-mcp/switchyard/httpfront/web"
 )
@@ -206,7 +207,11 @@ func (f *Front) sync(id string) {
 		delete(f.per, id)
 		f.mu.Unlock()
 	}
-	f.apply(f.agg, id+Sep, tools, id)
+	if f.tenantOf(id) == auth.DefaultTenant {
+		f.apply(f.agg, id+Sep, tools, id)
+	} else {
+		f.apply(f.agg, id+Sep, nil, id)
+	}
 	f.mu.Lock()
 	v := f.per[id]
 	f.mu.Unlock()
@@ -250,6 +255,15 @@ func (f *Front) toolsOf(id string) ([]toolDef, bool) {
 		return tools, true
 	}
 	return nil, true
+}
+
+// tenantOf is the tenant of a provider; groups belong to the default
+// tenant.
+func (f *Front) tenantOf(id string) string {
+	if info, err := f.rt.Get(id); err == nil {
+		return info.Spec.Tenant
+	}
+	return auth.DefaultTenant
 }
 
 // exists reports whether id names a provider or a group.
@@ -344,7 +358,8 @@ func (f *Front) discover(ctx context.Context, only string) {
 	var wg sync.WaitGroup
 	for _, id := range ids {
 		info, err := f.rt.Get(id)
-		if err != nil || info.ToolsKnown || info.State == actors.StateDead || info.State == actors.StateStopped {
+		if err != nil || info.ToolsKnown || info.State == actors.StateDead || info.State == actors.StateStopped ||
+			(only == "" && info.Spec.Tenant != auth.DefaultTenant) {
 			continue
 		}
 		wg.Add(1)
@@ -383,15 +398,23 @@ func (f *Front) Serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	path := string(ctx.Path())
+	tenant := web.Tenant(ctx)
 	if id := strings.Trim(strings.TrimPrefix(path, "/mcp"), "/"); id != "" {
 		if strings.Contains(id, "/") {
 			web.Error(ctx, web.Errorf(http.StatusNotFound, "NotFound", "no MCP endpoint at %s", path))
 			return
 		}
-		if !f.exists(id) {
+		// Another tenant's provider does not exist for this request.
+		if !f.exists(id) || f.tenantOf(id) != tenant {
 			web.Error(ctx, web.Errorf(http.StatusNotFound, "ProviderNotFoundError", "no provider or group %q", id))
 			return
 		}
+	} else if tenant != auth.DefaultTenant {
+		// The aggregated server holds the default tenant's providers;
+		// other tenants reach theirs at /mcp/{id}.
+		web.Error(ctx, web.Errorf(http.StatusNotFound, "NotFound",
+			"the aggregated /mcp serves tenant %q only; tenant %q reaches its servers at /mcp/{id}", auth.DefaultTenant, tenant))
+		return
 	}
 	f.handler(ctx)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/switchyard-mcp/switchyard/actors"
+	"github.com/switchyard-mcp/switchyard/auth"
 )
 
 // ErrBadJSON marks a request body that is not the JSON expected.
@@ -120,4 +121,21 @@ func Decode(ctx *fasthttp.RequestCtx, v any, optional bool) error {
 		return fmt.Errorf("%w: trailing data after the JSON value", ErrBadJSON)
 	}
 	return nil
+}
+
+// PrincipalKey is where the front end's middleware keeps the request's
+// *auth.Principal (absent when the server runs without credentials).
+const PrincipalKey = "switchyard.principal"
+
+// Tenant is the tenant a request acts for: its principal's (the JWT claim,
+// else the x-tenant-id header, as the middleware settled it), or without
+// credentials the x-tenant-id header, else "default".
+func Tenant(ctx *fasthttp.RequestCtx) string {
+	if p, _ := ctx.UserValue(PrincipalKey).(*auth.Principal); p != nil && p.Tenant != "" {
+		return p.Tenant
+	}
+	if h := ctx.Request.Header.Peek("x-tenant-id"); len(h) > 0 {
+		return string(h)
+	}
+	return auth.DefaultTenant
 }

@@ -1,0 +1,316 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/switchyard-mcp/switchyard/audit"
+	"github.com/switchyard-mcp/switchyard/events"
+)
+
+// Approval statuses. An approved call runs at once and ends completed (its
+// result kept) or failed.
+const (
+	ApprovalPending   = "pending"
+	ApprovalApproved  = "approved"
+	ApprovalCompleted = "completed"
+	ApprovalFailed    = "failed"
+	ApprovalDenied    = "denied"
+	ApprovalExpired   = "expired"
+)
+
+// ApprovalInfo is a snapshot of a human-in-the-loop approval.
+type ApprovalInfo struct {
+	ID          string          `json:"id"`
+	Session     string          `json:"session_id,omitempty"`
+	Tenant      string          `json:"tenant_id"`
+	Server      string          `json:"server_id"`
+	Tool        string          `json:"tool_name"`
+	Arguments   json.RawMessage `json:"arguments"`
+	Status      string          `json:"status"`
+	RequestType string          `json:"request_type"`
+	RequestedBy string          `json:"requested_by,omitempty"`
+	CreatedAt   time.Time       `json:"created_at"`
+	ExpiresAt   time.Time       `json:"expires_at"`
+	ResolvedAt  *time.Time      `json:"resolved_at,omitempty"`
+	ResolvedBy  string          `json:"resolved_by,omitempty"`
+	Result      json.RawMessage `json:"result,omitempty"`
+	IsError     bool            `json:"is_error,omitempty"`
+	Error       string          `json:"error,omitempty"`
+	LatencyMs   float64         `json:"latency_ms,omitempty"`
+}
+
+// ended reports whether the approval reached a final status.
+func (a *ApprovalInfo) ended() bool {
+	switch a.Status {
+	case ApprovalPending, ApprovalApproved:
+		return false
+	}
+	return true
+}
+
+type approvalRef struct {
+	id     string
+	tenant string
+	pid    *actor.PID
+	info   atomic.Pointer[ApprovalInfo]
+	// done closes when the approval reaches a final status.
+	done chan struct{}
+}
+
+// Messages of the approval actor.
+type (
+	approvalDecide struct {
+		approve   bool
+		principal string
+	}
+	approvalRan struct {
+		res *GatewayResult
+		err error
+	}
+	approvalExpire struct{}
+)
+
+// approval is the actor holding one deferred tool call until a human
+// approves (it runs then), denies it, or it expires.
+type approval struct {
+	rt    *Runtime
+	ref   *approvalRef
+	call  GatewayCall
+	info  ApprovalInfo
+	timer *time.Timer
+	self  *actor.PID
+}
+
+// Receive implements actor.Actor.
+func (a *approval) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.self = ctx.Self()
+		self, root := a.self, a.rt.system.Root
+		a.timer = time.AfterFunc(time.Until(a.info.ExpiresAt), func() { root.Send(self, &approvalExpire{}) })
+	case *approvalDecide:
+		ctx.Respond(a.decide(m))
+	case *approvalRan:
+		a.info.Status = ApprovalCompleted
+		if m.res != nil {
+			a.info.Result, a.info.IsError = m.res.Result, m.res.IsError
+			a.info.LatencyMs = float64(m.res.Latency.Microseconds()) / 1000
+		}
+		if m.err != nil {
+			a.info.Status = ApprovalFailed
+			a.info.Error = m.err.Error()
+		}
+		a.finish()
+	case *approvalExpire:
+		if a.info.Status == ApprovalPending {
+			now := time.Now().UTC()
+			a.info.Status, a.info.ResolvedAt = ApprovalExpired, &now
+			a.finish()
+		}
+	case *actor.Stopping:
+		if a.timer != nil {
+			a.timer.Stop()
+		}
+		if a.info.Status == ApprovalPending {
+			a.info.Status = ApprovalExpired
+			a.finish()
+		}
+	}
+}
+
+func (a *approval) decide(m *approvalDecide) any {
+	if a.info.Status != ApprovalPending {
+		return fmt.Errorf("%w: approval %s is %s", ErrNotPending, a.info.ID, a.info.Status)
+	}
+	a.timer.Stop()
+	now := time.Now().UTC()
+	a.info.ResolvedAt, a.info.ResolvedBy = &now, m.principal
+	gw := a.rt.gw
+	outcome := ApprovalDenied
+	if m.approve {
+		outcome = ApprovalApproved
+		gw.metrics.hitlApproved.Inc()
+	} else {
+		gw.metrics.hitlDenied.Inc()
+	}
+	gw.audit.Record(audit.Entry{Kind: audit.KindApproval, Tenant: a.info.Tenant, Principal: m.principal,
+		Session: a.info.Session, Server: a.info.Server, Tool: a.info.Tool, Outcome: outcome,
+		InputSHA256: audit.Hash(a.info.Arguments), Detail: "approval " + a.info.ID})
+	snap := a.info
+	if !m.approve {
+		a.info.Status = ApprovalDenied
+		snap = a.info
+		a.finish()
+		return &snap
+	}
+	a.info.Status = ApprovalApproved
+	snap = a.info
+	a.publish()
+	// The call runs off the mailbox and reports back as approvalRan.
+	rt, self, call := a.rt, a.self, a.call
+	rt.goTracked(func() {
+		ctx, cancel := context.WithTimeout(rt.ctx, 10*time.Minute)
+		defer cancel()
+		res, err := rt.GatewayCall(ctx, &call)
+		rt.system.Root.Send(self, &approvalRan{res: res, err: err})
+	})
+	return &snap
+}
+
+func (a *approval) publish() {
+	c := a.info
+	a.ref.info.Store(&c)
+	a.rt.hub.Publish("", events.ApprovalChanged{Tenant: a.info.Tenant, Approval: a.info.ID,
+		Session: a.info.Session, Tool: a.info.Tool, Status: a.info.Status})
+}
+
+// finish publishes a final status and lets waiters go.
+func (a *approval) finish() {
+	a.publish()
+	select {
+	case <-a.ref.done:
+	default:
+		close(a.ref.done)
+	}
+	a.rt.gw.pruneApprovals(a.rt)
+}
+
+// requestApproval holds a call in a new approval actor.
+func (r *Runtime) requestApproval(c *GatewayCall) (string, error) {
+	gw := r.gw
+	ref := &approvalRef{id: newID("hitl-"), tenant: c.Tenant, done: make(chan struct{})}
+	now := time.Now().UTC()
+	call := *c
+	call.approved = ref.id
+	info := ApprovalInfo{
+		ID: ref.id, Session: c.Session, Tenant: c.Tenant, Server: c.Server, Tool: c.Tool,
+		Arguments: c.Args, Status: ApprovalPending, RequestType: "tool_call", RequestedBy: c.Principal,
+		CreatedAt: now, ExpiresAt: now.Add(gw.opts.ApprovalTTL),
+	}
+	ref.info.Store(&info)
+	_, err := r.spawn(gw.approvalsSup, &spawnChild{
+		name:     ref.id,
+		producer: func() actor.Actor { return &approval{rt: r, ref: ref, call: call, info: info} },
+		admit: func() error {
+			if n := gw.pendingApprovals(c.Tenant); n >= gw.opts.MaxPending {
+				return fmt.Errorf("%w: tenant %s has %d approvals pending", ErrLimit, c.Tenant, n)
+			}
+			return nil
+		},
+		register: func(pid *actor.PID) {
+			ref.pid = pid
+			gw.mu.Lock()
+			gw.approvals[ref.id] = ref
+			gw.mu.Unlock()
+		},
+	})
+	if err != nil {
+		return "", err
+	}
+	gw.metrics.hitl.Inc()
+	r.hub.Publish("", events.ApprovalChanged{Tenant: c.Tenant, Approval: ref.id, Session: c.Session, Tool: c.Tool, Status: ApprovalPending})
+	return ref.id, nil
+}
+
+func (g *gateway) pendingApprovals(tenant string) int {
+	return count(g, g.approvals, func(a *approvalRef) bool {
+		return a.tenant == tenant && a.info.Load().Status == ApprovalPending
+	})
+}
+
+// pruneApprovals stops and forgets the oldest ended approvals beyond
+// KeepEnded.
+func (g *gateway) pruneApprovals(r *Runtime) {
+	pruneEnded(r, g.approvals, func(a *approvalRef) (bool, time.Time, *actor.PID) {
+		info := a.info.Load()
+		return info.ended(), info.CreatedAt, a.pid
+	})
+}
+
+func (r *Runtime) tenantApproval(tenant, id string) (*approvalRef, error) {
+	r.gw.mu.RLock()
+	ref := r.gw.approvals[id]
+	r.gw.mu.RUnlock()
+	if ref == nil || ref.tenant != tenant {
+		return nil, fmt.Errorf("%w: %q", ErrApprovalNotFound, id)
+	}
+	return ref, nil
+}
+
+// Approval returns an approval of the tenant.
+func (r *Runtime) Approval(tenant, id string) (*ApprovalInfo, error) {
+	ref, err := r.tenantApproval(tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	return ref.info.Load(), nil
+}
+
+// WaitApproval waits (bounded by ctx) until an approval of the tenant has
+// reached a final status, and returns it.
+func (r *Runtime) WaitApproval(ctx context.Context, tenant, id string) (*ApprovalInfo, error) {
+	ref, err := r.tenantApproval(tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-ref.done:
+		return ref.info.Load(), nil
+	case <-ctx.Done():
+		return ref.info.Load(), ctx.Err()
+	}
+}
+
+// Approvals lists a tenant's approvals with the given status ("" for all),
+// oldest first.
+func (r *Runtime) Approvals(tenant, status string) []*ApprovalInfo {
+	r.gw.mu.RLock()
+	var out []*ApprovalInfo
+	for _, a := range r.gw.approvals {
+		if a.tenant != tenant {
+			continue
+		}
+		if info := a.info.Load(); status == "" || info.Status == status {
+			out = append(out, info)
+		}
+	}
+	r.gw.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].CreatedAt.Before(out[j].CreatedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// DecideApproval approves (the call runs now) or denies a pending approval
+// of the tenant. A decided approval is ErrNotPending.
+func (r *Runtime) DecideApproval(tenant, principal, id string, approve bool) (*ApprovalInfo, error) {
+	ref, err := r.tenantApproval(tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.system.Root.RequestFuture(ref.pid, &approvalDecide{approve: approve, principal: principal}, 10*time.Second).Result()
+	if err != nil {
+		if errors.Is(err, actor.ErrDeadLetter) {
+			return nil, fmt.Errorf("%w: %q", ErrApprovalNotFound, id)
+		}
+		return nil, fmt.Errorf("%w: approval %s: %w", ErrUnavailable, id, err)
+	}
+	switch v := res.(type) {
+	case *ApprovalInfo:
+		return v, nil
+	case error:
+		return nil, v
+	}
+	return nil, fmt.Errorf("%w: approval %s gave no answer", ErrUnavailable, id)
+}

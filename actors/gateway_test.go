@@ -1,0 +1,84 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestTokens(t *testing.T) {
+	for _, c := range []struct {
+		args, result string
+		want         int64
+	}{
+		{"", "", 0},
+		{"{}", "", 1},
+		{"{}", "{}", 1},
+		{"{}", "{}x", 2},
+		{"12345678", "", 2},
+	} {
+		if got := Tokens([]byte(c.args), []byte(c.result)); got != c.want {
+			t.Errorf("Tokens(%q, %q) = %d, want %d", c.args, c.result, got, c.want)
+		}
+	}
+}
+
+func TestPolicyHostAllowed(t *testing.T) {
+	p := &Policy{AllowedNetworkHosts: []string{"api.example.com", "*.corp.test"}}
+	for url, ok := range map[string]bool{
+		"https://api.example.com/mcp":     true,
+		"https://API.example.com:8443/x":  true,
+		"http://other.example.com/":       false,
+		"http://a.corp.test/":             true,
+		"http://deep.a.corp.test/":        true,
+		"http://corp.test/":               false,
+		"http://evilcorp.test/":           false,
+		"http://api.example.com.evil.io/": false,
+	} {
+		err := p.hostAllowed(url)
+		if (err == nil) != ok {
+			t.Errorf("%s: err %v, want allowed=%v", url, err, ok)
+		}
+		if err != nil && !errors.Is(err, ErrHostNotAllowed) {
+			t.Errorf("%s: %v is not ErrHostNotAllowed", url, err)
+		}
+	}
+	if err := (&Policy{}).hostAllowed("http://anything/"); err != nil {
+		t.Errorf("an empty list allows every host: %v", err)
+	}
+}
+
+func TestEndedSessionsArePruned(t *testing.T) {
+	rt := NewRuntime(Options{Gateway: GatewayOptions{KeepEnded: 2}})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := rt.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	var ids []string
+	for i := 0; i < 5; i++ {
+		s, err := rt.CreateSession(SessionSpec{Tenant: "t", Allowlist: []string{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, s.ID)
+	}
+	for _, id := range ids {
+		if _, err := rt.TerminateSession("t", "p", id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := rt.Sessions("t")
+	if len(list) != 2 || list[0].ID != ids[3] || list[1].ID != ids[4] {
+		t.Fatalf("kept %d sessions: %+v", len(list), list)
+	}
+	if _, err := rt.Session("t", ids[0]); !errors.Is(err, ErrSessionNotFound) {
+		t.Fatalf("pruned session: %v", err)
+	}
+	if _, err := rt.Session("u", ids[4]); !errors.Is(err, ErrSessionNotFound) {
+		t.Fatalf("another tenant reads a session: %v", err)
+	}
+}

@@ -1,0 +1,342 @@
+package actors
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/switchyard-mcp/switchyard/audit"
+	"github.com/switchyard-mcp/switchyard/events"
+)
+
+// Session statuses.
+const (
+	SessionActive     = "active"
+	SessionTerminated = "terminated"
+	SessionExpired    = "expired"
+)
+
+// SessionSpec creates an agent session.
+type SessionSpec struct {
+	Tenant    string
+	Agent     string
+	Allowlist []string
+	// TokenBudget bounds the tokens the session's calls may use (0 = no
+	// budget).
+	TokenBudget int64
+	Metadata    json.RawMessage
+}
+
+// SessionInfo is a consistent snapshot of a session, published by its
+// actor on every change.
+type SessionInfo struct {
+	ID          string          `json:"id"`
+	Tenant      string          `json:"tenant_id"`
+	Agent       string          `json:"agent_id"`
+	Allowlist   []string        `json:"tool_allowlist"`
+	TokenBudget int64           `json:"token_budget"`
+	TokensUsed  int64           `json:"tokens_used"`
+	ToolCalls   int64           `json:"tool_calls"`
+	InFlight    int             `json:"in_flight"`
+	Status      string          `json:"status"`
+	CreatedAt   time.Time       `json:"created_at"`
+	EndedAt     *time.Time      `json:"ended_at,omitempty"`
+	Metadata    json.RawMessage `json:"metadata,omitempty"`
+}
+
+// sessionRef indexes a session actor; info is its latest snapshot and done
+// closes when the actor has stopped.
+type sessionRef struct {
+	id     string
+	tenant string
+	pid    *actor.PID
+	info   atomic.Pointer[SessionInfo]
+	done   chan struct{}
+}
+
+// Messages of the session actor.
+type (
+	// sessionAdmit asks to start a call (or with peek only to check that
+	// it could start); the answer goes to reply.
+	sessionAdmit struct {
+		tool     string
+		maxCalls int
+		peek     bool
+		// upfront is charged at admission: the part of the call's cost its
+		// arguments make, known before it runs.
+		upfront int64
+		reply   chan error
+	}
+	// sessionDone accounts a finished call: the rest of its cost.
+	sessionDone struct{ tokens int64 }
+	// sessionEnd terminates the session.
+	sessionEnd struct{}
+	// sessionIdle is the idle timer firing.
+	sessionIdle struct{}
+)
+
+// session is the actor owning one agent session: its allowlist, budget and
+// counters. Every admission and every accounting passes through its mailbox,
+// so the counters are exact under any concurrency.
+type session struct {
+	rt       *Runtime
+	ref      *sessionRef
+	info     SessionInfo
+	allow    map[string]struct{}
+	inflight int
+	last     time.Time
+	idleT    *time.Timer
+	self     *actor.PID
+}
+
+// Receive implements actor.Actor.
+func (s *session) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		s.self = ctx.Self()
+		s.last = time.Now()
+		s.armIdle()
+	case *sessionAdmit:
+		m.reply <- s.admit(m)
+	case *sessionDone:
+		s.info.TokensUsed += m.tokens
+		s.inflight--
+		s.last = time.Now()
+		s.publish()
+	case *sessionEnd:
+		if s.info.Status == SessionActive {
+			s.end(SessionTerminated)
+		}
+		ctx.Respond(s.snapshot())
+	case *sessionIdle:
+		s.idleT = nil
+		if s.info.Status != SessionActive {
+			return
+		}
+		ttl := s.rt.gw.opts.SessionIdleTTL
+		if s.inflight == 0 && time.Since(s.last) >= ttl {
+			s.end(SessionExpired)
+			return
+		}
+		s.armIdle()
+	case *actor.Stopping:
+		if s.idleT != nil {
+			s.idleT.Stop()
+		}
+		if s.info.Status == SessionActive {
+			s.end(SessionExpired)
+		}
+	case *actor.Stopped:
+		close(s.ref.done)
+	}
+}
+
+func (s *session) admit(m *sessionAdmit) error {
+	switch {
+	case s.info.Status != SessionActive:
+		s.rt.gw.metrics.sessionRefused.Inc()
+		return fmt.Errorf("%w: session %s is %s", ErrSessionClosed, s.info.ID, s.info.Status)
+	case !s.allowed(m.tool):
+		s.rt.gw.metrics.allowlistRefused.Inc()
+		return fmt.Errorf("%w: %q is not in session %s's allowlist", ErrToolNotAllowed, m.tool, s.info.ID)
+	case s.info.TokenBudget > 0 && s.info.TokensUsed >= s.info.TokenBudget:
+		s.rt.gw.metrics.budgetRefused.Inc()
+		return fmt.Errorf("%w: session %s used %d of %d tokens", ErrBudgetExceeded, s.info.ID, s.info.TokensUsed, s.info.TokenBudget)
+	case m.maxCalls > 0 && s.info.ToolCalls >= int64(m.maxCalls):
+		s.rt.gw.metrics.callLimitRefused.Inc()
+		return fmt.Errorf("%w: session %s made %d tool calls, the tenant's limit", ErrCallLimit, s.info.ID, s.info.ToolCalls)
+	}
+	if m.peek {
+		return nil
+	}
+	s.info.ToolCalls++
+	s.info.TokensUsed += m.upfront
+	s.inflight++
+	s.last = time.Now()
+	s.publish()
+	return nil
+}
+
+func (s *session) allowed(tool string) bool {
+	_, ok := s.allow[tool]
+	return ok
+}
+
+func (s *session) snapshot() *SessionInfo {
+	c := s.info
+	c.InFlight = s.inflight
+	return &c
+}
+
+func (s *session) publish() { s.ref.info.Store(s.snapshot()) }
+
+func (s *session) armIdle() {
+	ttl := s.rt.gw.opts.SessionIdleTTL
+	wait := ttl - time.Since(s.last)
+	if wait <= 0 {
+		wait = ttl
+	}
+	self, root := s.self, s.rt.system.Root
+	s.idleT = time.AfterFunc(wait, func() { root.Send(self, &sessionIdle{}) })
+}
+
+// end moves the session out of active, for good.
+func (s *session) end(status string) {
+	now := time.Now().UTC()
+	s.info.Status = status
+	s.info.EndedAt = &now
+	if s.idleT != nil {
+		s.idleT.Stop()
+		s.idleT = nil
+	}
+	s.rt.gw.metrics.active.Dec()
+	s.publish()
+	s.rt.hub.Publish("", events.SessionChanged{Tenant: s.info.Tenant, Session: s.info.ID, Status: status})
+	s.rt.gw.pruneSessions(s.rt)
+}
+
+// CreateSession starts a session actor for the tenant. The tenant's
+// max_concurrent_sessions is checked and taken in the sessions
+// supervisor's mailbox, so concurrent creations never exceed it.
+func (r *Runtime) CreateSession(spec SessionSpec) (*SessionInfo, error) {
+	if spec.Allowlist == nil {
+		spec.Allowlist = []string{}
+	}
+	if spec.TokenBudget < 0 {
+		return nil, fmt.Errorf("%w: token_budget must not be negative", ErrInvalid)
+	}
+	gw := r.gw
+	ref := &sessionRef{id: newID("sess-"), tenant: spec.Tenant, done: make(chan struct{})}
+	info := SessionInfo{
+		ID: ref.id, Tenant: spec.Tenant, Agent: spec.Agent,
+		Allowlist: slices.Clone(spec.Allowlist), TokenBudget: spec.TokenBudget,
+		Status: SessionActive, CreatedAt: time.Now().UTC(), Metadata: spec.Metadata,
+	}
+	ref.info.Store(&info)
+	allow := make(map[string]struct{}, len(spec.Allowlist))
+	for _, t := range spec.Allowlist {
+		allow[t] = struct{}{}
+	}
+	limit := r.Policy(spec.Tenant).MaxConcurrentSessions
+	_, err := r.spawn(gw.sessionsSup, &spawnChild{
+		name:     ref.id,
+		producer: func() actor.Actor { return &session{rt: r, ref: ref, info: info, allow: allow} },
+		admit: func() error {
+			if limit > 0 && gw.activeSessions(spec.Tenant) >= limit {
+				return fmt.Errorf("%w: tenant %s has %d active sessions", ErrSessionLimit, spec.Tenant, limit)
+			}
+			return nil
+		},
+		register: func(pid *actor.PID) {
+			ref.pid = pid
+			gw.mu.Lock()
+			gw.sessions[ref.id] = ref
+			gw.mu.Unlock()
+			gw.metrics.sessions.Inc()
+			gw.metrics.active.Inc()
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.hub.Publish("", events.SessionChanged{Tenant: spec.Tenant, Session: ref.id, Status: SessionActive})
+	return ref.info.Load(), nil
+}
+
+// activeSessions counts a tenant's active sessions.
+func (g *gateway) activeSessions(tenant string) int {
+	return count(g, g.sessions, func(s *sessionRef) bool {
+		return s.tenant == tenant && s.info.Load().Status == SessionActive
+	})
+}
+
+// pruneSessions stops and forgets the oldest ended sessions beyond
+// KeepEnded.
+func (g *gateway) pruneSessions(r *Runtime) {
+	pruneEnded(r, g.sessions, func(s *sessionRef) (bool, time.Time, *actor.PID) {
+		info := s.info.Load()
+		if info.EndedAt == nil {
+			return false, time.Time{}, s.pid
+		}
+		return true, *info.EndedAt, s.pid
+	})
+}
+
+// tenantSession finds a session of the tenant; another tenant's session
+// is ErrSessionNotFound.
+func (r *Runtime) tenantSession(tenant, id string) (*sessionRef, error) {
+	r.gw.mu.RLock()
+	ref := r.gw.sessions[id]
+	r.gw.mu.RUnlock()
+	if ref == nil || ref.tenant != tenant {
+		return nil, fmt.Errorf("%w: %q", ErrSessionNotFound, id)
+	}
+	return ref, nil
+}
+
+// Session returns a session of the tenant.
+func (r *Runtime) Session(tenant, id string) (*SessionInfo, error) {
+	ref, err := r.tenantSession(tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	return ref.info.Load(), nil
+}
+
+// Sessions lists a tenant's sessions, oldest first.
+func (r *Runtime) Sessions(tenant string) []*SessionInfo {
+	r.gw.mu.RLock()
+	out := make([]*SessionInfo, 0, len(r.gw.sessions))
+	for _, s := range r.gw.sessions {
+		if s.tenant == tenant {
+			out = append(out, s.info.Load())
+		}
+	}
+	r.gw.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].CreatedAt.Before(out[j].CreatedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// TerminateSession ends a session of the tenant; every later call in it is
+// refused. Terminating an ended session returns it unchanged.
+func (r *Runtime) TerminateSession(tenant, principal, id string) (*SessionInfo, error) {
+	ref, err := r.tenantSession(tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.system.Root.RequestFuture(ref.pid, &sessionEnd{}, 10*time.Second).Result()
+	if err != nil {
+		return nil, fmt.Errorf("%w: session %s: %w", ErrUnavailable, id, err)
+	}
+	info, _ := res.(*SessionInfo)
+	if info == nil {
+		return nil, fmt.Errorf("%w: session %s gave no answer", ErrUnavailable, id)
+	}
+	r.gw.audit.Record(audit.Entry{Kind: audit.KindSessionTerminate, Tenant: tenant, Principal: principal, Session: id, Outcome: info.Status})
+	return info, nil
+}
+
+// admit asks the session actor whether a call may start (and with peek
+// false, counts it as started). It does not give up on ctx: the actor
+// answers at once (its mailbox never waits on I/O), and an admission the
+// caller stopped waiting for would never be accounted as done.
+func (r *Runtime) admit(ref *sessionRef, tool string, maxCalls int, peek bool, upfront int64) error {
+	m := &sessionAdmit{tool: tool, maxCalls: maxCalls, peek: peek, upfront: upfront, reply: make(chan error, 1)}
+	r.system.Root.Send(ref.pid, m)
+	select {
+	case err := <-m.reply:
+		return err
+	case <-ref.done:
+		return fmt.Errorf("%w: session %s has ended", ErrSessionClosed, ref.id)
+	}
+}

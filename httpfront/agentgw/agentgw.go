@@ -1,0 +1,973 @@
+// Package agentgw serves the Agent Gateway surface under /v1: the MCP
+// server registry, tool discovery and calls with schema validation, agent
+// sessions, tenant policies with human approvals, elicitations, and A2A
+// delegation. Every object is tenant-scoped: another tenant's object
+// answers 404 as if it did not exist.
+package agentgw
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/switchyard-mcp/switchyard/actors"
+	"github.com/switchyard-mcp/switchyard/auth"
+	"github.com/switchyard-mcp/switchyard/config"
+	"github.com/switchyard-mcp/switchyard/httpfront/web"
+	"github.com/switchyard-mcp/switchyard/internal/jsonx"
+	"github.com/switchyard-mcp/switchyard/schema"
+	"github.com/switchyard-mcp/switchyard/transports"
+)
+
+// Keys of the request values the front end's middleware sets.
+const (
+	// PrincipalKey holds the request's *auth.Principal (absent when the
+	// server runs without credentials).
+	PrincipalKey = web.PrincipalKey
+	// TenantBoundKey is true when the principal's tenant comes from its
+	// credentials (a JWT tenant_id claim): a request body may then not name
+	// another tenant.
+	TenantBoundKey = "switchyard.tenant_bound"
+)
+
+// API serves /v1.
+type API struct {
+	rt     *actors.Runtime
+	limits config.Limits
+}
+
+// New returns the /v1 surface over a runtime; limits supply the defaults of
+// servers registered through it.
+func New(rt *actors.Runtime, limits config.Limits) *API {
+	return &API{rt: rt, limits: limits}
+}
+
+// Serve handles a request whose path starts with /v1/ (passed without the
+// /v1 prefix). It reports false when no route matches.
+func (a *API) Serve(ctx *fasthttp.RequestCtx, path string) bool {
+	method := string(ctx.Method())
+	seg := strings.Split(strings.Trim(path, "/"), "/")
+	is := func(m string) bool { return method == m }
+	switch {
+	case len(seg) >= 2 && seg[0] == "mcp" && seg[1] == "servers":
+		return a.servers(ctx, method, seg[2:])
+	case path == "/mcp/tools":
+		return route(ctx, is(http.MethodGet), a.tools)
+	case path == "/mcp/tools/call":
+		return route(ctx, is(http.MethodPost), func(ctx *fasthttp.RequestCtx) { a.call(ctx, "") })
+	case path == "/a2a/agents":
+		switch method {
+		case http.MethodGet:
+			a.agents(ctx)
+		case http.MethodPost:
+			a.registerAgent(ctx)
+		default:
+			notAllowed(ctx)
+		}
+	case path == "/a2a/send":
+		return route(ctx, is(http.MethodPost), a.send)
+	case len(seg) == 3 && seg[0] == "a2a" && seg[1] == "tasks":
+		return route(ctx, is(http.MethodGet), func(ctx *fasthttp.RequestCtx) { a.task(ctx, seg[2]) })
+	case seg[0] == "sessions":
+		return a.sessions(ctx, method, seg[1:])
+	case len(seg) == 2 && seg[0] == "policies":
+		switch method {
+		case http.MethodGet:
+			a.policy(ctx, seg[1])
+		case http.MethodPut:
+			a.setPolicy(ctx, seg[1])
+		default:
+			notAllowed(ctx)
+		}
+	case seg[0] == "hitl":
+		return a.hitl(ctx, method, seg[1:])
+	case seg[0] == "elicit":
+		return a.elicit(ctx, method, seg[1:])
+	default:
+		return false
+	}
+	return true
+}
+
+func route(ctx *fasthttp.RequestCtx, ok bool, h func(*fasthttp.RequestCtx)) bool {
+	if !ok {
+		notAllowed(ctx)
+		return true
+	}
+	h(ctx)
+	return true
+}
+
+// ---- errors ----
+
+// apiError is a /v1 error: the status and the body's "error" code.
+type apiError struct {
+	status int
+	code   string
+	msg    string
+	extra  map[string]any
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func newError(status int, code, format string, args ...any) *apiError {
+	return &apiError{status: status, code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// notFoundText is what a lookup endpoint answers for each kind of object
+// (the seed's {"error": "Server not found"}).
+var notFoundText = []struct {
+	err  error
+	text string
+	code string
+}{
+	{actors.ErrServerNotFound, "Server not found", "server_not_found"},
+	{actors.ErrSessionNotFound, "Session not found", "session_not_found"},
+	{actors.ErrApprovalNotFound, "Approval not found", "approval_not_found"},
+	{actors.ErrTaskNotFound, "Task not found", "task_not_found"},
+	{actors.ErrElicitationNotFound, "Elicitation not found", "elicitation_not_found"},
+	{actors.ErrGroupNotFound, "Server not found", "server_not_found"},
+	{actors.ErrToolNotFound, "Tool not found", "tool_not_found"},
+}
+
+// classify maps a runtime error to the /v1 status and body. With lookup
+// set, a missing object answers the seed's {"error": "<Kind> not found"};
+// otherwise the code names it (server_not_found, ...).
+func classify(err error, lookup bool) *apiError {
+	var (
+		ae   *apiError
+		ve   *schema.ValidationError
+		ce   *actors.CollisionError
+		pend *actors.PendingApproval
+	)
+	msg := err.Error()
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.As(err, &pend):
+		return &apiError{status: http.StatusAccepted, code: "pending_approval", msg: "Tool call requires human approval",
+			extra: map[string]any{"status": "pending_approval", "approval_id": pend.ID}}
+	case errors.As(err, &ve):
+		return &apiError{status: http.StatusBadRequest, code: "validation_failed", msg: "arguments do not match the tool's input schema",
+			extra: map[string]any{"violations": ve.Violations}}
+	case errors.As(err, &ce):
+		return &apiError{status: http.StatusConflict, code: "tool_naming_collision", msg: msg,
+			extra: map[string]any{"collisions": ce.Names}}
+	case errors.Is(err, actors.ErrNotFound):
+		for _, n := range notFoundText {
+			if errors.Is(err, n.err) {
+				if lookup {
+					return &apiError{status: http.StatusNotFound, code: n.text, msg: msg}
+				}
+				return &apiError{status: http.StatusNotFound, code: n.code, msg: msg}
+			}
+		}
+		return &apiError{status: http.StatusNotFound, code: "not_found", msg: msg}
+	}
+	table := []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{web.ErrBadJSON, http.StatusBadRequest, "invalid_request"},
+		{actors.ErrInvalid, http.StatusBadRequest, "invalid_request"},
+		{actors.ErrChainDepth, http.StatusBadRequest, "chain_depth_exceeded"},
+		{actors.ErrToolNotFound, http.StatusNotFound, "tool_not_found"},
+		{actors.ErrToolNotAllowed, http.StatusForbidden, "tool_not_allowed"},
+		{actors.ErrHostNotAllowed, http.StatusForbidden, "host_not_allowed"},
+		{actors.ErrQuarantined, http.StatusForbidden, "server_quarantined"},
+		{actors.ErrSessionClosed, http.StatusConflict, "session_not_active"},
+		{actors.ErrCircular, http.StatusConflict, "circular_delegation"},
+		{actors.ErrNotPending, http.StatusConflict, "not_pending"},
+		{actors.ErrExists, http.StatusConflict, "already_exists"},
+		{actors.ErrBudgetExceeded, http.StatusTooManyRequests, "budget_exceeded"},
+		{actors.ErrCallLimit, http.StatusTooManyRequests, "tool_call_limit_exceeded"},
+		{actors.ErrSessionLimit, http.StatusTooManyRequests, "session_limit_exceeded"},
+		{actors.ErrLimit, http.StatusTooManyRequests, "limit_exceeded"},
+		{actors.ErrBusy, http.StatusTooManyRequests, "server_busy"},
+		{actors.ErrCancelled, 499, "client_closed_request"},
+		{actors.ErrAgentUnreachable, http.StatusBadGateway, "agent_unreachable"},
+		{actors.ErrAgentFailed, http.StatusBadGateway, "agent_error"},
+		{actors.ErrBackend, http.StatusBadGateway, "server_error"},
+		{actors.ErrTimeout, http.StatusGatewayTimeout, "timeout"},
+		{actors.ErrUnavailable, http.StatusServiceUnavailable, "server_unavailable"},
+		{actors.ErrShutdown, http.StatusServiceUnavailable, "shutting_down"},
+	}
+	for _, t := range table {
+		if errors.Is(err, t.err) {
+			return &apiError{status: t.status, code: t.code, msg: msg}
+		}
+	}
+	return &apiError{status: http.StatusInternalServerError, code: "internal_error", msg: msg}
+}
+
+// fail writes err as a /v1 error body.
+func fail(ctx *fasthttp.RequestCtx, err error, lookup bool) {
+	e := classify(err, lookup)
+	body := map[string]any{"error": e.code}
+	if e.msg != "" && e.msg != e.code {
+		body["message"] = e.msg
+	}
+	for k, v := range e.extra {
+		body[k] = v
+	}
+	if e.status == http.StatusTooManyRequests || e.status == http.StatusServiceUnavailable {
+		ctx.Response.Header.Set("Retry-After", "1")
+	}
+	web.JSON(ctx, e.status, body)
+}
+
+func notAllowed(ctx *fasthttp.RequestCtx) {
+	fail(ctx, newError(http.StatusMethodNotAllowed, "method_not_allowed", "method %s not allowed here", ctx.Method()), false)
+}
+
+// decode reads a JSON body (unknown fields are refused).
+func decode(ctx *fasthttp.RequestCtx, v any) error {
+	return web.Decode(ctx, v, false)
+}
+
+// ---- identity and tenancy ----
+
+// who returns the request's principal id and tenant. The tenant is the
+// credentials' tenant when they carry one (then a body naming another
+// tenant is refused), else the body's tenant_id, else the x-tenant-id
+// header, else "default".
+func who(ctx *fasthttp.RequestCtx, bodyTenant string) (principal, tenant string, err error) {
+	principal = "anonymous"
+	p, _ := ctx.UserValue(PrincipalKey).(*auth.Principal)
+	if p != nil {
+		principal = p.ID
+	}
+	if bound, _ := ctx.UserValue(TenantBoundKey).(bool); bound && p != nil {
+		if bodyTenant != "" && bodyTenant != p.Tenant {
+			return "", "", newError(http.StatusForbidden, "tenant_mismatch",
+				"the credentials act for tenant %q, not %q", p.Tenant, bodyTenant)
+		}
+		return principal, p.Tenant, nil
+	}
+	switch {
+	case bodyTenant != "":
+		tenant = bodyTenant
+	case p != nil && p.Tenant != "":
+		tenant = p.Tenant
+	default:
+		tenant = string(ctx.Request.Header.Peek("x-tenant-id"))
+	}
+	if tenant == "" {
+		tenant = auth.DefaultTenant
+	}
+	return principal, tenant, nil
+}
+
+// tenantOf is who for requests without a body tenant.
+func tenantOf(ctx *fasthttp.RequestCtx) (principal, tenant string) {
+	principal, tenant, _ = who(ctx, "")
+	return principal, tenant
+}
+
+// ---- MCP servers ----
+
+type toolView struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	InputSchema json.RawMessage `json:"inputSchema"`
+}
+
+// toolJSON is a tool's definition as the backend gave it, or rebuilt.
+func toolJSON(t transports.Tool) json.RawMessage {
+	if len(t.Raw) > 0 {
+		return t.Raw
+	}
+	v := toolView{Name: t.Name, Description: t.Description, InputSchema: t.InputSchema}
+	if len(v.InputSchema) == 0 {
+		v.InputSchema = json.RawMessage(`{}`)
+	}
+	b, _ := json.Marshal(v)
+	return b
+}
+
+func toolsJSON(tools []transports.Tool) []json.RawMessage {
+	out := make([]json.RawMessage, len(tools))
+	for i, t := range tools {
+		out[i] = toolJSON(t)
+	}
+	return out
+}
+
+func serverStatus(i *actors.Info) string {
+	switch {
+	case i.Quarantine != "":
+		return "quarantined"
+	case i.State == actors.StateDead:
+		return "unavailable"
+	case i.State == actors.StateStopped:
+		return "stopped"
+	}
+	return "active"
+}
+
+// serverURL is where a server is reached: its endpoint, or for a local
+// provider its launch target.
+func serverURL(s actors.Spec) string {
+	switch s.Mode {
+	case "remote":
+		return s.Endpoint
+	case "docker":
+		return "docker:" + s.Image
+	default:
+		return "stdio:" + strings.Join(s.Command, " ")
+	}
+}
+
+func serverJSON(i *actors.Info) map[string]any {
+	name := i.Spec.Name
+	if name == "" {
+		name = i.Spec.ID
+	}
+	m := map[string]any{
+		"id":          i.Spec.ID,
+		"name":        name,
+		"url":         serverURL(i.Spec),
+		"tenant_id":   i.Spec.Tenant,
+		"tools":       toolsJSON(i.ServerTools()),
+		"status":      serverStatus(i),
+		"state":       i.State,
+		"fingerprint": i.ServerFingerprint(),
+	}
+	if !i.Spec.RegisteredAt.IsZero() {
+		m["registered_at"] = i.Spec.RegisteredAt
+	}
+	if i.Quarantine != "" {
+		m["quarantine_reason"] = i.Quarantine
+	}
+	return m
+}
+
+func (a *API) servers(ctx *fasthttp.RequestCtx, method string, rest []string) bool {
+	switch {
+	case len(rest) == 0:
+		switch method {
+		case http.MethodGet:
+			_, tenant := tenantOf(ctx)
+			list := a.rt.TenantServers(tenant)
+			out := make([]map[string]any, len(list))
+			for i, s := range list {
+				out[i] = serverJSON(s)
+			}
+			web.JSON(ctx, http.StatusOK, map[string]any{"servers": out, "total": len(out)})
+		case http.MethodPost:
+			a.register(ctx)
+		default:
+			notAllowed(ctx)
+		}
+	case len(rest) == 1:
+		_, tenant := tenantOf(ctx)
+		switch method {
+		case http.MethodGet:
+			info, err := a.rt.TenantServer(tenant, rest[0])
+			if err != nil {
+				fail(ctx, err, true)
+				return true
+			}
+			web.JSON(ctx, http.StatusOK, serverJSON(info))
+		case http.MethodDelete:
+			if err := a.rt.DeleteServer(tenant, rest[0]); err != nil {
+				fail(ctx, err, true)
+				return true
+			}
+			web.JSON(ctx, http.StatusOK, map[string]any{"removed": rest[0]})
+		default:
+			notAllowed(ctx)
+		}
+	case len(rest) == 2 && rest[1] == "tools":
+		if method != http.MethodGet {
+			notAllowed(ctx)
+			return true
+		}
+		_, tenant := tenantOf(ctx)
+		info, err := a.rt.TenantServer(tenant, rest[0])
+		if err != nil {
+			fail(ctx, err, true)
+			return true
+		}
+		web.JSON(ctx, http.StatusOK, map[string]any{"tools": toolsJSON(info.ServerTools())})
+	default:
+		return false
+	}
+	return true
+}
+
+type registerRequest struct {
+	ID     string           `json:"id"`
+	Name   string           `json:"name"`
+	URL    string           `json:"url"`
+	Tenant string           `json:"tenant_id"`
+	Tools  []registeredTool `json:"tools"`
+	// Header is sent with every request to the server (for its own
+	// authentication); it is never shown.
+	Header map[string]string `json:"headers"`
+}
+
+type registeredTool struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	InputSchema json.RawMessage `json:"inputSchema"`
+}
+
+func (a *API) register(ctx *fasthttp.RequestCtx) {
+	var req registerRequest
+	if err := decode(ctx, &req); err != nil {
+		fail(ctx, err, false)
+		return
+	}
+	_, tenant, err := who(ctx, req.Tenant)
+	if err != nil {
+		fail(ctx, err, false)
+		return
+	}
+	if req.Name == "" || req.URL == "" {
+		fail(ctx, newError(http.StatusBadRequest, "invalid_request", "name and url are required"), false)
+		return
+	}
+	var tools []transports.Tool
+	if req.Tools != nil {
+		tools = make([]transports.Tool, len(req.Tools))
+		for i, t := range req.Tools {
+			tools[i] = transports.Tool{Name: t.Name, Description: t.Description, InputSchema: t.InputSchema}
+			raw, _ := json.Marshal(toolView{Name: t.Name, Description: t.Description, InputSchema: orEmpty(t.InputSchema)})
+			tools[i].Raw = raw
+		}
+	}
+	defaults := actors.SpecFromConfig(&config.Provider{ID: "x", Mode: config.Mode("remote"), Endpoint: req.URL}, a.limits)
+	defaults.Headers = req.Header
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	info, err := a.rt.RegisterServer(c, actors.ServerRegistration{
+		ID: req.ID, Name: req.Name, URL: req.URL, Tenant: tenant, Tools: tools, Defaults: defaults,
+	})
+	if err != nil {
+		fail(ctx, err, false)
+		return
+	}
+	web.JSON(ctx, http.StatusCreated, map[string]any{
+		"id": info.Spec.ID, "tools_registered": len(info.ServerTools()), "fingerprint": info.ServerFingerprint(),
+	})
+}
+
+func orEmpty(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return json.RawMessage(`{}`)
+	}
+	return raw
+}
+
+// toolEntry is one tool in a discovery listing.
+type toolEntry struct {
+	Tool       json.RawMessage `json:"tool"`
+	ServerID   string          `json:"server_id"`
+	ServerName string          `json:"server_name"`
+}
+
+// discover lists the tenant's callable tools (quarantined servers are
+// left out), keeping those keep accepts.
+func (a *API) discover(tenant string, keep func(name string) bool) []toolEntry {
+	out := []toolEntry{}
+	for _, s := range a.rt.TenantServers(tenant) {
+		if s.Quarantine != "" {
+			continue
+		}
+		name := s.Spec.Name
+		if name == "" {
+			name = s.Spec.ID
+		}
+		for _, t := range s.ServerTools() {
+			if keep == nil || keep(t.Name) {
+				out = append(out, toolEntry{Tool: toolJSON(t), ServerID: s.Spec.ID, ServerName: name})
+			}
+		}
+	}
+	return out
+}
+
+func (a *API) tools(ctx *fasthttp.RequestCtx) {
+	_, tenant := tenantOf(ctx)
+	list := a.discover(tenant, nil)
+	web.JSON(ctx, http.StatusOK, map[string]any{"tools": list, "total": len(list)})
+}
+
+// ---- tool calls ----
+
+type callRequest struct {
+	ServerID  string          `json:"server_id"`
+	ToolName  string          `json:"tool_name"`
+	Arguments json.RawMessage `json:"arguments"`
+	TenantID  string          `json:"tenant_id"`
+	SessionID string          `json:"session_id"`
+}
+
+// call runs POST /v1/mcp/tools/call, and /v1/sessions/{id}/execute with
+// session set.
+func (a *API) call(ctx *fasthttp.RequestCtx, session string) {
+	var req callRequest
+	if err := decode(ctx, &req); err != nil {
+		fail(ctx, err, false)
+		return
+	}
+	if session != "" {
+		if req.SessionID != "" && req.SessionID != session {
+			fail(ctx, newError(http.StatusBadRequest, "invalid_request", "session_id %q does not match the path's session %q", req.SessionID, session), false)
+			return
+		}
+		req.SessionID = session
+	}
+	principal, tenant, err := who(ctx, req.TenantID)
+	if err != nil {
+		fail(ctx, err, false)
+		return
+	}
+	if req.ServerID == "" || req.ToolName == "" {
+		fail(ctx, newError(http.StatusBadRequest, "invalid_request", "server_id and tool_name are required"), false)
+		return
+	}
+	if bytes.Equal(bytes.TrimSpace(req.Arguments), []byte("null")) {
+		req.Arguments = nil
+	}
+	// The call is bounded by the provider's call timeout, as on /api.
+	res, err := a.rt.GatewayCall(context.Background(), &actors.GatewayCall{
+		Tenant: tenant, Principal: principal, Session: req.SessionID,
+		Server: req.ServerID, Tool: req.ToolName, Args: req.Arguments,
+	})
+	if err != nil {
+		fail(ctx, err, false)
+		return
+	}
+	b := make([]byte, 0, len(res.Result)+160)
+	b = append(b, `{"result":`...)
+	if len(res.Result) == 0 {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, res.Result...)
+	}
+	b = append(b, `,"latency_ms":`...)
+	b = strconv.AppendInt(b, int64(math.Round(float64(res.Latency.Microseconds())/1000)), 10)
+	b = append(b, `,"server_id":`...)
+	b = jsonx.AppendString(b, req.ServerID)
+	b = append(b, `,"tool_name":`...)
+	b = jsonx.AppendString(b, req.ToolName)
+	if res.IsError {
+		b = append(b, `,"is_error":true`...)
+	}
+	if req.SessionID != "" {
+		b = append(b, `,"session_id":`...)
+		b = jsonx.AppendString(b, req.SessionID)
+		b = append(b, `,"tokens":`...)
+		b = strconv.AppendInt(b, res.Tokens, 10)
+	}
+	b = append(b, '}')
+	web.Raw(ctx, http.StatusOK, b)
+}
+
+// ---- sessions ----
+
+type sessionRequest struct {
+	TenantID    string          `json:"tenant_id"`
+	AgentID     string          `json:"agent_id"`
+	Allowlist   *[]string       `json:"tool_allowlist"`
+	TokenBudget int64           `json:"token_budget"`
+	Metadata    json.RawMessage `json:"metadata"`
+}
+
+func (a *API) sessions(ctx *fasthttp.RequestCtx, method string, rest []string) bool {
+	switch {
+	case len(rest) == 0:
+		switch method {
+		case http.MethodGet:
+			_, tenant := tenantOf(ctx)
+			list := a.rt.Sessions(tenant)
+			web.JSON(ctx, http.StatusOK, map[string]any{"sessions": list, "total": len(list)})
+		case http.MethodPost:
+			a.createSession(ctx)
+		default:
+			notAllowed(ctx)
+		}
+	case len(rest) == 1:
+		principal, tenant := tenantOf(ctx)
+		switch method {
+		case http.MethodGet:
+			info, err := a.rt.Session(tenant, rest[0])
+			if err != nil {
+				fail(ctx, err, true)
+				return true
+			}
+			web.JSON(ctx, http.StatusOK, info)
+		case http.MethodDelete:
+			info, err := a.rt.TerminateSession(tenant, principal, rest[0])
+			if err != nil {
+				fail(ctx, err, true)
+				return true
+			}
+			web.JSON(ctx, http.StatusOK, map[string]any{"id": info.ID, "status": info.Status, "tenant_id": info.Tenant,
+				"tool_calls": info.ToolCalls, "tokens_used": info.TokensUsed})
+		default:
+			notAllowed(ctx)
+		}
+	case len(rest) == 2 && rest[1] == "tools":
+		if method != http.MethodGet {
+			notAllowed(ctx)
+			return true
+		}
+		_, tenant := tenantOf(ctx)
+		info, err := a.rt.Session(tenant, rest[0])
+		if err != nil {
+			fail(ctx, err, true)
+			return true
+		}
+		allow := make(map[string]bool, len(info.Allowlist))
+		for _, t := range info.Allowlist {
+			allow[t] = true
+		}
+		list := a.discover(tenant, func(name string) bool { return allow[name] })
+		web.JSON(ctx, http.StatusOK, map[string]any{"tools": list, "total": len(list)})
+	case len(rest) == 2 && rest[1] == "execute":
+		if method != http.MethodPost {
+			notAllowed(ctx)
+			return true
+		}
+		a.call(ctx, rest[0])
+	default:
+		return false
+	}
+	return true
+}
+
+func (a *API) createSession(ctx *fasthttp.RequestCtx) {
+	var req sessionRequest
+	if err := decode(ctx, &req); err != nil {
+		fail(ctx, err, false)
+		return
+	}
+	_, tenant, err := who(ctx, req.TenantID)
+	if err != nil {
+		fail(ctx, err, false)
+		return
+	}
+	if req.Allowlist == nil {
+		fail(ctx, newError(http.StatusBadRequest, "invalid_request",
+			"tool_allowlist is required: a session may call only the tools it lists"), false)
+		return
+	}
+	info, err := a.rt.CreateSession(actors.SessionSpec{
+		Tenant: tenant, Agent: req.AgentID, Allowlist: *req.Allowlist,
+		TokenBudget: req.TokenBudget, Metadata: req.Metadata,
+	})
+	if err != nil {
+		fail(ctx, err, false)
+		return
+	}
+	web.JSON(ctx, http.StatusCreated, info)
+}
+
+// ---- policies ----
+
+type policyRequest struct {
+	TenantID               string    `json:"tenant_id"`
+	HITLRequiredTools      *[]string `json:"hitl_required_tools"`
+	MaxConcurrentSessions  *int      `json:"max_concurrent_sessions"`
+	MaxToolCallsPerSession *int      `json:"max_tool_calls_per_session"`
+	AllowedNetworkHosts    *[]string `json:"allowed_network_hosts"`
+}
+
+// policyTenant checks that the request may act for the path's tenant:
+// credentials bound to another tenant see 404.
+func policyTenant(ctx *fasthttp.RequestCtx, tenant string) error {
+	if _, _, err := who(ctx, tenant); err != nil {
+		return newError(http.StatusNotFound, "Policy not found", "no policy for tenant %q", tenant)
+	}
+	return nil
+}
+
+func (a *API) policy(ctx *fasthttp.RequestCtx, tenant string) {
+	if err := policyTenant(ctx, tenant); err != nil {
+		fail(ctx, err, true)
+		return
+	}
+	web.JSON(ctx, http.StatusOK, a.rt.Policy(tenant))
+}
+
+func (a *API) setPolicy(ctx *fasthttp.RequestCtx, tenant string) {
+	if err := policyTenant(ctx, tenant); err != nil {
+		fail(ctx, err, true)
+		return
+	}
+	var req policyRequest
+	if err := decode(ctx, &req); err != nil {
+		fail(ctx, err, false)
+		return
+	}
+	if req.TenantID != "" && req.TenantID != tenant {
+		fail(ctx, newError(http.StatusBadRequest, "invalid_request", "tenant_id %q does not match the path's tenant %q", req.TenantID, tenant), false)
+		return
+	}
+	// A PUT replaces the policy; fields left out keep their current value.
+	p := *a.rt.Policy(tenant)
+	if req.HITLRequiredTools != nil {
+		p.HITLRequiredTools = *req.HITLRequiredTools
+	}
+	if req.MaxConcurrentSessions != nil {
+		p.MaxConcurrentSessions = *req.MaxConcurrentSessions
+	}
+	if req.MaxToolCallsPerSession != nil {
+		p.MaxToolCallsPerSession = *req.MaxToolCallsPerSession
+	}
+	if req.AllowedNetworkHosts != nil {
+		p.AllowedNetworkHosts = *req.AllowedNetworkHosts
+	}
+	out, err := a.rt.SetPolicy(p)
+	if err != nil {
+		fail(ctx, err, false)
+		return
+	}
+	web.JSON(ctx, http.StatusOK, out)
+}
+
+// ---- human approvals ----
+
+func (a *API) hitl(ctx *fasthttp.RequestCtx, method string, rest []string) bool {
+	principal, tenant := tenantOf(ctx)
+	switch {
+	case len(rest) == 1 && rest[0] == "pending":
+		if method != http.MethodGet {
+			notAllowed(ctx)
+			return true
+		}
+		list := a.rt.Approvals(tenant, actors.ApprovalPending)
+		if list == nil {
+			list = []*actors.ApprovalInfo{}
+		}
+		web.JSON(ctx, http.StatusOK, map[string]any{"pending": list, "total": len(list)})
+	case len(rest) == 1:
+		if method != http.MethodGet {
+			notAllowed(ctx)
+			return true
+		}
+		info, err := a.rt.Approval(tenant, rest[0])
+		if err != nil {
+			fail(ctx, err, true)
+			return true
+		}
+		web.JSON(ctx, http.StatusOK, info)
+	case len(rest) == 2 && (rest[1] == "approve" || rest[1] == "deny"):
+		if method != http.MethodPost {
+			notAllowed(ctx)
+			return true
+		}
+		info, err := a.rt.DecideApproval(tenant, principal, rest[0], rest[1] == "approve")
+		if err != nil {
+			fail(ctx, err, true)
+			return true
+		}
+		web.JSON(ctx, http.StatusOK, map[string]any{"id": info.ID, "status": info.Status, "resolved_at": info.ResolvedAt})
+	default:
+		return false
+	}
+	return true
+}
+
+// ---- elicitation ----
+
+type elicitRequest struct {
+	SessionID string          `json:"session_id"`
+	TenantID  string          `json:"tenant_id"`
+	ToolName  string          `json:"tool_name"`
+	Message   string          `json:"message"`
+	Schema    json.RawMessage `json:"schema"`
+}
+
+func (a *API) elicit(ctx *fasthttp.RequestCtx, method string, rest []string) bool {
+	switch {
+	case len(rest) == 0:
+		if method != http.MethodPost {
+			notAllowed(ctx)
+			return true
+		}
+		var req elicitRequest
+		if err := decode(ctx, &req); err != nil {
+			fail(ctx, err, false)
+			return true
+		}
+		_, tenant, err := who(ctx, req.TenantID)
+		if err != nil {
+			fail(ctx, err, false)
+			return true
+		}
+		if req.SessionID == "" || req.ToolName == "" || req.Message == "" || len(req.Schema) == 0 {
+			fail(ctx, newError(http.StatusBadRequest, "invalid_request", "session_id, tool_name, message and schema are required"), false)
+			return true
+		}
+		info, err := a.rt.Elicit(actors.ElicitationSpec{Tenant: tenant, Session: req.SessionID, Tool: req.ToolName,
+			Message: req.Message, Schema: req.Schema})
+		if err != nil {
+			fail(ctx, err, false)
+			return true
+		}
+		web.JSON(ctx, http.StatusAccepted, map[string]any{"elicitation_id": info.ID, "status": info.Status,
+			"type": info.Type, "message": "Waiting for user input", "expires_at": info.ExpiresAt})
+	case len(rest) == 1:
+		if method != http.MethodGet {
+			notAllowed(ctx)
+			return true
+		}
+		_, tenant := tenantOf(ctx)
+		info, err := a.rt.Elicitation(tenant, rest[0])
+		if err != nil {
+			fail(ctx, err, true)
+			return true
+		}
+		web.JSON(ctx, http.StatusOK, info)
+	case len(rest) == 2 && rest[1] == "respond":
+		if method != http.MethodPost {
+			notAllowed(ctx)
+			return true
+		}
+		_, tenant := tenantOf(ctx)
+		body := ctx.PostBody()
+		if len(body) == 0 || !json.Valid(body) {
+			fail(ctx, newError(http.StatusBadRequest, "invalid_request", "the response must be a JSON value"), false)
+			return true
+		}
+		info, err := a.rt.RespondElicitation(tenant, rest[0], append(json.RawMessage(nil), body...))
+		if err != nil {
+			fail(ctx, err, true)
+			return true
+		}
+		web.JSON(ctx, http.StatusOK, map[string]any{"elicitation_id": info.ID, "status": info.Status, "response": info.Response})
+	default:
+		return false
+	}
+	return true
+}
+
+// ---- A2A ----
+
+type agentRequest struct {
+	ID           string   `json:"id"`
+	Name         string   `json:"name"`
+	URL          string   `json:"url"`
+	TenantID     string   `json:"tenant_id"`
+	Capabilities []string `json:"capabilities"`
+	Description  string   `json:"description"`
+}
+
+func (a *API) agents(ctx *fasthttp.RequestCtx) {
+	_, tenant := tenantOf(ctx)
+	list := a.rt.Agents(tenant)
+	body := map[string]any{"agents": list, "total": len(list)}
+	if len(list) == 0 {
+		body["agents"] = []any{}
+		body["note"] = "Register agents via POST /v1/a2a/agents"
+	}
+	web.JSON(ctx, http.StatusOK, body)
+}
+
+func (a *API) registerAgent(ctx *fasthttp.RequestCtx) {
+	var req agentRequest
+	if err := decode(ctx, &req); err != nil {
+		fail(ctx, err, false)
+		return
+	}
+	_, tenant, err := who(ctx, req.TenantID)
+	if err != nil {
+		fail(ctx, err, false)
+		return
+	}
+	created, err := a.rt.RegisterAgent(actors.Agent{ID: req.ID, Name: req.Name, URL: req.URL, Tenant: tenant,
+		Capabilities: req.Capabilities, Description: req.Description})
+	if err != nil {
+		fail(ctx, err, false)
+		return
+	}
+	if created {
+		web.JSON(ctx, http.StatusCreated, map[string]any{"id": req.ID, "status": "registered"})
+		return
+	}
+	web.JSON(ctx, http.StatusOK, map[string]any{"id": req.ID, "status": "updated"})
+}
+
+type sendRequest struct {
+	From      string          `json:"from_agent"`
+	To        string          `json:"to_agent"`
+	Message   json.RawMessage `json:"message"`
+	TenantID  string          `json:"tenant_id"`
+	SessionID string          `json:"session_id"`
+	Chain     []string        `json:"delegation_chain"`
+}
+
+func (a *API) send(ctx *fasthttp.RequestCtx) {
+	var req sendRequest
+	if err := decode(ctx, &req); err != nil {
+		fail(ctx, err, false)
+		return
+	}
+	principal, tenant, err := who(ctx, req.TenantID)
+	if err != nil {
+		fail(ctx, err, false)
+		return
+	}
+	if m := bytes.TrimSpace(req.Message); len(m) == 0 || m[0] != '{' {
+		fail(ctx, newError(http.StatusBadRequest, "invalid_request", "message must be a JSON object"), false)
+		return
+	}
+	if req.SessionID != "" {
+		if _, err := a.rt.Session(tenant, req.SessionID); err != nil {
+			fail(ctx, err, false)
+			return
+		}
+	}
+	task, err := a.rt.Send(context.Background(), actors.Delegation{Tenant: tenant, Principal: principal, Session: req.SessionID,
+		From: req.From, To: req.To, Message: req.Message, Chain: req.Chain})
+	if err != nil {
+		fail(ctx, err, false)
+		return
+	}
+	body := map[string]any{"task_id": task.ID, "status": task.Status, "from": task.From, "to": task.To,
+		"delegation_chain": task.Chain}
+	switch task.Status {
+	case actors.TaskCompleted:
+		body["result"] = task.Result
+		web.JSON(ctx, http.StatusOK, body)
+	case actors.TaskPending:
+		body["note"] = "Target agent not registered — task queued"
+		web.JSON(ctx, http.StatusAccepted, body)
+	case actors.TaskFailed:
+		e := classify(task.Err(), false)
+		body["error"], body["message"] = e.code, e.msg
+		if task.Result != nil {
+			body["result"] = task.Result
+		}
+		web.JSON(ctx, e.status, body)
+	default: // still working, or waiting for input
+		if task.Result != nil {
+			body["result"] = task.Result
+		}
+		web.JSON(ctx, http.StatusAccepted, body)
+	}
+}
+
+func (a *API) task(ctx *fasthttp.RequestCtx, id string) {
+	_, tenant := tenantOf(ctx)
+	t, err := a.rt.Task(tenant, id)
+	if err != nil {
+		fail(ctx, err, true)
+		return
+	}
+	web.JSON(ctx, http.StatusOK, t)
+}
