@@ -257,6 +257,9 @@ type ToolPoisoningDetected struct {
 // Type implements Payload.
 func (ToolPoisoningDetected) Type() string { return "ToolPoisoningDetected" }
 
+// TenantID names the tenant the event belongs to.
+func (e ToolPoisoningDetected) TenantID() string { return e.Tenant }
+
 // SessionChanged records an agent session created, ended or expired.
 type SessionChanged struct {
 	Tenant  string `json:"tenant_id"`
@@ -266,6 +269,9 @@ type SessionChanged struct {
 
 // Type implements Payload.
 func (SessionChanged) Type() string { return "SessionChanged" }
+
+// TenantID names the tenant the event belongs to.
+func (e SessionChanged) TenantID() string { return e.Tenant }
 
 // ApprovalChanged records a human-in-the-loop approval requested, decided,
 // run or expired, so a UI can follow the queue.
@@ -280,6 +286,9 @@ type ApprovalChanged struct {
 // Type implements Payload.
 func (ApprovalChanged) Type() string { return "ApprovalChanged" }
 
+// TenantID names the tenant the event belongs to.
+func (e ApprovalChanged) TenantID() string { return e.Tenant }
+
 // TaskChanged records an A2A delegation task changing state.
 type TaskChanged struct {
 	Tenant string `json:"tenant_id"`
@@ -292,6 +301,9 @@ type TaskChanged struct {
 // Type implements Payload.
 func (TaskChanged) Type() string { return "TaskChanged" }
 
+// TenantID names the tenant the event belongs to.
+func (e TaskChanged) TenantID() string { return e.Tenant }
+
 // ElicitationChanged records an elicitation requested or answered.
 type ElicitationChanged struct {
 	Tenant      string `json:"tenant_id"`
@@ -301,3 +313,6 @@ type ElicitationChanged struct {
 
 // Type implements Payload.
 func (ElicitationChanged) Type() string { return "ElicitationChanged" }
+
+// TenantID names the tenant the event belongs to.
+func (e ElicitationChanged) TenantID() string { return e.Tenant }

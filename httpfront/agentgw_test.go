@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fasthttp/websocket"
+
 	"github.com/switchyard-mcp/switchyard/actors"
 	"github.com/switchyard-mcp/switchyard/audit"
 	"github.com/switchyard-mcp/switchyard/auth"
@@ -536,6 +538,14 @@ func TestV1TwoTenantsIsolated(t *testing.T) {
 	as := func(tok, method, path, body string) response {
 		return g.do(t, method, path, body, "Authorization", tok)
 	}
+	// Beta watches the event stream from the start.
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	conn, resp, err := d.Dial("ws"+strings.TrimPrefix(g.base, "http")+"/api/ws/events?token="+strings.TrimPrefix(beta, "Bearer "), nil)
+	if err != nil {
+		t.Fatalf("beta's event stream: %v", err)
+	}
+	_ = resp.Body.Close()
+	defer func() { _ = conn.Close() }()
 	srv := testbin.StartHTTP(t, "127.0.0.1:0", false)
 	r := as(alpha, "POST", "/v1/mcp/servers", fmt.Sprintf(`{"name":"a","url":%q}`, srv.URL()))
 	want(t, r, 201, "", "alpha registers")
@@ -598,6 +608,18 @@ func TestV1TwoTenantsIsolated(t *testing.T) {
 	}
 	if r := as(alpha, "GET", "/v1/a2a/tasks/"+task, ""); r.body["status"] != "pending" {
 		t.Fatalf("alpha task = %s", r.raw)
+	}
+	// Beta's stream carried none of alpha's events: the first event it
+	// gets is that of its own session, created after all of alpha's.
+	r = as(beta, "POST", "/v1/sessions", `{"tool_allowlist":[]}`)
+	want(t, r, 201, "", "beta session")
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	_, frame, err := conn.ReadMessage()
+	if err != nil {
+		t.Fatalf("beta's stream: %v", err)
+	}
+	if !strings.Contains(string(frame), `"SessionChanged"`) || !strings.Contains(string(frame), r.body["id"].(string)) {
+		t.Fatalf("beta's first event is not its own session: %s", frame)
 	}
 	// A viewer may read but not call or write.
 	viewer := "Bearer " + signed(t, "two-tenants", "vic", "alpha", "viewer")

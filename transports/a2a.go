@@ -278,7 +278,7 @@ func (c *A2AClient) Send(ctx context.Context, agentURL string, m A2AMessage) (*A
 	for out.pending() {
 		select {
 		case <-ctx.Done():
-			return res, fmt.Errorf("a2a: task %s still %s: %w", taskID, out.state, ctx.Err())
+			return res, fmt.Errorf("a2a: task %q still %s: %w", truncate([]byte(taskID), 80), out.state, ctx.Err())
 		case <-timer.C:
 		}
 		raw, err = c.call(ctx, agentURL, getMethod, a2aGetParams{ID: taskID}, m.Token, v1)

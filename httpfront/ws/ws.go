@@ -25,6 +25,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/switchyard-mcp/switchyard/actors"
+	"github.com/switchyard-mcp/switchyard/auth"
 	"github.com/switchyard-mcp/switchyard/events"
 	"github.com/switchyard-mcp/switchyard/httpfront/web"
 )
@@ -150,8 +151,8 @@ func (h *Handler) Logs(ctx *fasthttp.RequestCtx, providerID string) {
 		}
 		lines = n
 	}
-	if _, err := h.rt.Get(providerID); err != nil {
-		web.Error(ctx, fmt.Errorf("logs stream: %w", err))
+	if _, err := h.rt.TenantServer(web.Tenant(ctx), providerID); err != nil {
+		web.Error(ctx, fmt.Errorf("logs stream: %w: provider %q", actors.ErrNotFound, providerID))
 		return
 	}
 	kind := events.ProviderLog{}.Type()
@@ -198,7 +199,7 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, filter events.Filter, replay *
 		upgradeRequired(ctx)
 		return
 	}
-	s := h.begin(filter, replay)
+	s := h.begin(h.scoped(web.Tenant(ctx), filter), replay)
 	if s == nil {
 		web.Error(ctx, web.Errorf(http.StatusServiceUnavailable, "ServiceUnavailable", "websocket streams are shutting down"))
 		return
@@ -617,4 +618,31 @@ func truncateReason(s string) string {
 		s = s[:len(s)-1]
 	}
 	return s
+}
+
+// tenantScoped is implemented by the payloads of events that belong to a
+// tenant (sessions, approvals, tasks, security events).
+type tenantScoped interface{ TenantID() string }
+
+// scoped narrows a filter to the events a tenant may see: those of its own
+// objects and providers, and those of no tenant (runtime-wide alerts). An
+// event of a provider already removed is shown to the default tenant only.
+// It runs in the publisher, so it only reads published snapshots.
+func (h *Handler) scoped(tenant string, filter events.Filter) events.Filter {
+	return func(ev *events.Event) bool {
+		if ts, ok := ev.Data.(tenantScoped); ok {
+			if ts.TenantID() != tenant {
+				return false
+			}
+		} else if ev.ProviderID != "" {
+			owner := auth.DefaultTenant
+			if info, err := h.rt.Get(ev.ProviderID); err == nil {
+				owner = info.Spec.Tenant
+			}
+			if owner != tenant {
+				return false
+			}
+		}
+		return filter == nil || filter(ev)
+	}
 }
