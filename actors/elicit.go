@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mcp/switchyard/events"
+	"github.com/switchyard-mcp/switchyard/internal/jsonx"
 	"github.com/switchyard-mcp/switchyard/schema"
 )
 
@@ -42,14 +44,30 @@ type ElicitationInfo struct {
 	CreatedAt   time.Time       `json:"created_at"`
 	ExpiresAt   time.Time       `json:"expires_at"`
 	RespondedAt *time.Time      `json:"responded_at,omitempty"`
+	// Server is set when a server asked for the input during a tool call;
+	// the call resumes with the response, and its outcome is kept here.
+	Server     string          `json:"server_id,omitempty"`
+	CallResult json.RawMessage `json:"call_result,omitempty"`
+	CallError  string          `json:"call_error,omitempty"`
+	// Next names the elicitation the resumed call asked for next, if any.
+	Next string `json:"next_elicitation_id,omitempty"`
+}
+
+// resumeCall is a tool call waiting for a human's input: it is retried with
+// the response under the server's input request key and request state.
+type resumeCall struct {
+	call  GatewayCall
+	key   string
+	state string
 }
 
 // elicitation is one pending question. It has no actor: its whole life is
 // one answer, guarded by mu, with done closed when it is answered.
 type elicitation struct {
-	mu   sync.Mutex
-	info ElicitationInfo
-	done chan struct{}
+	mu     sync.Mutex
+	info   ElicitationInfo
+	done   chan struct{}
+	resume *resumeCall
 }
 
 func (e *elicitation) snapshot(now time.Time) *ElicitationInfo {
@@ -74,13 +92,22 @@ func (r *Runtime) Elicit(spec ElicitationSpec) (*ElicitationInfo, error) {
 	if err := r.gw.schemas.Validate(spec.Schema, nil); errors.Is(err, schema.ErrSchema) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
+	return r.newElicitation(spec, nil)
+}
+
+// newElicitation records a pending question, with the call to resume when
+// it is answered (nil for a question asked over REST).
+func (r *Runtime) newElicitation(spec ElicitationSpec, resume *resumeCall) (*ElicitationInfo, error) {
 	gw := r.gw
 	now := time.Now().UTC()
-	e := &elicitation{done: make(chan struct{}), info: ElicitationInfo{
+	e := &elicitation{done: make(chan struct{}), resume: resume, info: ElicitationInfo{
 		ID: newUUID(), Status: ElicitationPending, Type: "elicitation", Tenant: spec.Tenant,
 		Session: spec.Session, Tool: spec.Tool, Message: spec.Message, Schema: spec.Schema,
 		CreatedAt: now, ExpiresAt: now.Add(gw.opts.ElicitationTTL),
 	}}
+	if resume != nil {
+		e.info.Server = resume.call.Server
+	}
 	gw.mu.Lock()
 	pending := 0
 	for _, x := range gw.elicitations {
@@ -159,11 +186,99 @@ func (r *Runtime) RespondElicitation(tenant, id string, response json.RawMessage
 	}
 	at := now.UTC()
 	e.info.Status, e.info.Response, e.info.RespondedAt = ElicitationResponded, response, &at
-	close(e.done)
-	c := e.info
+	resume := e.resume
 	e.mu.Unlock()
+	if resume != nil {
+		r.resume(e, resume, response)
+	}
+	close(e.done)
 	r.hub.Publish("", events.ElicitationChanged{Tenant: tenant, Elicitation: id, Status: ElicitationResponded})
-	return &c, nil
+	return e.snapshot(time.Now()), nil
+}
+
+// resume retries the call that asked for the input, with the response as
+// the accepted answer, and keeps its outcome on the elicitation.
+func (r *Runtime) resume(e *elicitation, rc *resumeCall, response json.RawMessage) {
+	call := rc.call
+	b := append([]byte(`"inputResponses":{`), jsonx.AppendString(nil, rc.key)...)
+	b = append(b, `:{"action":"accept","content":`...)
+	b = append(b, response...)
+	b = append(b, `}},"requestState":`...)
+	call.extra = jsonx.AppendString(b, rc.state)
+	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Minute)
+	defer cancel()
+	res, err := r.GatewayCall(ctx, &call)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var next *PendingElicitation
+	switch {
+	case errors.As(err, &next):
+		e.info.Next = next.ID
+	case err != nil:
+		e.info.CallError = err.Error()
+	default:
+		e.info.CallResult = res.Result
+	}
+}
+
+// PendingElicitation is returned by GatewayCall when the server asked for
+// a human's input during the call; the call resumes when elicitation ID is
+// answered.
+type PendingElicitation struct {
+	ID      string
+	Message string
+	Schema  json.RawMessage
+}
+
+func (e *PendingElicitation) Error() string { return "the server asks for input: elicitation " + e.ID }
+
+// inputRequired is a result by which a server asks the client for input
+// before it completes a call (multi round-trip requests).
+type inputRequired struct {
+	ResultType    string `json:"resultType"`
+	InputRequests map[string]struct {
+		Method string `json:"method"`
+		Params struct {
+			Message         string          `json:"message"`
+			RequestedSchema json.RawMessage `json:"requestedSchema"`
+		} `json:"params"`
+	} `json:"inputRequests"`
+	RequestState string `json:"requestState"`
+}
+
+// askedForInput turns a call result that asks for input into a pending
+// elicitation holding the call (it returns nil for any other result). The
+// gateway answers one elicitation per round; other kinds of input
+// (sampling, roots) are refused.
+func (r *Runtime) askedForInput(c *GatewayCall, result []byte) error {
+	if !bytes.Contains(result, []byte(`"input_required"`)) {
+		return nil
+	}
+	var ir inputRequired
+	if err := json.Unmarshal(result, &ir); err != nil || ir.ResultType != "input_required" {
+		return nil
+	}
+	if len(ir.InputRequests) != 1 {
+		return fmt.Errorf("%w: server %s asks for %d inputs at once; the gateway answers one per round", ErrBackend, c.Server, len(ir.InputRequests))
+	}
+	for key, req := range ir.InputRequests {
+		if req.Method != "elicitation/create" {
+			return fmt.Errorf("%w: server %s asks for %s, which the gateway cannot answer", ErrBackend, c.Server, req.Method)
+		}
+		schemaJSON := req.Params.RequestedSchema
+		if len(schemaJSON) == 0 {
+			schemaJSON = json.RawMessage(`{"type":"object"}`)
+		}
+		call := *c
+		call.extra = nil
+		info, err := r.newElicitation(ElicitationSpec{Tenant: c.Tenant, Session: c.Session, Tool: c.Tool,
+			Message: req.Params.Message, Schema: schemaJSON}, &resumeCall{call: call, key: key, state: ir.RequestState})
+		if err != nil {
+			return err
+		}
+		return &PendingElicitation{ID: info.ID, Message: info.Message, Schema: info.Schema}
+	}
+	return nil
 }
 
 // WaitElicitation waits (bounded by ctx and the elicitation's expiry) for
@@ -182,4 +297,23 @@ func (r *Runtime) WaitElicitation(ctx context.Context, tenant, id string) (*Elic
 		return e.snapshot(time.Now()), ctx.Err()
 	}
 	return e.snapshot(time.Now()), nil
+}
+
+// AwaitInput asks a human for input on behalf of a server (for an MCP
+// client that cannot answer elicitations itself): it records a pending
+// elicitation of the tenant and waits, bounded by ctx and the
+// elicitation's expiry, for the response.
+func (r *Runtime) AwaitInput(ctx context.Context, spec ElicitationSpec) (json.RawMessage, error) {
+	info, err := r.newElicitation(spec, nil)
+	if err != nil {
+		return nil, err
+	}
+	got, err := r.WaitElicitation(ctx, spec.Tenant, info.ID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: elicitation %s unanswered: %w", ErrCancelled, info.ID, err)
+	}
+	if got.Status != ElicitationResponded {
+		return nil, fmt.Errorf("%w: elicitation %s is %s", ErrTimeout, info.ID, got.Status)
+	}
+	return got.Response, nil
 }

@@ -629,6 +629,8 @@ type GatewayCall struct {
 	Args      json.RawMessage
 	// approved is set when an approved call runs, so it is not held again.
 	approved string
+	// extra are further tools/call params (the answer to an input request).
+	extra []byte
 }
 
 // GatewayResult answers a GatewayCall.
@@ -749,7 +751,7 @@ func (r *Runtime) GatewayCall(ctx context.Context, c *GatewayCall) (*GatewayResu
 		}
 	}
 	gw.metrics.calls.Inc()
-	rep, err := r.Route(ctx, c.Server, c.Tool, c.Args)
+	rep, err := r.RouteWith(ctx, c.Server, c.Tool, c.Args, c.extra)
 	res := &GatewayResult{}
 	var out []byte
 	if rep != nil {
@@ -761,8 +763,14 @@ func (r *Runtime) GatewayCall(ctx context.Context, c *GatewayCall) (*GatewayResu
 		res.Tokens = Tokens(c.Args, out)
 		r.system.Root.Send(sref.pid, &sessionDone{tokens: res.Tokens - upfront})
 	}
+	if err == nil {
+		err = r.askedForInput(c, out)
+	}
+	var pending *PendingElicitation
 	outcome := "ok"
 	switch {
+	case errors.As(err, &pending):
+		outcome = "input_required"
 	case err != nil:
 		outcome = "error"
 	case res.IsError:

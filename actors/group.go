@@ -393,10 +393,16 @@ func (r *Runtime) GroupIDs() []string {
 // Route calls a tool on a provider, or through a group on one of its
 // members.
 func (r *Runtime) Route(ctx context.Context, id, tool string, args []byte) (*CallReply, error) {
+	return r.RouteWith(ctx, id, tool, args, nil)
+}
+
+// RouteWith is Route with extra members of the tools/call params (raw
+// JSON members without braces, as CallWith takes them).
+func (r *Runtime) RouteWith(ctx context.Context, id, tool string, args, extra []byte) (*CallReply, error) {
 	if ref, ok := r.lookupGroup(id); ok {
-		return r.callGroup(ctx, ref.route.Load(), tool, args)
+		return r.callGroup(ctx, ref.route.Load(), tool, args, extra)
 	}
-	return r.Call(ctx, id, tool, args)
+	return r.CallWith(ctx, id, tool, args, extra)
 }
 
 // callGroup picks a member by the group's strategy among those that can
@@ -404,7 +410,7 @@ func (r *Runtime) Route(ctx context.Context, id, tool string, args []byte) (*Cal
 // member when a call did not reach its tool, within the retry budget. A
 // tool's own error, or a failure after the request reached the backend, is
 // returned as it is.
-func (r *Runtime) callGroup(ctx context.Context, route *groupRoute, tool string, args []byte) (*CallReply, error) {
+func (r *Runtime) callGroup(ctx context.Context, route *groupRoute, tool string, args, extra []byte) (*CallReply, error) {
 	if !route.breaker.Allow() {
 		return nil, fmt.Errorf("%w: group %s: circuit open after repeated failures", ErrUnavailable, route.spec.ID)
 	}
@@ -435,7 +441,7 @@ func (r *Runtime) callGroup(ctx context.Context, route *groupRoute, tool string,
 			continue
 		}
 		rm.inflight.Add(1)
-		rep, err := r.Call(ctx, rm.ID, tool, args)
+		rep, err := r.CallWith(ctx, rm.ID, tool, args, extra)
 		rm.inflight.Add(-1)
 		switch {
 		case err == nil:

@@ -227,8 +227,10 @@ func (i *Info) HealthStatus() string {
 // channel and can cancel it; a CallTool sent by other code is answered with
 // a CallReply message to its sender.
 type CallTool struct {
-	Tool     string
-	Args     []byte
+	Tool string
+	Args []byte
+	// Extra holds further members of the params object, raw (see CallWith).
+	Extra    []byte
 	Deadline time.Time
 
 	reply     chan *CallReply

@@ -314,7 +314,7 @@ func (p *provider) dispatch(m *CallTool, sender *actor.PID) {
 	begin := time.Now()
 	rt, self, tool := p.rt, p.self, m.Tool
 	ts.inflight.Inc()
-	id, err := p.sess.GoCall(tool, m.Args, timeout, func(r transports.Response) {
+	id, err := p.sess.GoCallWith(tool, m.Args, m.Extra, timeout, func(r transports.Response) {
 		lat := time.Since(begin)
 		ts.inflight.Dec()
 		rep := &CallReply{Result: r.Result, Latency: lat}

@@ -348,6 +348,13 @@ func callBudget(info *Info) time.Duration {
 // provider first if it is cold. Cancelling ctx abandons the call and tells
 // the backend (notifications/cancelled).
 func (r *Runtime) Call(ctx context.Context, id, tool string, args []byte) (*CallReply, error) {
+	return r.CallWith(ctx, id, tool, args, nil)
+}
+
+// CallWith is Call with extra members of the tools/call params: raw JSON
+// members without the braces, such as the inputResponses and requestState
+// of a call retried after the server asked for input.
+func (r *Runtime) CallWith(ctx context.Context, id, tool string, args, extra []byte) (*CallReply, error) {
 	if r.closing.Load() {
 		return nil, ErrShutdown
 	}
@@ -359,7 +366,7 @@ func (r *Runtime) Call(ctx context.Context, id, tool string, args []byte) (*Call
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
-	msg := &CallTool{Tool: tool, Args: args, Deadline: deadline, reply: make(chan *CallReply, 1)}
+	msg := &CallTool{Tool: tool, Args: args, Extra: extra, Deadline: deadline, reply: make(chan *CallReply, 1)}
 	r.system.Root.Send(ref.pid, msg)
 	// The actor and the transport answer by the deadline; the timer is a
 	// backstop for a provider deleted or stopped while the call waited.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/switchyard-mcp/switchyard/actors"
 	"github.com/switchyard-mcp/switchyard/audit"
@@ -845,5 +846,88 @@ func TestV1A2A(t *testing.T) {
 	m := g.do(t, "GET", "/metrics", "")
 	if strings.Contains(string(m.raw), "agent_gateway_a2a_hops_total 0\n") {
 		t.Fatal("hops not counted")
+	}
+}
+
+// TestV1ServerAsksForInput: a tool that asks its client for input (an
+// elicitation) during a call through /v1 holds the call in a pending
+// elicitation; the answer resumes it.
+func TestV1ServerAsksForInput(t *testing.T) {
+	g := startGateway(t, Options{}, spec("p"))
+	call := `{"server_id":"p","tool_name":"ask","arguments":{"question":"Which environment?"}}`
+	r := g.v1(t, "POST", "/v1/mcp/tools/call", call, "")
+	want(t, r, 202, "pending_elicitation", "a call that asks for input")
+	id, _ := r.body["elicitation_id"].(string)
+	if id == "" || r.body["message"] != "Which environment?" || r.body["schema"] == nil {
+		t.Fatalf("pending = %s", r.raw)
+	}
+	got := g.v1(t, "GET", "/v1/elicit/"+id, "", "")
+	if got.body["status"] != "pending" || got.body["server_id"] != "p" || got.body["tool_name"] != "ask" {
+		t.Fatalf("elicitation = %s", got.raw)
+	}
+	want(t, g.v1(t, "POST", "/v1/elicit/"+id+"/respond", `{"answer":7}`, ""), 400, "validation_failed", "answer of the wrong type")
+	r = g.v1(t, "POST", "/v1/elicit/"+id+"/respond", `{"answer":"staging"}`, "")
+	want(t, r, 200, "", "answer")
+	if r.body["status"] != "responded" || !strings.Contains(string(r.raw), "answer: staging") {
+		t.Fatalf("resumed call = %s", r.raw)
+	}
+	if got := g.v1(t, "GET", "/v1/elicit/"+id, "", ""); !strings.Contains(string(got.raw), "answer: staging") {
+		t.Fatalf("elicitation after the call = %s", got.raw)
+	}
+}
+
+// TestMCPServerAsksForInput: over /mcp, a client that declared elicitation
+// is asked itself; for one that did not, the question waits in the gateway
+// and the call resumes once it is answered over REST.
+func TestMCPServerAsksForInput(t *testing.T) {
+	g := startGateway(t, Options{}, spec("p"))
+
+	asked := make(chan string, 1)
+	c := sdk.NewClient(&sdk.Implementation{Name: "asker", Version: "1"}, &sdk.ClientOptions{
+		ElicitationHandler: func(_ context.Context, req *sdk.ElicitRequest) (*sdk.ElicitResult, error) {
+			asked <- req.Params.Message
+			return &sdk.ElicitResult{Action: "accept", Content: map[string]any{"answer": "from the client"}}, nil
+		},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs, err := c.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: g.base + "/mcp"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cs.Close() }()
+	if got := callText(t, cs, "p__ask", map[string]any{"question": "Who?"}); got != "answer: from the client" {
+		t.Fatalf("eliciting client got %q", got)
+	}
+	if q := <-asked; q != "Who?" {
+		t.Fatalf("client was asked %q", q)
+	}
+
+	// A client without elicitation: the gateway holds the question.
+	sub := g.rt.Hub().Subscribe(nil, 64)
+	defer sub.Close()
+	plain := mcpClient(t, g.base+"/mcp", nil)
+	done := make(chan string, 1)
+	go func() {
+		res, err := plain.CallTool(ctx, &sdk.CallToolParams{Name: "p__ask", Arguments: map[string]any{"question": "Where?"}})
+		if err != nil || len(res.Content) == 0 {
+			done <- fmt.Sprintf("error %v", err)
+			return
+		}
+		done <- res.Content[0].(*sdk.TextContent).Text
+	}()
+	e := waitEvent(t, sub, "pending elicitation", func(e *events.Event) bool {
+		c, ok := e.Data.(events.ElicitationChanged)
+		return ok && c.Status == actors.ElicitationPending
+	})
+	id := e.Data.(events.ElicitationChanged).Elicitation
+	want(t, g.v1(t, "POST", "/v1/elicit/"+id+"/respond", `{"answer":"from REST"}`, ""), 200, "", "answer over REST")
+	select {
+	case got := <-done:
+		if got != "answer: from REST" {
+			t.Fatalf("held call returned %q", got)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the held call did not resume")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -105,6 +106,30 @@ func (g *gateway) do(t testing.TB, method, path, body string, hdr ...string) res
 	return r
 }
 
+// oversized posts a body over the limit. The server answers 413 and
+// closes the connection without reading the body, so a client still
+// writing it may see the connection reset first: either way the body was
+// refused, and nothing else is accepted.
+func (g *gateway) oversized(t testing.TB, path, body string) {
+	t.Helper()
+	req, err := http.NewRequest("POST", g.base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := g.http.Do(req)
+	if err != nil {
+		if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+			return
+		}
+		t.Fatalf("oversized POST %s: %v", path, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		raw, _ := io.ReadAll(resp.Body)
+		t.Fatalf("oversized POST %s: status %d, want 413: %s", path, resp.StatusCode, raw)
+	}
+}
+
 func expect(t testing.TB, r response, status int, what string) {
 	t.Helper()
 	if r.status != status {
@@ -158,7 +183,8 @@ func TestProvidersAPI(t *testing.T) {
 	expect(t, g.do(t, "POST", "/api/providers/math/tools/nope/call", `{}`), 404, "unknown tool")
 	expect(t, g.do(t, "POST", "/api/providers/ghost/tools/add/call", `{}`), 404, "unknown provider")
 	big := `{"arguments":{"text":"` + strings.Repeat("x", 70<<10) + `"}}`
-	expect(t, g.do(t, "POST", "/api/providers/math/tools/echo/call", big), 413, "oversized body")
+	g.oversized(t, "/api/providers/math/tools/echo/call", big)
+	g.oversized(t, "/v1/mcp/tools/call", big)
 	r = g.do(t, "POST", "/api/providers/math/tools/fail/call", `{"arguments":{"message":"boom"}}`)
 	expect(t, r, 200, "tool error")
 	if !strings.Contains(string(r.raw), `"isError":true`) {

@@ -242,15 +242,19 @@ func (s *Session) ListTools(ctx context.Context) ([]Tool, error) {
 // CallParams builds tools/call params for a tool and its raw JSON arguments
 // (nil or empty means no arguments).
 func (s *Session) CallParams(tool string, args []byte) []byte {
-	return s.appendCallParams(make([]byte, 0, len(tool)+len(args)+len(s.meta)+32), tool, args)
+	return s.appendCallParams(make([]byte, 0, len(tool)+len(args)+len(s.meta)+32), tool, args, nil)
 }
 
-func (s *Session) appendCallParams(b []byte, tool string, args []byte) []byte {
+func (s *Session) appendCallParams(b []byte, tool string, args, extra []byte) []byte {
 	b = append(b, `{"name":`...)
 	b = jsonx.AppendString(b, tool)
 	if len(args) > 0 {
 		b = append(b, `,"arguments":`...)
 		b = append(b, args...)
+	}
+	if len(extra) > 0 {
+		b = append(b, ',')
+		b = append(b, extra...)
 	}
 	if s.meta != nil {
 		b = append(b, ',')
@@ -261,5 +265,12 @@ func (s *Session) appendCallParams(b []byte, tool string, args []byte) []byte {
 
 // GoCall starts a tools/call; cb gets the raw CallToolResult.
 func (s *Session) GoCall(tool string, args []byte, timeout time.Duration, cb Callback) (int64, error) {
-	return s.mux.goWith("tools/call", func(b []byte) []byte { return s.appendCallParams(b, tool, args) }, timeout, cb)
+	return s.GoCallWith(tool, args, nil, timeout, cb)
+}
+
+// GoCallWith is GoCall with extra members of the params object (raw JSON
+// members without braces, such as the inputResponses and requestState of a
+// call retried after an input-required result).
+func (s *Session) GoCallWith(tool string, args, extra []byte, timeout time.Duration, cb Callback) (int64, error) {
+	return s.mux.goWith("tools/call", func(b []byte) []byte { return s.appendCallParams(b, tool, args, extra) }, timeout, cb)
 }

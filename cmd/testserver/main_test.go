@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 // allTools lists every tool the server registers at start.
 var allTools = []string{
 	"echo", "add", "sleep", "fail", "crash", "stderr", "big", "hang", "noise",
-	"flood", "env", "pid", "add_tool", "remove_tool", "net_probe", "fs_probe",
+	"flood", "env", "pid", "ask", "add_tool", "remove_tool", "net_probe", "fs_probe",
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent use.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -75,6 +76,11 @@ type floodArgs struct {
 // envArgs are the arguments of env.
 type envArgs struct {
 	Name string `json:"name" jsonschema:"environment variable name"`
+}
+
+// askArgs are the arguments of ask.
+type askArgs struct {
+	Question string `json:"question" jsonschema:"what to ask the user"`
 }
 
 // toolNameArgs are the arguments of add_tool and remove_tool.
@@ -193,6 +199,22 @@ func buildServer(name string, out, errOut io.Writer) *mcp.Server {
 	mcp.AddTool(srv, &mcp.Tool{Name: "pid", Description: "Returns the server's process id."},
 		func(_ context.Context, _ *mcp.CallToolRequest, _ noArgs) (*mcp.CallToolResult, any, error) {
 			return text(strconv.Itoa(os.Getpid())), nil, nil
+		})
+
+	mcp.AddTool(srv, &mcp.Tool{Name: "ask", Description: "Asks the user for an answer to question (elicitation) and returns it."},
+		func(_ context.Context, req *mcp.CallToolRequest, in askArgs) (*mcp.CallToolResult, any, error) {
+			if r, ok := req.Params.InputResponses["answer"].(*mcp.ElicitResult); ok {
+				if r.Action != "accept" {
+					return text("no answer: " + r.Action), nil, nil
+				}
+				return text(fmt.Sprintf("answer: %v", r.Content["answer"])), nil, nil
+			}
+			// Ask through the client (a multi round-trip input request; the
+			// SDK turns it into elicitation/create for older clients).
+			return &mcp.CallToolResult{InputRequests: mcp.InputRequestMap{"answer": &mcp.ElicitParams{
+				Message:         in.Question,
+				RequestedSchema: json.RawMessage(`{"type":"object","properties":{"answer":{"type":"string"}},"required":["answer"]}`),
+			}}}, nil, nil
 		})
 
 	mcp.AddTool(srv, &mcp.Tool{Name: "add_tool", Description: "Registers an echo tool called name, announcing the change."},

@@ -148,6 +148,7 @@ func classify(err error, lookup bool) *apiError {
 		ve   *schema.ValidationError
 		ce   *actors.CollisionError
 		pend *actors.PendingApproval
+		pel  *actors.PendingElicitation
 	)
 	msg := err.Error()
 	switch {
@@ -156,6 +157,9 @@ func classify(err error, lookup bool) *apiError {
 	case errors.As(err, &pend):
 		return &apiError{status: http.StatusAccepted, code: "pending_approval", msg: "Tool call requires human approval",
 			extra: map[string]any{"status": "pending_approval", "approval_id": pend.ID}}
+	case errors.As(err, &pel):
+		return &apiError{status: http.StatusAccepted, code: "pending_elicitation", msg: pel.Message,
+			extra: map[string]any{"status": "pending_elicitation", "elicitation_id": pel.ID, "schema": pel.Schema}}
 	case errors.As(err, &ve):
 		return &apiError{status: http.StatusBadRequest, code: "validation_failed", msg: "arguments do not match the tool's input schema",
 			extra: map[string]any{"violations": ve.Violations}}
@@ -849,7 +853,20 @@ func (a *API) elicit(ctx *fasthttp.RequestCtx, method string, rest []string) boo
 			fail(ctx, err, true)
 			return true
 		}
-		web.JSON(ctx, http.StatusOK, map[string]any{"elicitation_id": info.ID, "status": info.Status, "response": info.Response})
+		out := map[string]any{"elicitation_id": info.ID, "status": info.Status, "response": info.Response}
+		// A server's question answered: the call it held has resumed.
+		if info.Server != "" {
+			out["server_id"], out["tool_name"] = info.Server, info.Tool
+			switch {
+			case info.Next != "":
+				out["next_elicitation_id"] = info.Next
+			case info.CallError != "":
+				out["call_error"] = info.CallError
+			default:
+				out["result"] = info.CallResult
+			}
+		}
+		web.JSON(ctx, http.StatusOK, out)
 	default:
 		return false
 	}

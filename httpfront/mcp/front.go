@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -26,6 +27,7 @@ import (
 	"github.com/switchyard-mcp/switchyard/auth"
 	"github.com/switchyard-mcp/switchyard/events"
 	"github.com/switchyard-mcp/switchyard/httpfront/web"
+	"github.com/switchyard-mcp/switchyard/internal/jsonx"
 )
 
 // Sep separates provider and tool in aggregated tool names.
@@ -326,19 +328,100 @@ func (f *Front) callHandler(provider, tool string) sdk.ToolHandler {
 		if req.Params != nil && len(req.Params.Arguments) > 0 && string(req.Params.Arguments) != "null" {
 			args = req.Params.Arguments
 		}
-		rep, err := f.rt.Route(ctx, provider, tool, args)
-		if err != nil {
-			if errors.Is(err, actors.ErrNotFound) || errors.Is(err, actors.ErrToolNotFound) {
-				return nil, err
+		// A retry after the server asked for input carries the answers
+		// and the server's state through to the backend.
+		var extra []byte
+		if req.Params != nil && (len(req.Params.InputResponses) > 0 || req.Params.RequestState != "") {
+			extra = inputExtra(req.Params.InputResponses, req.Params.RequestState)
+		}
+		for round := 0; ; round++ {
+			rep, err := f.rt.RouteWith(ctx, provider, tool, args, extra)
+			if err != nil {
+				if errors.Is(err, actors.ErrNotFound) || errors.Is(err, actors.ErrToolNotFound) {
+					return nil, err
+				}
+				return toolError(err.Error()), nil
 			}
-			return &sdk.CallToolResult{IsError: true, Content: []sdk.Content{&sdk.TextContent{Text: err.Error()}}}, nil
+			var res sdk.CallToolResult
+			if err := json.Unmarshal(rep.Result, &res); err != nil {
+				return toolError("backend returned an unreadable result: " + err.Error()), nil
+			}
+			// A client that can answer elicitations gets the server's
+			// input requests (the SDK asks it, in either protocol
+			// generation); for one that cannot, the question waits in the
+			// gateway (/v1/elicit) and the call resumes when it is answered.
+			if len(res.InputRequests) == 0 || clientElicits(req) {
+				return &res, nil
+			}
+			if round == maxInputRounds {
+				return toolError("the server kept asking for input"), nil
+			}
+			if extra, err = f.askInGateway(ctx, provider, tool, &res); err != nil {
+				return toolError(err.Error()), nil
+			}
 		}
-		var res sdk.CallToolResult
-		if err := json.Unmarshal(rep.Result, &res); err != nil {
-			return &sdk.CallToolResult{IsError: true, Content: []sdk.Content{&sdk.TextContent{Text: "backend returned an unreadable result: " + err.Error()}}}, nil
-		}
-		return &res, nil
 	}
+}
+
+// maxInputRounds bounds the questions one call may ask through the gateway.
+const maxInputRounds = 8
+
+func toolError(msg string) *sdk.CallToolResult {
+	return &sdk.CallToolResult{IsError: true, Content: []sdk.Content{&sdk.TextContent{Text: msg}}}
+}
+
+// clientElicits reports whether the MCP client declared elicitation.
+func clientElicits(req *sdk.CallToolRequest) bool {
+	if req.Session == nil {
+		return false
+	}
+	ip := req.Session.InitializeParams()
+	return ip != nil && ip.Capabilities != nil && ip.Capabilities.Elicitation != nil
+}
+
+// inputExtra encodes answers to input requests as tools/call params.
+func inputExtra(responses sdk.InputResponseMap, state string) []byte {
+	b := []byte(`"inputResponses":`)
+	raw, err := json.Marshal(responses)
+	if err != nil || responses == nil {
+		raw = []byte(`{}`)
+	}
+	b = append(b, raw...)
+	if state != "" {
+		b = append(b, `,"requestState":`...)
+		b = jsonx.AppendString(b, state)
+	}
+	return b
+}
+
+// askInGateway turns a server's elicitation request into a pending
+// elicitation of the provider's tenant, waits for its answer, and returns
+// the params to retry the call with.
+func (f *Front) askInGateway(ctx context.Context, provider, tool string, res *sdk.CallToolResult) ([]byte, error) {
+	if len(res.InputRequests) != 1 {
+		return nil, fmt.Errorf("the server asks for %d inputs at once; the gateway answers one per round", len(res.InputRequests))
+	}
+	for key, ir := range res.InputRequests {
+		p, ok := ir.(*sdk.ElicitParams)
+		if !ok {
+			return nil, fmt.Errorf("the server asks for %T, which the gateway cannot answer", ir)
+		}
+		schemaJSON, err := json.Marshal(p.RequestedSchema)
+		if err != nil || string(schemaJSON) == "null" {
+			schemaJSON = []byte(`{"type":"object"}`)
+		}
+		content, err := f.rt.AwaitInput(ctx, actors.ElicitationSpec{Tenant: f.tenantOf(provider), Tool: tool,
+			Message: p.Message, Schema: schemaJSON})
+		if err != nil {
+			return nil, err
+		}
+		b := append([]byte(`"inputResponses":{`), jsonx.AppendString(nil, key)...)
+		b = append(b, `:{"action":"accept","content":`...)
+		b = append(b, content...)
+		b = append(b, `}},"requestState":`...)
+		return jsonx.AppendString(b, res.RequestState), nil
+	}
+	return nil, errors.New("no input request")
 }
 
 // discover starts providers whose tools are unknown (all, or one) so a
