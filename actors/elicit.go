@@ -317,3 +317,17 @@ func (r *Runtime) AwaitInput(ctx context.Context, spec ElicitationSpec) (json.Ra
 	}
 	return got.Response, nil
 }
+
+// GatewayAsker is an Asker that holds a server's question as an
+// elicitation of the tenant (and session) until a human answers it over
+// /v1/elicit.
+func (r *Runtime) GatewayAsker(tenant, session, tool string) Asker {
+	return func(ctx context.Context, message string, schemaJSON json.RawMessage) (json.RawMessage, error) {
+		content, err := r.AwaitInput(ctx, ElicitationSpec{Tenant: tenant, Session: session, Tool: tool, Message: message, Schema: schemaJSON})
+		if err != nil {
+			return nil, err
+		}
+		b := append([]byte(`{"action":"accept","content":`), content...)
+		return append(b, '}'), nil
+	}
+}

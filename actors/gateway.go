@@ -751,6 +751,9 @@ func (r *Runtime) GatewayCall(ctx context.Context, c *GatewayCall) (*GatewayResu
 		}
 	}
 	gw.metrics.calls.Inc()
+	if askerOf(ctx) == nil {
+		ctx = WithAsker(ctx, r.GatewayAsker(c.Tenant, c.Session, c.Tool))
+	}
 	rep, err := r.RouteWith(ctx, c.Server, c.Tool, c.Args, c.extra)
 	res := &GatewayResult{}
 	var out []byte

@@ -6,6 +6,7 @@
 package actors
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -234,6 +235,7 @@ type CallTool struct {
 	Deadline time.Time
 
 	reply     chan *CallReply
+	asker     Asker
 	cancelled atomic.Bool
 	mux       atomic.Pointer[transports.Mux]
 	muxID     atomic.Int64
@@ -334,4 +336,24 @@ type History struct {
 type HistoryReply struct {
 	Records []Invocation
 	Total   int64
+}
+
+// Asker answers a server's request for input (elicitation/create) made
+// during a call: it gets the server's message and the JSON Schema of the
+// answer, and returns the elicitation result, {"action": ..., "content":
+// ...}.
+type Asker func(ctx context.Context, message string, schema json.RawMessage) (json.RawMessage, error)
+
+type askerKey struct{}
+
+// WithAsker returns a context whose tool calls relay a server's requests
+// for input to ask (the MCP client of the call, or a human through the
+// gateway's elicitations).
+func WithAsker(ctx context.Context, ask Asker) context.Context {
+	return context.WithValue(ctx, askerKey{}, ask)
+}
+
+func askerOf(ctx context.Context) Asker {
+	a, _ := ctx.Value(askerKey{}).(Asker)
+	return a
 }

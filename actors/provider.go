@@ -51,13 +51,20 @@ type (
 		gen int
 		err error
 	}
-	toolsDirty     struct{ gen int }
+	toolsDirty struct{ gen int }
+	// backendAsk is a server's request for input during a call.
+	backendAsk struct {
+		gen    int
+		params json.RawMessage
+		reply  transports.Reply
+	}
 	toolsRefreshed struct {
 		gen   int
 		tools []transports.Tool
 		err   error
 	}
 	callDone struct {
+		msg     *CallTool
 		tool    string
 		outcome string
 		latency time.Duration
@@ -110,6 +117,9 @@ type provider struct {
 	// stops matching spec.Pinned.
 	fingerprint string
 	quarantine  string
+	// active are the calls in flight, to find who a server's request for
+	// input belongs to.
+	active map[*CallTool]struct{}
 }
 
 func newProvider(rt *Runtime, ref *providerRef, spec Spec) *provider {
@@ -119,6 +129,7 @@ func newProvider(rt *Runtime, ref *providerRef, spec Spec) *provider {
 		spec:      spec,
 		state:     StateCold,
 		toolIdx:   map[string]*toolStats{},
+		active:    map[*CallTool]struct{}{},
 		restarter: supervisor.NewRestarter(spec.Restart, supervisor.RealClock{}, nil),
 		health:    supervisor.NewHealthTracker(spec.DegradedAfter),
 	}
@@ -171,6 +182,12 @@ func (p *provider) Receive(ctx actor.Context) {
 		}
 	case *callDone:
 		p.onCallDone(m)
+	case *backendAsk:
+		if m.gen == p.gen {
+			p.onAsk(m)
+		} else {
+			m.reply(json.RawMessage(`{"action":"cancel"}`), nil)
+		}
 	case *pinMsg:
 		p.spec.Pinned = m.fp
 		p.spec.Declared = m.tools
@@ -330,7 +347,7 @@ func (p *provider) dispatch(m *CallTool, sender *actor.PID) {
 		ts.observe(outcome, lat)
 		// The actor hears first, so anything the caller asks after its
 		// reply (history, counters) already includes this call.
-		rt.system.Root.Send(self, &callDone{tool: tool, outcome: outcome, latency: lat, err: rep.Err})
+		rt.system.Root.Send(self, &callDone{msg: m, tool: tool, outcome: outcome, latency: lat, err: rep.Err})
 		m.respond(rt, sender, rep)
 	})
 	if err != nil {
@@ -340,11 +357,13 @@ func (p *provider) dispatch(m *CallTool, sender *actor.PID) {
 		return
 	}
 	m.started(p.sess.Mux(), id)
+	p.active[m] = struct{}{}
 	p.ref.inflight.Add(1)
 	p.lastUsed = begin
 }
 
 func (p *provider) onCallDone(m *callDone) {
+	delete(p.active, m.msg)
 	p.ref.inflight.Add(-1)
 	p.drainQueue()
 	now := time.Now()
@@ -626,6 +645,13 @@ func (p *provider) launch() {
 					}
 				},
 				OnProtocolError: func(err error) { root.Send(self, &protocolErr{gen: gen, err: err}) },
+				OnRequest: func(method string, params json.RawMessage, reply transports.Reply) bool {
+					if method != "elicitation/create" {
+						return false
+					}
+					root.Send(self, &backendAsk{gen: gen, params: params, reply: reply})
+					return true
+				},
 			},
 			OnStderr:   func(line string) { rt.logLine(ref, line) },
 			OnProgress: func(msg string) { rt.hub.Publish(ref.id, events.BackendProgress{Message: msg}) },
@@ -882,3 +908,46 @@ func childEnv(s Spec) []string {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// onAsk relays a server's request for input. Over stdio a request carries
+// no link to the call it serves, so it goes to the asker of the call in
+// flight when there is exactly one; otherwise (or when that call has no
+// asker) it waits as an elicitation of the provider's tenant. The answer
+// is written off the mailbox; a failure or timeout answers "cancel".
+func (p *provider) onAsk(m *backendAsk) {
+	var req struct {
+		Message         string          `json:"message"`
+		RequestedSchema json.RawMessage `json:"requestedSchema"`
+	}
+	if err := json.Unmarshal(m.params, &req); err != nil {
+		m.reply(nil, &transports.RPCError{Code: -32602, Message: "invalid elicitation params: " + err.Error()})
+		return
+	}
+	if len(req.RequestedSchema) == 0 {
+		req.RequestedSchema = json.RawMessage(`{"type":"object"}`)
+	}
+	deadline := time.Now().Add(p.spec.CallTimeout)
+	tool := ""
+	var ask Asker
+	if len(p.active) == 1 {
+		for c := range p.active {
+			tool, ask = c.Tool, c.asker
+			if !c.Deadline.IsZero() {
+				deadline = c.Deadline
+			}
+		}
+	}
+	if ask == nil {
+		ask = p.rt.GatewayAsker(p.spec.Tenant, "", tool)
+	}
+	rt := p.rt
+	rt.goTracked(func() {
+		ctx, cancel := context.WithDeadline(rt.ctx, deadline)
+		defer cancel()
+		res, err := ask(ctx, req.Message, req.RequestedSchema)
+		if err != nil || len(res) == 0 {
+			res = json.RawMessage(`{"action":"cancel"}`)
+		}
+		m.reply(res, nil)
+	})
+}

@@ -366,7 +366,7 @@ func (r *Runtime) CallWith(ctx context.Context, id, tool string, args, extra []b
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
-	msg := &CallTool{Tool: tool, Args: args, Extra: extra, Deadline: deadline, reply: make(chan *CallReply, 1)}
+	msg := &CallTool{Tool: tool, Args: args, Extra: extra, Deadline: deadline, reply: make(chan *CallReply, 1), asker: askerOf(ctx)}
 	r.system.Root.Send(ref.pid, msg)
 	// The actor and the transport answer by the deadline; the timer is a
 	// backstop for a provider deleted or stopped while the call waited.

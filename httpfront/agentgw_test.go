@@ -882,20 +882,9 @@ func TestV1ServerAsksForInput(t *testing.T) {
 func TestMCPServerAsksForInput(t *testing.T) {
 	g := startGateway(t, Options{}, spec("p"))
 
-	asked := make(chan string, 1)
-	c := sdk.NewClient(&sdk.Implementation{Name: "asker", Version: "1"}, &sdk.ClientOptions{
-		ElicitationHandler: func(_ context.Context, req *sdk.ElicitRequest) (*sdk.ElicitResult, error) {
-			asked <- req.Params.Message
-			return &sdk.ElicitResult{Action: "accept", Content: map[string]any{"answer": "from the client"}}, nil
-		},
-	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cs, err := c.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: g.base + "/mcp"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cs.Close() }()
+	cs, asked := g.elicitingClient(t, map[string]any{"answer": "from the client"})
 	if got := callText(t, cs, "p__ask", map[string]any{"question": "Who?"}); got != "answer: from the client" {
 		t.Fatalf("eliciting client got %q", got)
 	}
@@ -930,4 +919,80 @@ func TestMCPServerAsksForInput(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the held call did not resume")
 	}
+}
+
+// TestEverythingElicitationRelayed: server-everything asks its client for
+// input with a server-to-client elicitation/create in the middle of a tool
+// call (protocol 2025-11-25). An MCP client that declared elicitation is
+// asked itself; a /v1 call's question waits in the gateway until answered.
+func TestEverythingElicitationRelayed(t *testing.T) {
+	node, js := testbin.NeedEverything(t)
+	g := startGateway(t, Options{}, actors.Spec{ID: "everything", Mode: "subprocess", Command: []string{node, js}, StartupTimeout: 30 * time.Second, CallTimeout: 30 * time.Second})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cs, asked := g.elicitingClient(t, map[string]any{"name": "Ada Lovelace"})
+	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "everything__trigger-elicitation-request", Arguments: map[string]any{}})
+	if err != nil || res.IsError {
+		t.Fatalf("call: %v %+v", err, res)
+	}
+	b, _ := json.Marshal(res.Content)
+	if !strings.Contains(string(b), "Ada Lovelace") {
+		t.Fatalf("result does not carry the client's answer: %s", b)
+	}
+	select {
+	case q := <-asked:
+		if q == "" {
+			t.Fatal("empty question")
+		}
+	default:
+		t.Fatal("the client was not asked")
+	}
+
+	// Through /v1 the question waits as an elicitation of the tenant.
+	sub := g.rt.Hub().Subscribe(nil, 64)
+	defer sub.Close()
+	done := make(chan response, 1)
+	go func() {
+		done <- g.v1(t, "POST", "/v1/mcp/tools/call", `{"server_id":"everything","tool_name":"trigger-elicitation-request","arguments":{}}`, "")
+	}()
+	e := waitEvent(t, sub, "pending elicitation", func(e *events.Event) bool {
+		c, ok := e.Data.(events.ElicitationChanged)
+		return ok && c.Status == actors.ElicitationPending && c.Tenant == "default"
+	})
+	id := e.Data.(events.ElicitationChanged).Elicitation
+	if r := g.v1(t, "GET", "/v1/elicit/"+id, "", ""); r.body["tool_name"] != "trigger-elicitation-request" {
+		t.Fatalf("held question = %s", r.raw)
+	}
+	want(t, g.v1(t, "POST", "/v1/elicit/"+id+"/respond", `{"name":"Grace Hopper"}`, ""), 200, "", "answer over REST")
+	select {
+	case r := <-done:
+		want(t, r, 200, "", "held call")
+		if !strings.Contains(string(r.raw), "Grace Hopper") {
+			t.Fatalf("held call result = %s", r.raw)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the held call did not resume")
+	}
+}
+
+// elicitingClient connects an MCP client to /mcp that declares elicitation
+// and accepts every question with answer; the questions arrive on asked.
+func (g *gateway) elicitingClient(t *testing.T, answer map[string]any) (*sdk.ClientSession, chan string) {
+	t.Helper()
+	asked := make(chan string, 1)
+	c := sdk.NewClient(&sdk.Implementation{Name: "asker", Version: "1"}, &sdk.ClientOptions{
+		ElicitationHandler: func(_ context.Context, req *sdk.ElicitRequest) (*sdk.ElicitResult, error) {
+			asked <- req.Params.Message
+			return &sdk.ElicitResult{Action: "accept", Content: answer}, nil
+		},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cs, err := c.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: g.base + "/mcp"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cs.Close() })
+	return cs, asked
 }

@@ -119,8 +119,10 @@ func (s *Session) discover(ctx context.Context, ci ClientInfo) error {
 func (s *Session) initialize(ctx context.Context, ci ClientInfo) error {
 	p, err := json.Marshal(map[string]any{
 		"protocolVersion": Protocol20251125,
-		"capabilities":    map[string]any{"roots": map[string]any{"listChanged": false}},
-		"clientInfo":      ci,
+		// Elicitation requests are relayed to the gateway's own client or
+		// held for a human (see actors); a server may ask during a call.
+		"capabilities": map[string]any{"roots": map[string]any{"listChanged": false}, "elicitation": map[string]any{}},
+		"clientInfo":   ci,
 	})
 	if err != nil {
 		return err

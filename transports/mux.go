@@ -69,7 +69,16 @@ type MuxOptions struct {
 	OnProtocolError func(err error)
 	// OnClosed is called once when the connection ends, with the reason.
 	OnClosed func(err error)
+	// OnRequest is offered the requests a backend sends to its client that
+	// the multiplexer does not answer itself (ping, roots/list). Returning
+	// true takes the request: reply must then be called once, from any
+	// goroutine. It runs on the reader goroutine and must not block.
+	OnRequest func(method string, params json.RawMessage, reply Reply) bool
 }
+
+// Reply answers a request from the backend with a result, or with err
+// when it is not nil.
+type Reply func(result json.RawMessage, err *RPCError)
 
 // States of a pending call's request.
 const (
@@ -472,6 +481,12 @@ func (m *Mux) dispatch(line []byte) {
 	hasID := len(env.ID) > 0 && string(env.ID) != "null"
 	switch {
 	case env.Method != "" && hasID:
+		if m.opts.OnRequest != nil {
+			id := env.ID
+			if m.opts.OnRequest(env.Method, env.Params, func(res json.RawMessage, err *RPCError) { m.reply(id, res, err) }) {
+				return
+			}
+		}
 		m.answerServerRequest(env.Method, env.ID)
 	case env.Method != "":
 		if m.opts.OnNotification != nil {
@@ -518,6 +533,27 @@ func (m *Mux) answerServerRequest(method string, id json.RawMessage) {
 		b = append(b, `"}}`...)
 	}
 	b = append(b, '\n')
+	*bp = b
+	_ = m.enqueue(outMsg{buf: bp})
+}
+
+// reply writes the answer to a backend's request.
+func (m *Mux) reply(id, result json.RawMessage, rerr *RPCError) {
+	bp := bufPool.Get().(*[]byte)
+	b := append((*bp)[:0], `{"jsonrpc":"2.0","id":`...)
+	b = append(b, id...)
+	if rerr != nil || len(result) == 0 {
+		if rerr == nil {
+			rerr = &RPCError{Code: -32603, Message: "no result"}
+		}
+		e, _ := json.Marshal(rerr)
+		b = append(b, `,"error":`...)
+		b = append(b, e...)
+	} else {
+		b = append(b, `,"result":`...)
+		b = append(b, result...)
+	}
+	b = append(b, '}', '\n')
 	*bp = b
 	_ = m.enqueue(outMsg{buf: bp})
 }

@@ -739,3 +739,39 @@ func (l *lockedBuffer) Bytes() []byte {
 	defer l.mu.Unlock()
 	return bytes.Clone(l.b.Bytes())
 }
+
+// TestMuxOnRequest: a request the handler takes is answered when it
+// replies (from another goroutine, after other traffic), with a result or
+// an error; one it leaves is declined as before.
+func TestMuxOnRequest(t *testing.T) {
+	type asked struct {
+		params json.RawMessage
+		reply  Reply
+	}
+	got := make(chan asked, 2)
+	p := newPeer(t, MuxOptions{OnRequest: func(method string, params json.RawMessage, reply Reply) bool {
+		if method != "elicitation/create" {
+			return false
+		}
+		got <- asked{params, reply}
+		return true
+	}}, true)
+	p.send(`{"jsonrpc":"2.0","id":"e1","method":"elicitation/create","params":{"message":"name?"}}`,
+		`{"jsonrpc":"2.0","id":"e2","method":"elicitation/create","params":{"message":"again?"}}`,
+		`{"jsonrpc":"2.0","id":9,"method":"sampling/createMessage"}`)
+	if m := p.next(); string(m.ID) != "9" || m.Error == nil || m.Error.Code != -32601 {
+		t.Fatalf("untaken request answered %+v", m)
+	}
+	first, second := <-got, <-got
+	if string(first.params) != `{"message":"name?"}` {
+		t.Fatalf("params %s", first.params)
+	}
+	go second.reply(nil, &RPCError{Code: -32000, Message: "no human"})
+	if m := p.next(); string(m.ID) != `"e2"` || m.Error == nil || m.Error.Code != -32000 {
+		t.Fatalf("error reply %+v", m)
+	}
+	go first.reply(json.RawMessage(`{"action":"accept","content":{"name":"Ada"}}`), nil)
+	if m := p.next(); string(m.ID) != `"e1"` || string(m.Result) != `{"action":"accept","content":{"name":"Ada"}}` {
+		t.Fatalf("result reply %+v", m)
+	}
+}

@@ -334,6 +334,7 @@ func (f *Front) callHandler(provider, tool string) sdk.ToolHandler {
 		if req.Params != nil && (len(req.Params.InputResponses) > 0 || req.Params.RequestState != "") {
 			extra = inputExtra(req.Params.InputResponses, req.Params.RequestState)
 		}
+		ctx = actors.WithAsker(ctx, f.asker(req, provider, tool))
 		for round := 0; ; round++ {
 			rep, err := f.rt.RouteWith(ctx, provider, tool, args, extra)
 			if err != nil {
@@ -360,6 +361,24 @@ func (f *Front) callHandler(provider, tool string) sdk.ToolHandler {
 				return toolError(err.Error()), nil
 			}
 		}
+	}
+}
+
+// asker relays a backend's elicitation/create during a call to the MCP
+// client when it declared elicitation and speaks a protocol that lets a
+// server ask mid-request; otherwise the question waits as an elicitation
+// of the provider's tenant.
+func (f *Front) asker(req *sdk.CallToolRequest, provider, tool string) actors.Asker {
+	held := f.rt.GatewayAsker(f.tenantOf(provider), "", tool)
+	if !clientElicits(req) || req.Session.InitializeParams().ProtocolVersion >= "2026-07-28" {
+		return held
+	}
+	return func(ctx context.Context, message string, schema json.RawMessage) (json.RawMessage, error) {
+		res, err := req.Session.Elicit(ctx, &sdk.ElicitParams{Message: message, RequestedSchema: schema})
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(res)
 	}
 }
 
