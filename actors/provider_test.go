@@ -493,13 +493,15 @@ func TestHealthChecksPassAndDoNotKeepAlive(t *testing.T) {
 	rt := newRT(t)
 	sub := watch(t, rt)
 	spec := fastSpec("hc")
-	spec.HealthInterval = 20 * time.Millisecond
-	spec.IdleTTL = 400 * time.Millisecond
+	// A check's timeout is its interval; 100ms leaves a loaded machine
+	// (the race detector, parallel packages) room to answer a ping.
+	spec.HealthInterval = 100 * time.Millisecond
+	spec.IdleTTL = 700 * time.Millisecond
 	if err := rt.Create(spec); err != nil {
 		t.Fatal(err)
 	}
 	call(t, rt, "hc", "echo", `{"text":"x"}`)
-	// Health checks run every 20ms, yet the provider still goes idle.
+	// Health checks run every 100ms, yet the provider still goes idle.
 	waitEvent(t, sub, 10*time.Second, "idle stop", stateIs("hc", StateCold))
 	info := mustInfo(t, rt, "hc")
 	if len(info.Health) < 3 {
