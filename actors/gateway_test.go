@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mcp/switchyard/config"
 )
 
 func TestTokens(t *testing.T) {
@@ -80,5 +82,15 @@ func TestEndedSessionsArePruned(t *testing.T) {
 	}
 	if _, err := rt.Session("u", ids[4]); !errors.Is(err, ErrSessionNotFound) {
 		t.Fatalf("another tenant reads a session: %v", err)
+	}
+}
+
+func TestGatewayOptionsFromConfig(t *testing.T) {
+	o := GatewayOptionsFromConfig(config.Gateway{ApprovalTTLSeconds: 1.5, MaxChainDepth: 3}).withDefaults()
+	if o.ApprovalTTL != 1500*time.Millisecond || o.MaxChainDepth != 3 {
+		t.Fatalf("set fields: %+v", o)
+	}
+	if o.SessionIdleTTL != 30*time.Minute || o.SendWait != 60*time.Second || o.KeepEnded != 1000 {
+		t.Fatalf("defaults: %+v", o)
 	}
 }

@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"time"
+
 	"github.com/switchyard-mcp/switchyard/config"
 	"github.com/switchyard-mcp/switchyard/supervisor"
 )
@@ -74,4 +76,20 @@ func GroupSpecFromConfig(g *config.Group) GroupSpec {
 		s.Members = append(s.Members, GroupMember{ID: m.ID, Weight: m.Weight, Priority: m.Priority})
 	}
 	return s.WithDefaults()
+}
+
+// GatewayOptionsFromConfig turns the config file's gateway block into the
+// runtime's options (zero fields keep the runtime's defaults).
+func GatewayOptionsFromConfig(g config.Gateway) GatewayOptions {
+	sec := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+	return GatewayOptions{
+		SessionIdleTTL: sec(g.SessionIdleTTLSeconds),
+		ApprovalTTL:    sec(g.ApprovalTTLSeconds),
+		TaskTTL:        sec(g.TaskTTLSeconds),
+		ElicitationTTL: sec(g.ElicitationTTLSeconds),
+		SendWait:       sec(g.SendWaitSeconds),
+		MaxChainDepth:  g.MaxChainDepth,
+		MaxPending:     g.MaxPending,
+		KeepEnded:      g.KeepEnded,
+	}
 }

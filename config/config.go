@@ -102,6 +102,8 @@ type Config struct {
 	Metrics Metrics `json:"metrics"`
 	// Auth configures client authentication.
 	Auth Auth `json:"auth"`
+	// Gateway tunes the agent gateway (/v1): expiry times and bounds.
+	Gateway Gateway `json:"gateway"`
 	// Providers maps provider id to provider.
 	Providers map[string]*Provider `json:"providers,omitempty"`
 	// ProviderOrder lists the provider ids in declaration order.
@@ -122,6 +124,30 @@ type Limits struct {
 	CallTimeoutSeconds float64 `json:"call_timeout_s,omitempty"`
 	// MaxPendingCalls is how many calls are queued per provider while it starts.
 	MaxPendingCalls int `json:"max_pending_calls,omitempty"`
+}
+
+// Gateway tunes the agent gateway's sessions, approvals, A2A tasks and
+// elicitations. Zero fields take the runtime's defaults.
+type Gateway struct {
+	// SessionIdleTTLSeconds ends a session unused this long (default 1800).
+	SessionIdleTTLSeconds float64 `json:"session_idle_ttl_s,omitempty"`
+	// ApprovalTTLSeconds expires an undecided approval (default 900).
+	ApprovalTTLSeconds float64 `json:"approval_ttl_s,omitempty"`
+	// TaskTTLSeconds expires an A2A task waiting for its agent (default 600).
+	TaskTTLSeconds float64 `json:"task_ttl_s,omitempty"`
+	// ElicitationTTLSeconds expires an unanswered elicitation (default 900).
+	ElicitationTTLSeconds float64 `json:"elicitation_ttl_s,omitempty"`
+	// SendWaitSeconds bounds how long /v1/a2a/send waits for the agent
+	// before answering 202 (default 60).
+	SendWaitSeconds float64 `json:"send_wait_s,omitempty"`
+	// MaxChainDepth bounds a delegation chain (default 5).
+	MaxChainDepth int `json:"max_chain_depth,omitempty"`
+	// MaxPending bounds each tenant's pending approvals, open tasks and
+	// pending elicitations (default 1000).
+	MaxPending int `json:"max_pending,omitempty"`
+	// KeepEnded bounds the ended sessions, approvals, tasks and
+	// elicitations kept for reading (default 1000 of each).
+	KeepEnded int `json:"keep_ended,omitempty"`
 }
 
 // Metrics configures the metrics endpoint.

@@ -35,6 +35,17 @@ func Export(c *Config) ([]byte, error) {
 	}
 	root.sub("metrics", metrics)
 
+	gw := newMap()
+	gw.seconds("session_idle_ttl_s", c.Gateway.SessionIdleTTLSeconds)
+	gw.seconds("approval_ttl_s", c.Gateway.ApprovalTTLSeconds)
+	gw.seconds("task_ttl_s", c.Gateway.TaskTTLSeconds)
+	gw.seconds("elicitation_ttl_s", c.Gateway.ElicitationTTLSeconds)
+	gw.seconds("send_wait_s", c.Gateway.SendWaitSeconds)
+	gw.int("max_chain_depth", int64(c.Gateway.MaxChainDepth))
+	gw.int("max_pending", int64(c.Gateway.MaxPending))
+	gw.int("keep_ended", int64(c.Gateway.KeepEnded))
+	root.sub("gateway", gw)
+
 	jwt := newMap()
 	jwt.str("jwks_url", c.Auth.JWT.JWKSURL)
 	jwt.str("issuer", c.Auth.JWT.Issuer)

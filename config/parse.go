@@ -597,6 +597,19 @@ func (w *walker) root(doc *yaml.Node, c *Config) {
 				"require_auth": func(v *yaml.Node, at string) { c.Metrics.RequireAuth, _ = w.boolean(v, at) },
 			})
 		},
+		"gateway": func(v *yaml.Node, at string) {
+			g := &c.Gateway
+			w.object(v, at, map[string]func(*yaml.Node, string){
+				"session_idle_ttl_s": func(v *yaml.Node, at string) { g.SessionIdleTTLSeconds = w.positiveNumber(v, at) },
+				"approval_ttl_s":     func(v *yaml.Node, at string) { g.ApprovalTTLSeconds = w.positiveNumber(v, at) },
+				"task_ttl_s":         func(v *yaml.Node, at string) { g.TaskTTLSeconds = w.positiveNumber(v, at) },
+				"elicitation_ttl_s":  func(v *yaml.Node, at string) { g.ElicitationTTLSeconds = w.positiveNumber(v, at) },
+				"send_wait_s":        func(v *yaml.Node, at string) { g.SendWaitSeconds = w.positiveNumber(v, at) },
+				"max_chain_depth":    func(v *yaml.Node, at string) { g.MaxChainDepth = w.positiveInt(v, at) },
+				"max_pending":        func(v *yaml.Node, at string) { g.MaxPending = w.positiveInt(v, at) },
+				"keep_ended":         func(v *yaml.Node, at string) { g.KeepEnded = w.positiveInt(v, at) },
+			})
+		},
 		"auth": func(v *yaml.Node, at string) {
 			w.object(v, at, map[string]func(*yaml.Node, string){
 				"jwt": func(v *yaml.Node, at string) {

@@ -114,7 +114,8 @@ func loadConfig(path string) (*config.Config, error) {
 // startRuntime builds a runtime holding the config's providers. owner
 // names the gateway across restarts (from its data dir; "" for stdio).
 func startRuntime(cfg *config.Config, log *slog.Logger, owner string) (*actors.Runtime, error) {
-	rt := actors.NewRuntime(actors.Options{Version: version, Logger: log, Owner: owner, Instance: randomID()})
+	rt := actors.NewRuntime(actors.Options{Version: version, Logger: log, Owner: owner, Instance: randomID(),
+		Gateway: actors.GatewayOptionsFromConfig(cfg.Gateway)})
 	for _, id := range cfg.ProviderOrder {
 		if err := rt.Create(actors.SpecFromConfig(cfg.Providers[id], cfg.Limits)); err != nil {
 			_ = rt.Shutdown(context.Background())
