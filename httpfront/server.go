@@ -184,9 +184,6 @@ func (s *Server) openRoute(method, path string) bool {
 	return false
 }
 
-// principalKey is where the request's principal is kept on the ctx.
-const principalKey = agentgw.PrincipalKey
-
 var adminPrincipal = auth.Principal{ID: "admin", Roles: []string{auth.RoleAdmin}}
 
 // authenticate finds the request's principal: the bootstrap key (Bearer,
@@ -235,17 +232,6 @@ func access(method, path string) auth.Access {
 	}
 }
 
-// tenant is the JWT's tenant, else the x-tenant-id header, else default.
-func tenant(ctx *fasthttp.RequestCtx, p *auth.Principal) string {
-	if p != nil && p.Tenant != "" {
-		return p.Tenant
-	}
-	if h := ctx.Request.Header.Peek("x-tenant-id"); len(h) > 0 {
-		return string(h)
-	}
-	return auth.DefaultTenant
-}
-
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	s.active.Add(1)
 	defer s.active.Add(-1)
@@ -269,11 +255,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			web.Error(ctx, web.Errorf(http.StatusForbidden, "Forbidden", "principal %q lacks the permission for %s %s", p.ID, method, path))
 			return
 		}
-		if p.Tenant != "" {
-			ctx.SetUserValue(agentgw.TenantBoundKey, true)
-		}
-		p.Tenant = tenant(ctx, p)
-		ctx.SetUserValue(principalKey, p)
+		// p.Tenant stays the credentials' own (empty for keys without
+		// one): web.Tenant falls back to x-tenant-id, and /v1 refuses a
+		// body naming another tenant only when it is set.
+		ctx.SetUserValue(web.PrincipalKey, p)
 	}
 	switch {
 	case path == "/":

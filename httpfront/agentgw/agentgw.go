@@ -28,17 +28,6 @@ import (
 	"github.com/switchyard-mcp/switchyard/transports"
 )
 
-// Keys of the request values the front end's middleware sets.
-const (
-	// PrincipalKey holds the request's *auth.Principal (absent when the
-	// server runs without credentials).
-	PrincipalKey = web.PrincipalKey
-	// TenantBoundKey is true when the principal's tenant comes from its
-	// credentials (a JWT tenant_id claim): a request body may then not name
-	// another tenant.
-	TenantBoundKey = "switchyard.tenant_bound"
-)
-
 // API serves /v1.
 type API struct {
 	rt     *actors.Runtime
@@ -51,59 +40,93 @@ func New(rt *actors.Runtime, limits config.Limits) *API {
 	return &API{rt: rt, limits: limits}
 }
 
+// handler serves one route; id is the object the path names ("" when it
+// names none).
+type handler func(a *API, ctx *fasthttp.RequestCtx, id string)
+
+// route is what a path serves by method; a method it lacks answers 405.
+type route struct {
+	get, post, put, del handler
+}
+
 // Serve handles a request whose path starts with /v1/ (passed without the
 // /v1 prefix). It reports false when no route matches.
 func (a *API) Serve(ctx *fasthttp.RequestCtx, path string) bool {
-	method := string(ctx.Method())
 	seg := strings.Split(strings.Trim(path, "/"), "/")
-	is := func(m string) bool { return method == m }
+	// at matches n segments starting with first and, unless last is "",
+	// ending with last.
+	at := func(n int, first, last string) bool {
+		return len(seg) == n && seg[0] == first && (last == "" || seg[n-1] == last)
+	}
+	var (
+		r  route
+		id string
+	)
 	switch {
 	case len(seg) >= 2 && seg[0] == "mcp" && seg[1] == "servers":
-		return a.servers(ctx, method, seg[2:])
+		switch {
+		case len(seg) == 2:
+			r = route{get: (*API).listServers, post: (*API).register}
+		case len(seg) == 3:
+			r, id = route{get: (*API).server, del: (*API).deleteServer}, seg[2]
+		case len(seg) == 4 && seg[3] == "tools":
+			r, id = route{get: (*API).serverTools}, seg[2]
+		default:
+			return false
+		}
 	case path == "/mcp/tools":
-		return route(ctx, is(http.MethodGet), a.tools)
+		r.get = (*API).tools
 	case path == "/mcp/tools/call":
-		return route(ctx, is(http.MethodPost), func(ctx *fasthttp.RequestCtx) { a.call(ctx, "") })
+		r.post = (*API).call
 	case path == "/a2a/agents":
-		switch method {
-		case http.MethodGet:
-			a.agents(ctx)
-		case http.MethodPost:
-			a.registerAgent(ctx)
-		default:
-			notAllowed(ctx)
-		}
+		r = route{get: (*API).agents, post: (*API).registerAgent}
 	case path == "/a2a/send":
-		return route(ctx, is(http.MethodPost), a.send)
+		r.post = (*API).send
 	case len(seg) == 3 && seg[0] == "a2a" && seg[1] == "tasks":
-		return route(ctx, is(http.MethodGet), func(ctx *fasthttp.RequestCtx) { a.task(ctx, seg[2]) })
-	case seg[0] == "sessions":
-		return a.sessions(ctx, method, seg[1:])
-	case len(seg) == 2 && seg[0] == "policies":
-		switch method {
-		case http.MethodGet:
-			a.policy(ctx, seg[1])
-		case http.MethodPut:
-			a.setPolicy(ctx, seg[1])
-		default:
-			notAllowed(ctx)
-		}
-	case seg[0] == "hitl":
-		return a.hitl(ctx, method, seg[1:])
-	case seg[0] == "elicit":
-		return a.elicit(ctx, method, seg[1:])
+		r, id = route{get: (*API).task}, seg[2]
+	case at(1, "sessions", ""):
+		r = route{get: (*API).listSessions, post: (*API).createSession}
+	case at(2, "sessions", ""):
+		r, id = route{get: (*API).session, del: (*API).terminateSession}, seg[1]
+	case at(3, "sessions", "tools"):
+		r, id = route{get: (*API).sessionTools}, seg[1]
+	case at(3, "sessions", "execute"):
+		r, id = route{post: (*API).call}, seg[1]
+	case at(2, "policies", ""):
+		r, id = route{get: (*API).policy, put: (*API).setPolicy}, seg[1]
+	case at(2, "hitl", "pending"):
+		r.get = (*API).pending
+	case at(2, "hitl", ""):
+		r, id = route{get: (*API).approval}, seg[1]
+	case at(3, "hitl", "approve"):
+		r, id = route{post: (*API).approve}, seg[1]
+	case at(3, "hitl", "deny"):
+		r, id = route{post: (*API).deny}, seg[1]
+	case at(1, "elicit", ""):
+		r.post = (*API).elicit
+	case at(2, "elicit", ""):
+		r, id = route{get: (*API).elicitation}, seg[1]
+	case at(3, "elicit", "respond"):
+		r, id = route{post: (*API).respond}, seg[1]
 	default:
 		return false
 	}
-	return true
-}
-
-func route(ctx *fasthttp.RequestCtx, ok bool, h func(*fasthttp.RequestCtx)) bool {
-	if !ok {
+	var h handler
+	switch string(ctx.Method()) {
+	case http.MethodGet:
+		h = r.get
+	case http.MethodPost:
+		h = r.post
+	case http.MethodPut:
+		h = r.put
+	case http.MethodDelete:
+		h = r.del
+	}
+	if h == nil {
 		notAllowed(ctx)
 		return true
 	}
-	h(ctx)
+	h(a, ctx, id)
 	return true
 }
 
@@ -177,41 +200,44 @@ func classify(err error, lookup bool) *apiError {
 		}
 		return &apiError{status: http.StatusNotFound, code: "not_found", msg: msg}
 	}
-	table := []struct {
-		err    error
-		status int
-		code   string
-	}{
-		{web.ErrBadJSON, http.StatusBadRequest, "invalid_request"},
-		{actors.ErrInvalid, http.StatusBadRequest, "invalid_request"},
-		{actors.ErrChainDepth, http.StatusBadRequest, "chain_depth_exceeded"},
-		{actors.ErrToolNotFound, http.StatusNotFound, "tool_not_found"},
-		{actors.ErrToolNotAllowed, http.StatusForbidden, "tool_not_allowed"},
-		{actors.ErrHostNotAllowed, http.StatusForbidden, "host_not_allowed"},
-		{actors.ErrQuarantined, http.StatusForbidden, "server_quarantined"},
-		{actors.ErrSessionClosed, http.StatusConflict, "session_not_active"},
-		{actors.ErrCircular, http.StatusConflict, "circular_delegation"},
-		{actors.ErrNotPending, http.StatusConflict, "not_pending"},
-		{actors.ErrExists, http.StatusConflict, "already_exists"},
-		{actors.ErrBudgetExceeded, http.StatusTooManyRequests, "budget_exceeded"},
-		{actors.ErrCallLimit, http.StatusTooManyRequests, "tool_call_limit_exceeded"},
-		{actors.ErrSessionLimit, http.StatusTooManyRequests, "session_limit_exceeded"},
-		{actors.ErrLimit, http.StatusTooManyRequests, "limit_exceeded"},
-		{actors.ErrBusy, http.StatusTooManyRequests, "server_busy"},
-		{actors.ErrCancelled, 499, "client_closed_request"},
-		{actors.ErrAgentUnreachable, http.StatusBadGateway, "agent_unreachable"},
-		{actors.ErrAgentFailed, http.StatusBadGateway, "agent_error"},
-		{actors.ErrBackend, http.StatusBadGateway, "server_error"},
-		{actors.ErrTimeout, http.StatusGatewayTimeout, "timeout"},
-		{actors.ErrUnavailable, http.StatusServiceUnavailable, "server_unavailable"},
-		{actors.ErrShutdown, http.StatusServiceUnavailable, "shutting_down"},
-	}
-	for _, t := range table {
+	for _, t := range errorTable {
 		if errors.Is(err, t.err) {
 			return &apiError{status: t.status, code: t.code, msg: msg}
 		}
 	}
 	return &apiError{status: http.StatusInternalServerError, code: "internal_error", msg: msg}
+}
+
+// errorTable maps the runtime's other errors to /v1 statuses and codes,
+// first match first.
+var errorTable = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{web.ErrBadJSON, http.StatusBadRequest, "invalid_request"},
+	{actors.ErrInvalid, http.StatusBadRequest, "invalid_request"},
+	{actors.ErrChainDepth, http.StatusBadRequest, "chain_depth_exceeded"},
+	{actors.ErrToolNotFound, http.StatusNotFound, "tool_not_found"},
+	{actors.ErrToolNotAllowed, http.StatusForbidden, "tool_not_allowed"},
+	{actors.ErrHostNotAllowed, http.StatusForbidden, "host_not_allowed"},
+	{actors.ErrQuarantined, http.StatusForbidden, "server_quarantined"},
+	{actors.ErrSessionClosed, http.StatusConflict, "session_not_active"},
+	{actors.ErrCircular, http.StatusConflict, "circular_delegation"},
+	{actors.ErrNotPending, http.StatusConflict, "not_pending"},
+	{actors.ErrExists, http.StatusConflict, "already_exists"},
+	{actors.ErrBudgetExceeded, http.StatusTooManyRequests, "budget_exceeded"},
+	{actors.ErrCallLimit, http.StatusTooManyRequests, "tool_call_limit_exceeded"},
+	{actors.ErrSessionLimit, http.StatusTooManyRequests, "session_limit_exceeded"},
+	{actors.ErrLimit, http.StatusTooManyRequests, "limit_exceeded"},
+	{actors.ErrBusy, http.StatusTooManyRequests, "server_busy"},
+	{actors.ErrCancelled, 499, "client_closed_request"},
+	{actors.ErrAgentUnreachable, http.StatusBadGateway, "agent_unreachable"},
+	{actors.ErrAgentFailed, http.StatusBadGateway, "agent_error"},
+	{actors.ErrBackend, http.StatusBadGateway, "server_error"},
+	{actors.ErrTimeout, http.StatusGatewayTimeout, "timeout"},
+	{actors.ErrUnavailable, http.StatusServiceUnavailable, "server_unavailable"},
+	{actors.ErrShutdown, http.StatusServiceUnavailable, "shutting_down"},
 }
 
 // fail writes err as a /v1 error body.
@@ -234,42 +260,54 @@ func notAllowed(ctx *fasthttp.RequestCtx) {
 	fail(ctx, newError(http.StatusMethodNotAllowed, "method_not_allowed", "method %s not allowed here", ctx.Method()), false)
 }
 
-// decode reads a JSON body (unknown fields are refused).
-func decode(ctx *fasthttp.RequestCtx, v any) error {
-	return web.Decode(ctx, v, false)
-}
-
 // ---- identity and tenancy ----
 
 // who returns the request's principal id and tenant. The tenant is the
 // credentials' tenant when they carry one (then a body naming another
-// tenant is refused), else the body's tenant_id, else the x-tenant-id
-// header, else "default".
+// tenant is refused), else the body's tenant_id, else web.Tenant's.
 func who(ctx *fasthttp.RequestCtx, bodyTenant string) (principal, tenant string, err error) {
 	principal = "anonymous"
-	p, _ := ctx.UserValue(PrincipalKey).(*auth.Principal)
+	p, _ := ctx.UserValue(web.PrincipalKey).(*auth.Principal)
 	if p != nil {
 		principal = p.ID
 	}
-	if bound, _ := ctx.UserValue(TenantBoundKey).(bool); bound && p != nil {
-		if bodyTenant != "" && bodyTenant != p.Tenant {
-			return "", "", newError(http.StatusForbidden, "tenant_mismatch",
-				"the credentials act for tenant %q, not %q", p.Tenant, bodyTenant)
-		}
-		return principal, p.Tenant, nil
-	}
+	tenant = web.Tenant(ctx)
 	switch {
-	case bodyTenant != "":
-		tenant = bodyTenant
+	case bodyTenant == "" || bodyTenant == tenant:
 	case p != nil && p.Tenant != "":
-		tenant = p.Tenant
+		return "", "", newError(http.StatusForbidden, "tenant_mismatch",
+			"the credentials act for tenant %q, not %q", p.Tenant, bodyTenant)
 	default:
-		tenant = string(ctx.Request.Header.Peek("x-tenant-id"))
-	}
-	if tenant == "" {
-		tenant = auth.DefaultTenant
+		tenant = bodyTenant
 	}
 	return principal, tenant, nil
+}
+
+// tenantBody is a request body that may name the tenant it acts for.
+type tenantBody interface{ bodyTenant() string }
+
+// read decodes the request body into req and resolves the principal and
+// tenant it acts for; when it fails it has answered the request.
+func read(ctx *fasthttp.RequestCtx, req tenantBody) (principal, tenant string, ok bool) {
+	if err := web.Decode(ctx, req, false); err != nil {
+		fail(ctx, err, false)
+		return "", "", false
+	}
+	principal, tenant, err := who(ctx, req.bodyTenant())
+	if err != nil {
+		fail(ctx, err, false)
+		return "", "", false
+	}
+	return principal, tenant, true
+}
+
+// reply answers v, or err as a lookup's /v1 error.
+func reply(ctx *fasthttp.RequestCtx, v any, err error) {
+	if err != nil {
+		fail(ctx, err, true)
+		return
+	}
+	web.JSON(ctx, http.StatusOK, v)
 }
 
 // tenantOf is who for requests without a body tenant.
@@ -356,58 +394,43 @@ func serverJSON(i *actors.Info) map[string]any {
 	return m
 }
 
-func (a *API) servers(ctx *fasthttp.RequestCtx, method string, rest []string) bool {
-	switch {
-	case len(rest) == 0:
-		switch method {
-		case http.MethodGet:
-			_, tenant := tenantOf(ctx)
-			list := a.rt.TenantServers(tenant)
-			out := make([]map[string]any, len(list))
-			for i, s := range list {
-				out[i] = serverJSON(s)
-			}
-			web.JSON(ctx, http.StatusOK, map[string]any{"servers": out, "total": len(out)})
-		case http.MethodPost:
-			a.register(ctx)
-		default:
-			notAllowed(ctx)
-		}
-	case len(rest) == 1:
-		_, tenant := tenantOf(ctx)
-		switch method {
-		case http.MethodGet:
-			info, err := a.rt.TenantServer(tenant, rest[0])
-			if err != nil {
-				fail(ctx, err, true)
-				return true
-			}
-			web.JSON(ctx, http.StatusOK, serverJSON(info))
-		case http.MethodDelete:
-			if err := a.rt.DeleteServer(tenant, rest[0]); err != nil {
-				fail(ctx, err, true)
-				return true
-			}
-			web.JSON(ctx, http.StatusOK, map[string]any{"removed": rest[0]})
-		default:
-			notAllowed(ctx)
-		}
-	case len(rest) == 2 && rest[1] == "tools":
-		if method != http.MethodGet {
-			notAllowed(ctx)
-			return true
-		}
-		_, tenant := tenantOf(ctx)
-		info, err := a.rt.TenantServer(tenant, rest[0])
-		if err != nil {
-			fail(ctx, err, true)
-			return true
-		}
-		web.JSON(ctx, http.StatusOK, map[string]any{"tools": toolsJSON(info.ServerTools())})
-	default:
-		return false
+func (a *API) listServers(ctx *fasthttp.RequestCtx, _ string) {
+	_, tenant := tenantOf(ctx)
+	list := a.rt.TenantServers(tenant)
+	out := make([]map[string]any, len(list))
+	for i, s := range list {
+		out[i] = serverJSON(s)
 	}
-	return true
+	web.JSON(ctx, http.StatusOK, map[string]any{"servers": out, "total": len(out)})
+}
+
+func (a *API) server(ctx *fasthttp.RequestCtx, id string) {
+	_, tenant := tenantOf(ctx)
+	info, err := a.rt.TenantServer(tenant, id)
+	if err != nil {
+		fail(ctx, err, true)
+		return
+	}
+	web.JSON(ctx, http.StatusOK, serverJSON(info))
+}
+
+func (a *API) deleteServer(ctx *fasthttp.RequestCtx, id string) {
+	_, tenant := tenantOf(ctx)
+	if err := a.rt.DeleteServer(tenant, id); err != nil {
+		fail(ctx, err, true)
+		return
+	}
+	web.JSON(ctx, http.StatusOK, map[string]any{"removed": id})
+}
+
+func (a *API) serverTools(ctx *fasthttp.RequestCtx, id string) {
+	_, tenant := tenantOf(ctx)
+	info, err := a.rt.TenantServer(tenant, id)
+	if err != nil {
+		fail(ctx, err, true)
+		return
+	}
+	web.JSON(ctx, http.StatusOK, map[string]any{"tools": toolsJSON(info.ServerTools())})
 }
 
 type registerRequest struct {
@@ -421,21 +444,18 @@ type registerRequest struct {
 	Header map[string]string `json:"headers"`
 }
 
+func (r *registerRequest) bodyTenant() string { return r.Tenant }
+
 type registeredTool struct {
 	Name        string          `json:"name"`
 	Description string          `json:"description"`
 	InputSchema json.RawMessage `json:"inputSchema"`
 }
 
-func (a *API) register(ctx *fasthttp.RequestCtx) {
+func (a *API) register(ctx *fasthttp.RequestCtx, _ string) {
 	var req registerRequest
-	if err := decode(ctx, &req); err != nil {
-		fail(ctx, err, false)
-		return
-	}
-	_, tenant, err := who(ctx, req.Tenant)
-	if err != nil {
-		fail(ctx, err, false)
+	_, tenant, ok := read(ctx, &req)
+	if !ok {
 		return
 	}
 	if req.Name == "" || req.URL == "" {
@@ -502,7 +522,7 @@ func (a *API) discover(tenant string, keep func(name string) bool) []toolEntry {
 	return out
 }
 
-func (a *API) tools(ctx *fasthttp.RequestCtx) {
+func (a *API) tools(ctx *fasthttp.RequestCtx, _ string) {
 	_, tenant := tenantOf(ctx)
 	list := a.discover(tenant, nil)
 	web.JSON(ctx, http.StatusOK, map[string]any{"tools": list, "total": len(list)})
@@ -522,7 +542,7 @@ type callRequest struct {
 // session set.
 func (a *API) call(ctx *fasthttp.RequestCtx, session string) {
 	var req callRequest
-	if err := decode(ctx, &req); err != nil {
+	if err := web.Decode(ctx, &req, false); err != nil {
 		fail(ctx, err, false)
 		return
 	}
@@ -590,78 +610,51 @@ type sessionRequest struct {
 	Metadata    json.RawMessage `json:"metadata"`
 }
 
-func (a *API) sessions(ctx *fasthttp.RequestCtx, method string, rest []string) bool {
-	switch {
-	case len(rest) == 0:
-		switch method {
-		case http.MethodGet:
-			_, tenant := tenantOf(ctx)
-			list := a.rt.Sessions(tenant)
-			web.JSON(ctx, http.StatusOK, map[string]any{"sessions": list, "total": len(list)})
-		case http.MethodPost:
-			a.createSession(ctx)
-		default:
-			notAllowed(ctx)
-		}
-	case len(rest) == 1:
-		principal, tenant := tenantOf(ctx)
-		switch method {
-		case http.MethodGet:
-			info, err := a.rt.Session(tenant, rest[0])
-			if err != nil {
-				fail(ctx, err, true)
-				return true
-			}
-			web.JSON(ctx, http.StatusOK, info)
-		case http.MethodDelete:
-			info, err := a.rt.TerminateSession(tenant, principal, rest[0])
-			if err != nil {
-				fail(ctx, err, true)
-				return true
-			}
-			web.JSON(ctx, http.StatusOK, map[string]any{"id": info.ID, "status": info.Status, "tenant_id": info.Tenant,
-				"tool_calls": info.ToolCalls, "tokens_used": info.TokensUsed})
-		default:
-			notAllowed(ctx)
-		}
-	case len(rest) == 2 && rest[1] == "tools":
-		if method != http.MethodGet {
-			notAllowed(ctx)
-			return true
-		}
-		_, tenant := tenantOf(ctx)
-		info, err := a.rt.Session(tenant, rest[0])
-		if err != nil {
-			fail(ctx, err, true)
-			return true
-		}
-		allow := make(map[string]bool, len(info.Allowlist))
-		for _, t := range info.Allowlist {
-			allow[t] = true
-		}
-		list := a.discover(tenant, func(name string) bool { return allow[name] })
-		web.JSON(ctx, http.StatusOK, map[string]any{"tools": list, "total": len(list)})
-	case len(rest) == 2 && rest[1] == "execute":
-		if method != http.MethodPost {
-			notAllowed(ctx)
-			return true
-		}
-		a.call(ctx, rest[0])
-	default:
-		return false
-	}
-	return true
+func (r *sessionRequest) bodyTenant() string { return r.TenantID }
+
+func (a *API) listSessions(ctx *fasthttp.RequestCtx, _ string) {
+	_, tenant := tenantOf(ctx)
+	list := a.rt.Sessions(tenant)
+	web.JSON(ctx, http.StatusOK, map[string]any{"sessions": list, "total": len(list)})
 }
 
-func (a *API) createSession(ctx *fasthttp.RequestCtx) {
-	var req sessionRequest
-	if err := decode(ctx, &req); err != nil {
-		fail(ctx, err, false)
+func (a *API) session(ctx *fasthttp.RequestCtx, id string) {
+	_, tenant := tenantOf(ctx)
+	info, err := a.rt.Session(tenant, id)
+	reply(ctx, info, err)
+}
+
+func (a *API) terminateSession(ctx *fasthttp.RequestCtx, id string) {
+	principal, tenant := tenantOf(ctx)
+	info, err := a.rt.TerminateSession(tenant, principal, id)
+	if err != nil {
+		fail(ctx, err, true)
 		return
 	}
-	_, tenant, err := who(ctx, req.TenantID)
+	web.JSON(ctx, http.StatusOK, map[string]any{"id": info.ID, "status": info.Status, "tenant_id": info.Tenant,
+		"tool_calls": info.ToolCalls, "tokens_used": info.TokensUsed})
+}
+
+// sessionTools lists the tenant's tools a session's allowlist holds.
+func (a *API) sessionTools(ctx *fasthttp.RequestCtx, id string) {
+	_, tenant := tenantOf(ctx)
+	info, err := a.rt.Session(tenant, id)
 	if err != nil {
-		fail(ctx, err, false)
+		fail(ctx, err, true)
+		return
+	}
+	allow := make(map[string]bool, len(info.Allowlist))
+	for _, t := range info.Allowlist {
+		allow[t] = true
+	}
+	list := a.discover(tenant, func(name string) bool { return allow[name] })
+	web.JSON(ctx, http.StatusOK, map[string]any{"tools": list, "total": len(list)})
+}
+
+func (a *API) createSession(ctx *fasthttp.RequestCtx, _ string) {
+	var req sessionRequest
+	_, tenant, ok := read(ctx, &req)
+	if !ok {
 		return
 	}
 	if req.Allowlist == nil {
@@ -713,7 +706,7 @@ func (a *API) setPolicy(ctx *fasthttp.RequestCtx, tenant string) {
 		return
 	}
 	var req policyRequest
-	if err := decode(ctx, &req); err != nil {
+	if err := web.Decode(ctx, &req, false); err != nil {
 		fail(ctx, err, false)
 		return
 	}
@@ -745,45 +738,33 @@ func (a *API) setPolicy(ctx *fasthttp.RequestCtx, tenant string) {
 
 // ---- human approvals ----
 
-func (a *API) hitl(ctx *fasthttp.RequestCtx, method string, rest []string) bool {
-	principal, tenant := tenantOf(ctx)
-	switch {
-	case len(rest) == 1 && rest[0] == "pending":
-		if method != http.MethodGet {
-			notAllowed(ctx)
-			return true
-		}
-		list := a.rt.Approvals(tenant, actors.ApprovalPending)
-		if list == nil {
-			list = []*actors.ApprovalInfo{}
-		}
-		web.JSON(ctx, http.StatusOK, map[string]any{"pending": list, "total": len(list)})
-	case len(rest) == 1:
-		if method != http.MethodGet {
-			notAllowed(ctx)
-			return true
-		}
-		info, err := a.rt.Approval(tenant, rest[0])
-		if err != nil {
-			fail(ctx, err, true)
-			return true
-		}
-		web.JSON(ctx, http.StatusOK, info)
-	case len(rest) == 2 && (rest[1] == "approve" || rest[1] == "deny"):
-		if method != http.MethodPost {
-			notAllowed(ctx)
-			return true
-		}
-		info, err := a.rt.DecideApproval(tenant, principal, rest[0], rest[1] == "approve")
-		if err != nil {
-			fail(ctx, err, true)
-			return true
-		}
-		web.JSON(ctx, http.StatusOK, map[string]any{"id": info.ID, "status": info.Status, "resolved_at": info.ResolvedAt})
-	default:
-		return false
+func (a *API) pending(ctx *fasthttp.RequestCtx, _ string) {
+	_, tenant := tenantOf(ctx)
+	list := a.rt.Approvals(tenant, actors.ApprovalPending)
+	if list == nil {
+		list = []*actors.ApprovalInfo{}
 	}
-	return true
+	web.JSON(ctx, http.StatusOK, map[string]any{"pending": list, "total": len(list)})
+}
+
+func (a *API) approval(ctx *fasthttp.RequestCtx, id string) {
+	_, tenant := tenantOf(ctx)
+	info, err := a.rt.Approval(tenant, id)
+	reply(ctx, info, err)
+}
+
+func (a *API) approve(ctx *fasthttp.RequestCtx, id string) { a.decide(ctx, id, true) }
+
+func (a *API) deny(ctx *fasthttp.RequestCtx, id string) { a.decide(ctx, id, false) }
+
+func (a *API) decide(ctx *fasthttp.RequestCtx, id string, approve bool) {
+	principal, tenant := tenantOf(ctx)
+	info, err := a.rt.DecideApproval(tenant, principal, id, approve)
+	if err != nil {
+		fail(ctx, err, true)
+		return
+	}
+	web.JSON(ctx, http.StatusOK, map[string]any{"id": info.ID, "status": info.Status, "resolved_at": info.ResolvedAt})
 }
 
 // ---- elicitation ----
@@ -796,81 +777,61 @@ type elicitRequest struct {
 	Schema    json.RawMessage `json:"schema"`
 }
 
-func (a *API) elicit(ctx *fasthttp.RequestCtx, method string, rest []string) bool {
-	switch {
-	case len(rest) == 0:
-		if method != http.MethodPost {
-			notAllowed(ctx)
-			return true
-		}
-		var req elicitRequest
-		if err := decode(ctx, &req); err != nil {
-			fail(ctx, err, false)
-			return true
-		}
-		_, tenant, err := who(ctx, req.TenantID)
-		if err != nil {
-			fail(ctx, err, false)
-			return true
-		}
-		if req.SessionID == "" || req.ToolName == "" || req.Message == "" || len(req.Schema) == 0 {
-			fail(ctx, newError(http.StatusBadRequest, "invalid_request", "session_id, tool_name, message and schema are required"), false)
-			return true
-		}
-		info, err := a.rt.Elicit(actors.ElicitationSpec{Tenant: tenant, Session: req.SessionID, Tool: req.ToolName,
-			Message: req.Message, Schema: req.Schema})
-		if err != nil {
-			fail(ctx, err, false)
-			return true
-		}
-		web.JSON(ctx, http.StatusAccepted, map[string]any{"elicitation_id": info.ID, "status": info.Status,
-			"type": info.Type, "message": "Waiting for user input", "expires_at": info.ExpiresAt})
-	case len(rest) == 1:
-		if method != http.MethodGet {
-			notAllowed(ctx)
-			return true
-		}
-		_, tenant := tenantOf(ctx)
-		info, err := a.rt.Elicitation(tenant, rest[0])
-		if err != nil {
-			fail(ctx, err, true)
-			return true
-		}
-		web.JSON(ctx, http.StatusOK, info)
-	case len(rest) == 2 && rest[1] == "respond":
-		if method != http.MethodPost {
-			notAllowed(ctx)
-			return true
-		}
-		_, tenant := tenantOf(ctx)
-		body := ctx.PostBody()
-		if len(body) == 0 || !json.Valid(body) {
-			fail(ctx, newError(http.StatusBadRequest, "invalid_request", "the response must be a JSON value"), false)
-			return true
-		}
-		info, err := a.rt.RespondElicitation(tenant, rest[0], append(json.RawMessage(nil), body...))
-		if err != nil {
-			fail(ctx, err, true)
-			return true
-		}
-		out := map[string]any{"elicitation_id": info.ID, "status": info.Status, "response": info.Response}
-		// A server's question answered: the call it held has resumed.
-		if info.Server != "" {
-			out["server_id"], out["tool_name"] = info.Server, info.Tool
-			switch {
-			case info.Next != "":
-				out["next_elicitation_id"] = info.Next
-			case info.CallError != "":
-				out["call_error"] = info.CallError
-			default:
-				out["result"] = info.CallResult
-			}
-		}
-		web.JSON(ctx, http.StatusOK, out)
-	default:
-		return false
+func (r *elicitRequest) bodyTenant() string { return r.TenantID }
+
+func (a *API) elicit(ctx *fasthttp.RequestCtx, _ string) {
+	var req elicitRequest
+	_, tenant, ok := read(ctx, &req)
+	if !ok {
+		return
 	}
-	return true
+	if req.SessionID == "" || req.ToolName == "" || req.Message == "" || len(req.Schema) == 0 {
+		fail(ctx, newError(http.StatusBadRequest, "invalid_request", "session_id, tool_name, message and schema are required"), false)
+		return
+	}
+	info, err := a.rt.Elicit(actors.ElicitationSpec{Tenant: tenant, Session: req.SessionID, Tool: req.ToolName,
+		Message: req.Message, Schema: req.Schema})
+	if err != nil {
+		fail(ctx, err, false)
+		return
+	}
+	web.JSON(ctx, http.StatusAccepted, map[string]any{"elicitation_id": info.ID, "status": info.Status,
+		"type": info.Type, "message": "Waiting for user input", "expires_at": info.ExpiresAt})
+}
+
+func (a *API) elicitation(ctx *fasthttp.RequestCtx, id string) {
+	_, tenant := tenantOf(ctx)
+	info, err := a.rt.Elicitation(tenant, id)
+	reply(ctx, info, err)
+}
+
+// respond answers an elicitation; the body is the answer itself.
+func (a *API) respond(ctx *fasthttp.RequestCtx, id string) {
+	_, tenant := tenantOf(ctx)
+	body := ctx.PostBody()
+	if len(body) == 0 || !json.Valid(body) {
+		fail(ctx, newError(http.StatusBadRequest, "invalid_request", "the response must be a JSON value"), false)
+		return
+	}
+	info, err := a.rt.RespondElicitation(tenant, id, append(json.RawMessage(nil), body...))
+	if err != nil {
+		fail(ctx, err, true)
+		return
+	}
+	out := map[string]any{"elicitation_id": info.ID, "status": info.Status, "response": info.Response}
+	// A server's question answered: the call it held has resumed.
+	if info.Server != "" {
+		out["server_id"], out["tool_name"] = info.Server, info.Tool
+		switch {
+		case info.Next != "":
+			out["next_elicitation_id"] = info.Next
+		case info.CallError != "":
+			out["call_error"] = info.CallError
+		default:
+			out["result"] = info.CallResult
+		}
+	}
+	web.JSON(ctx, http.StatusOK, out)
 }
 
 // ---- A2A ----
@@ -884,7 +845,9 @@ type agentRequest struct {
 	Description  string   `json:"description"`
 }
 
-func (a *API) agents(ctx *fasthttp.RequestCtx) {
+func (r *agentRequest) bodyTenant() string { return r.TenantID }
+
+func (a *API) agents(ctx *fasthttp.RequestCtx, _ string) {
 	_, tenant := tenantOf(ctx)
 	list := a.rt.Agents(tenant)
 	body := map[string]any{"agents": list, "total": len(list)}
@@ -895,15 +858,10 @@ func (a *API) agents(ctx *fasthttp.RequestCtx) {
 	web.JSON(ctx, http.StatusOK, body)
 }
 
-func (a *API) registerAgent(ctx *fasthttp.RequestCtx) {
+func (a *API) registerAgent(ctx *fasthttp.RequestCtx, _ string) {
 	var req agentRequest
-	if err := decode(ctx, &req); err != nil {
-		fail(ctx, err, false)
-		return
-	}
-	_, tenant, err := who(ctx, req.TenantID)
-	if err != nil {
-		fail(ctx, err, false)
+	_, tenant, ok := read(ctx, &req)
+	if !ok {
 		return
 	}
 	created, err := a.rt.RegisterAgent(actors.Agent{ID: req.ID, Name: req.Name, URL: req.URL, Tenant: tenant,
@@ -928,15 +886,12 @@ type sendRequest struct {
 	Chain     []string        `json:"delegation_chain"`
 }
 
-func (a *API) send(ctx *fasthttp.RequestCtx) {
+func (r *sendRequest) bodyTenant() string { return r.TenantID }
+
+func (a *API) send(ctx *fasthttp.RequestCtx, _ string) {
 	var req sendRequest
-	if err := decode(ctx, &req); err != nil {
-		fail(ctx, err, false)
-		return
-	}
-	principal, tenant, err := who(ctx, req.TenantID)
-	if err != nil {
-		fail(ctx, err, false)
+	principal, tenant, ok := read(ctx, &req)
+	if !ok {
 		return
 	}
 	if m := bytes.TrimSpace(req.Message); len(m) == 0 || m[0] != '{' {
@@ -982,9 +937,5 @@ func (a *API) send(ctx *fasthttp.RequestCtx) {
 func (a *API) task(ctx *fasthttp.RequestCtx, id string) {
 	_, tenant := tenantOf(ctx)
 	t, err := a.rt.Task(tenant, id)
-	if err != nil {
-		fail(ctx, err, true)
-		return
-	}
-	web.JSON(ctx, http.StatusOK, t)
+	reply(ctx, t, err)
 }

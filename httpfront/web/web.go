@@ -127,9 +127,8 @@ func Decode(ctx *fasthttp.RequestCtx, v any, optional bool) error {
 // *auth.Principal (absent when the server runs without credentials).
 const PrincipalKey = "switchyard.principal"
 
-// Tenant is the tenant a request acts for: its principal's (the JWT claim,
-// else the x-tenant-id header, as the middleware settled it), or without
-// credentials the x-tenant-id header, else "default".
+// Tenant is the tenant a request acts for: its principal's (a JWT's
+// tenant_id claim), else the x-tenant-id header, else "default".
 func Tenant(ctx *fasthttp.RequestCtx) string {
 	if p, _ := ctx.UserValue(PrincipalKey).(*auth.Principal); p != nil && p.Tenant != "" {
 		return p.Tenant
