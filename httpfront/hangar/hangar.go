@@ -65,12 +65,11 @@ func notAllowed(ctx *fasthttp.RequestCtx) {
 }
 
 func (a *API) provider(ctx *fasthttp.RequestCtx, method, id string, rest []string) bool {
-	// Another tenant's provider is not found, whatever the route.
-	if _, err := a.rt.Get(id); err == nil {
-		if _, err := a.rt.TenantServer(web.Tenant(ctx), id); err != nil {
-			web.Error(ctx, fmt.Errorf("%w: provider %q", actors.ErrNotFound, id))
-			return true
-		}
+	// Another tenant's provider is not found, whatever the route (a group
+	// id, not a provider, goes on to the routes that take one).
+	if info, err := a.rt.Get(id); err == nil && info.Spec.Tenant != web.Tenant(ctx) {
+		web.Error(ctx, fmt.Errorf("%w: provider %q", actors.ErrNotFound, id))
+		return true
 	}
 	switch {
 	case len(rest) == 0:

@@ -259,22 +259,20 @@ func (f *Front) toolsOf(id string) ([]toolDef, bool) {
 	return nil, true
 }
 
-// tenantOf is the tenant of a provider; groups belong to the default
-// tenant.
-func (f *Front) tenantOf(id string) string {
+// owner returns the tenant of a provider, or the default tenant for a
+// group (groups belong to it); ok is false when id names neither.
+func (f *Front) owner(id string) (tenant string, ok bool) {
 	if info, err := f.rt.Get(id); err == nil {
-		return info.Spec.Tenant
+		return info.Spec.Tenant, true
 	}
-	return auth.DefaultTenant
+	return auth.DefaultTenant, f.rt.IsGroup(id)
 }
 
-// exists reports whether id names a provider or a group.
-func (f *Front) exists(id string) bool {
-	if f.rt.IsGroup(id) {
-		return true
-	}
-	_, err := f.rt.Get(id)
-	return err == nil
+// tenantOf is the tenant of a provider; groups (and ids naming nothing)
+// belong to the default tenant.
+func (f *Front) tenantOf(id string) string {
+	tenant, _ := f.owner(id)
+	return tenant
 }
 
 type toolDef struct {
@@ -369,9 +367,11 @@ func (f *Front) callHandler(provider, tool string) sdk.ToolHandler {
 // server ask mid-request; otherwise the question waits as an elicitation
 // of the provider's tenant.
 func (f *Front) asker(req *sdk.CallToolRequest, provider, tool string) actors.Asker {
-	held := f.rt.GatewayAsker(f.tenantOf(provider), "", tool)
 	if !clientElicits(req) || req.Session.InitializeParams().ProtocolVersion >= "2026-07-28" {
-		return held
+		// The provider's tenant is looked up only when the server asks.
+		return func(ctx context.Context, message string, schema json.RawMessage) (json.RawMessage, error) {
+			return f.rt.GatewayAsker(f.tenantOf(provider), "", tool)(ctx, message, schema)
+		}
 	}
 	return func(ctx context.Context, message string, schema json.RawMessage) (json.RawMessage, error) {
 		res, err := req.Session.Elicit(ctx, &sdk.ElicitParams{Message: message, RequestedSchema: schema})
@@ -484,7 +484,7 @@ func (f *Front) serverFor(r *http.Request) *sdk.Server {
 	if id == "" {
 		return f.agg.srv
 	}
-	if !f.exists(id) {
+	if _, ok := f.owner(id); !ok {
 		return nil
 	}
 	v := f.perView(id)
@@ -507,7 +507,7 @@ func (f *Front) Serve(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		// Another tenant's provider does not exist for this request.
-		if !f.exists(id) || f.tenantOf(id) != tenant {
+		if owner, ok := f.owner(id); !ok || owner != tenant {
 			web.Error(ctx, web.Errorf(http.StatusNotFound, "ProviderNotFoundError", "no provider or group %q", id))
 			return
 		}
