@@ -647,9 +647,13 @@ func TestV1SessionCountersUnderConcurrency(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				r := g.v1(t, "POST", "/v1/sessions/"+sess+"/execute", body, "alpha")
+				r, err := g.send("POST", "/v1/sessions/"+sess+"/execute", body, "x-tenant-id", "alpha")
 				mu.Lock()
 				defer mu.Unlock()
+				if err != nil {
+					t.Error(err)
+					return
+				}
 				switch r.status {
 				case 200:
 					ok++
@@ -952,9 +956,14 @@ func TestEverythingElicitationRelayed(t *testing.T) {
 	// Through /v1 the question waits as an elicitation of the tenant.
 	sub := g.rt.Hub().Subscribe(nil, 64)
 	defer sub.Close()
-	done := make(chan response, 1)
+	type answer struct {
+		r   response
+		err error
+	}
+	done := make(chan answer, 1)
 	go func() {
-		done <- g.v1(t, "POST", "/v1/mcp/tools/call", `{"server_id":"everything","tool_name":"trigger-elicitation-request","arguments":{}}`, "")
+		r, err := g.send("POST", "/v1/mcp/tools/call", `{"server_id":"everything","tool_name":"trigger-elicitation-request","arguments":{}}`)
+		done <- answer{r, err}
 	}()
 	e := waitEvent(t, sub, "pending elicitation", func(e *events.Event) bool {
 		c, ok := e.Data.(events.ElicitationChanged)
@@ -966,10 +975,13 @@ func TestEverythingElicitationRelayed(t *testing.T) {
 	}
 	want(t, g.v1(t, "POST", "/v1/elicit/"+id+"/respond", `{"name":"Grace Hopper"}`, ""), 200, "", "answer over REST")
 	select {
-	case r := <-done:
-		want(t, r, 200, "", "held call")
-		if !strings.Contains(string(r.raw), "Grace Hopper") {
-			t.Fatalf("held call result = %s", r.raw)
+	case a := <-done:
+		if a.err != nil {
+			t.Fatal(a.err)
+		}
+		want(t, a.r, 200, "", "held call")
+		if !strings.Contains(string(a.r.raw), "Grace Hopper") {
+			t.Fatalf("held call result = %s", a.r.raw)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the held call did not resume")

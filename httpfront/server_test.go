@@ -82,28 +82,40 @@ type response struct {
 	raw    []byte
 }
 
+// do sends a request with the given header pairs, failing the test when
+// it cannot be sent.
 func (g *gateway) do(t testing.TB, method, path, body string, hdr ...string) response {
 	t.Helper()
+	r, err := g.send(method, path, body, hdr...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// send is do for goroutines other than the test's, which may not stop the
+// test: it returns the error instead.
+func (g *gateway) send(method, path, body string, hdr ...string) (response, error) {
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
 	req, err := http.NewRequest(method, g.base+path, rd)
 	if err != nil {
-		t.Fatal(err)
+		return response{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	resp, err := g.http.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return response{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	raw, _ := io.ReadAll(resp.Body)
 	r := response{status: resp.StatusCode, header: resp.Header, raw: raw}
 	_ = json.Unmarshal(raw, &r.body)
-	return r
+	return r, nil
 }
 
 // oversized posts a body over the limit. The server answers 413 and
@@ -488,10 +500,14 @@ func TestSaturatedProviderAnswers429WithRetryAfter(t *testing.T) {
 	s.MaxQueue = 1
 	g := startGateway(t, Options{}, s)
 	expect(t, g.do(t, "POST", "/api/providers/slow/tools/echo/call", `{"arguments":{"text":"warm"}}`), 200, "warm")
-	done := make(chan int, 2)
+	done := make(chan error, 2)
 	for i := 0; i < 2; i++ { // one runs, one waits
 		go func() {
-			done <- g.do(t, "POST", "/api/providers/slow/tools/sleep/call", `{"arguments":{"ms":1500}}`).status
+			r, err := g.send("POST", "/api/providers/slow/tools/sleep/call", `{"arguments":{"ms":1500}}`)
+			if err == nil && r.status != 200 {
+				err = fmt.Errorf("status %d: %s", r.status, r.raw)
+			}
+			done <- err
 		}()
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -511,8 +527,8 @@ func TestSaturatedProviderAnswers429WithRetryAfter(t *testing.T) {
 		t.Fatalf("429 without Retry-After: %v", r.header)
 	}
 	for i := 0; i < 2; i++ {
-		if st := <-done; st != 200 {
-			t.Fatalf("running or queued call: status %d", st)
+		if err := <-done; err != nil {
+			t.Fatalf("running or queued call: %v", err)
 		}
 	}
 }

@@ -9,9 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -24,65 +21,16 @@ import (
 
 	"github.com/switchyard-mcp/switchyard/actors"
 	"github.com/switchyard-mcp/switchyard/events"
+	"github.com/switchyard-mcp/switchyard/internal/testbin"
 )
 
 // wait bounds every wait of these tests.
 const wait = 15 * time.Second
 
-var (
-	testServerBin string
-	testServerErr error
-)
-
 func TestMain(m *testing.M) {
-	var dir string
-	testServerBin = os.Getenv("SWITCHYARD_TESTSERVER")
-	if testServerBin == "" {
-		dir, testServerBin, testServerErr = buildTestServer()
-	}
-	goleak.VerifyTestMain(m,
-		// fasthttp keeps one process-wide goroutine refreshing the Date
-		// header from the first server start on; it never ends by design.
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
-		// goleak hands the exit code to the cleanup, which must exit itself.
-		goleak.Cleanup(func(code int) {
-			if dir != "" {
-				_ = os.RemoveAll(dir)
-			}
-			os.Exit(code)
-		}))
-}
-
-// buildTestServer builds cmd/testserver into a temporary directory.
-func buildTestServer() (dir, bin string, err error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", "", errors.New("not inside a module")
-	}
-	dir, err = os.MkdirTemp("", "ws-testserver-")
-	if err != nil {
-		return "", "", fmt.Errorf("temp dir: %w", err)
-	}
-	bin = filepath.Join(dir, "testserver")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/testserver")
-	cmd.Dir = filepath.Dir(gomod)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		_ = os.RemoveAll(dir)
-		return "", "", fmt.Errorf("build testserver: %w\n%s", err, out)
-	}
-	return dir, bin, nil
-}
-
-func needTestServer(t *testing.T) string {
-	t.Helper()
-	if testServerBin == "" {
-		t.Fatalf("no test MCP server: %v", testServerErr)
-	}
-	return testServerBin
+	// fasthttp keeps one process-wide goroutine refreshing the Date header
+	// from the first server start on; it never ends by design.
+	testbin.Main(m, goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"))
 }
 
 func newRuntime(t *testing.T) *actors.Runtime {
@@ -583,7 +531,7 @@ func callStderr(t *testing.T, rt *actors.Runtime, id, text string, n int) {
 }
 
 func TestLogsReplayThenLive(t *testing.T) {
-	bin := needTestServer(t)
+	bin := testbin.TestServer(t)
 	rt := newRuntime(t)
 	if err := rt.Create(actors.Spec{ID: "p1", Mode: "subprocess", Command: []string{bin}}); err != nil {
 		t.Fatal(err)
