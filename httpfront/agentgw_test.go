@@ -512,6 +512,12 @@ func TestV1RugPullQuarantines(t *testing.T) {
 		return ok && e.ProviderID == id && p.Tenant == "alpha" && p.Registered != p.Served
 	})
 	want(t, call("echo", `{"text":"after"}`), 403, "server_quarantined", "call after the change")
+	// Every surface refuses it.
+	r0 := g.do(t, "POST", "/api/providers/"+id+"/tools/echo/call", `{"arguments":{"text":"after"}}`, "x-tenant-id", "alpha")
+	expect(t, r0, 403, "/api call after the change")
+	if r0.body["error"] != "ProviderQuarantinedError" {
+		t.Fatalf("/api refusal = %s", r0.raw)
+	}
 	r := g.v1(t, "GET", "/v1/mcp/servers/"+id, "", "alpha")
 	if r.body["status"] != "quarantined" || r.body["quarantine_reason"] == nil {
 		t.Fatalf("server = %s", r.raw)

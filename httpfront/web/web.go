@@ -61,6 +61,8 @@ func Classify(err error) (int, string) {
 		return http.StatusConflict, "ProviderExistsError"
 	case errors.Is(err, actors.ErrInvalid):
 		return http.StatusBadRequest, "ValidationError"
+	case errors.Is(err, actors.ErrQuarantined):
+		return http.StatusForbidden, "ProviderQuarantinedError"
 	case errors.Is(err, actors.ErrBusy):
 		return http.StatusTooManyRequests, "ProviderBusyError"
 	case errors.Is(err, actors.ErrCancelled):
