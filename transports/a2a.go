@@ -413,12 +413,12 @@ func (c *A2AClient) call(ctx context.Context, agentURL, method string, params an
 			Body:       string(truncate(bytes.TrimSpace(excerpt), a2aErrorExcerpt)),
 		})
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, c.maxResp+1))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: reading the response: %w", ErrA2AUnreachable, method, err)
-	}
-	if int64(len(data)) > c.maxResp {
+	data, err := readBody(resp.Body, c.maxResp)
+	switch {
+	case errors.Is(err, ErrMessageTooLarge):
 		return nil, fmt.Errorf("%w: %s: response larger than %d bytes", ErrA2AProtocol, method, c.maxResp)
+	case err != nil:
+		return nil, fmt.Errorf("%w: %s: reading the response: %w", ErrA2AUnreachable, method, err)
 	}
 	result, err := decodeA2AResponse(data, id)
 	if err != nil {
@@ -449,18 +449,18 @@ func decodeA2AResponse(data []byte, id int64) (json.RawMessage, error) {
 	}
 	want := strconv.FormatInt(id, 10)
 	idOK := string(r.ID) == want
-	if a2aPresent(r.Error) {
+	if present(r.Error) {
 		var e RPCError
 		if err := json.Unmarshal(r.Error, &e); err != nil || e.Message == "" && e.Code == 0 {
 			return nil, fmt.Errorf("%w: malformed error object: %s", ErrA2AProtocol, truncate(r.Error, 120))
 		}
 		// A request the agent could not read is answered with a null id.
-		if !idOK && a2aPresent(r.ID) {
+		if !idOK && present(r.ID) {
 			return nil, fmt.Errorf("%w: response id %s, want %s", ErrA2AProtocol, truncate(r.ID, 40), want)
 		}
 		return nil, fmt.Errorf("%w: %w", ErrA2ARemote, &e)
 	}
-	if !a2aPresent(r.Result) {
+	if !present(r.Result) {
 		return nil, fmt.Errorf("%w: response has neither result nor error", ErrA2AProtocol)
 	}
 	if !idOK {
@@ -468,9 +468,6 @@ func decodeA2AResponse(data []byte, id int64) (json.RawMessage, error) {
 	}
 	return r.Result, nil
 }
-
-// a2aPresent reports whether a decoded member was there and not null.
-func a2aPresent(v json.RawMessage) bool { return len(v) > 0 && string(v) != "null" }
 
 // a2aOutcome is what a message/send, SendMessage, tasks/get or GetTask
 // result says.
@@ -500,21 +497,21 @@ func parseA2AResult(raw []byte) (a2aOutcome, error) {
 		return parseA2ATask(raw, obj)
 	case kind != "":
 		return a2aOutcome{}, fmt.Errorf("result of kind %q is neither a message nor a task", truncate([]byte(kind), 40))
-	case a2aPresent(obj["task"]):
+	case present(obj["task"]):
 		inner, err := a2aObject(obj["task"])
 		if err != nil {
 			return a2aOutcome{}, fmt.Errorf("task: %w", err)
 		}
 		return parseA2ATask(obj["task"], inner)
-	case a2aPresent(obj["message"]):
+	case present(obj["message"]):
 		inner, err := a2aObject(obj["message"])
 		if err != nil {
 			return a2aOutcome{}, fmt.Errorf("message: %w", err)
 		}
 		return parseA2AMessage(obj["message"], inner)
-	case a2aPresent(obj["status"]):
+	case present(obj["status"]):
 		return parseA2ATask(raw, obj)
-	case a2aPresent(obj["parts"]):
+	case present(obj["parts"]):
 		return parseA2AMessage(raw, obj)
 	}
 	return a2aOutcome{}, errors.New("result is neither a message nor a task")
@@ -532,7 +529,7 @@ func parseA2AMessage(raw []byte, obj map[string]json.RawMessage) (a2aOutcome, er
 // parseA2ATask reads a Task: its id, state and answer.
 func parseA2ATask(raw []byte, obj map[string]json.RawMessage) (a2aOutcome, error) {
 	out := a2aOutcome{isTask: true}
-	if a2aPresent(obj["id"]) {
+	if present(obj["id"]) {
 		id, ok := a2aString(obj["id"])
 		if !ok {
 			return a2aOutcome{}, errors.New("task id is not a string")
@@ -553,7 +550,7 @@ func parseA2ATask(raw []byte, obj map[string]json.RawMessage) (a2aOutcome, error
 	out.state = state
 
 	var parts []a2aPart
-	if a2aPresent(obj["artifacts"]) {
+	if present(obj["artifacts"]) {
 		var artifacts []json.RawMessage
 		if err := json.Unmarshal(obj["artifacts"], &artifacts); err != nil {
 			return a2aOutcome{}, errors.New("task artifacts are not an array")
@@ -570,7 +567,7 @@ func parseA2ATask(raw []byte, obj map[string]json.RawMessage) (a2aOutcome, error
 			parts = append(parts, p...)
 		}
 	}
-	if len(parts) == 0 && a2aPresent(status["message"]) {
+	if len(parts) == 0 && present(status["message"]) {
 		msg, err := a2aObject(status["message"])
 		if err != nil {
 			return a2aOutcome{}, fmt.Errorf("task status message: %w", err)
@@ -609,7 +606,7 @@ type a2aPart struct {
 
 // a2aParts reads a parts array (absent or null means none).
 func a2aParts(raw json.RawMessage) ([]a2aPart, error) {
-	if !a2aPresent(raw) {
+	if !present(raw) {
 		return nil, nil
 	}
 	var items []json.RawMessage
@@ -632,11 +629,11 @@ func a2aParts(raw json.RawMessage) ([]a2aPart, error) {
 func classifyA2APart(obj map[string]json.RawMessage) a2aPart {
 	kind, _ := a2aString(obj["kind"])
 	switch {
-	case kind == "text" || kind == "" && a2aPresent(obj["text"]):
+	case kind == "text" || kind == "" && present(obj["text"]):
 		if t, ok := a2aString(obj["text"]); ok {
 			return a2aPart{kind: a2aPartText, text: t}
 		}
-	case kind == "data" && len(obj["data"]) > 0 || kind == "" && a2aPresent(obj["data"]):
+	case kind == "data" && len(obj["data"]) > 0 || kind == "" && present(obj["data"]):
 		return a2aPart{kind: a2aPartData, data: obj["data"]}
 	}
 	return a2aPart{kind: a2aPartOther}
@@ -770,9 +767,9 @@ func (c *A2AClient) fetchCard(ctx context.Context, origin string) (*a2aCard, err
 		if err != nil {
 			return nil, fmt.Errorf("%w: agent card: %w", ErrA2AUnreachable, err)
 		}
-		data, rerr := io.ReadAll(io.LimitReader(resp.Body, a2aMaxCard+1))
+		data, rerr := readBody(resp.Body, a2aMaxCard)
 		_ = resp.Body.Close()
-		if resp.StatusCode < 200 || resp.StatusCode > 299 || rerr != nil || len(data) > a2aMaxCard || !json.Valid(data) {
+		if resp.StatusCode < 200 || resp.StatusCode > 299 || rerr != nil || !json.Valid(data) {
 			continue
 		}
 		return parseA2ACard(data), nil

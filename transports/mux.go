@@ -478,16 +478,10 @@ func (m *Mux) dispatch(line []byte) {
 		m.protocolError(fmt.Errorf("not JSON-RPC: %w (%q)", err, truncate(line, 80)))
 		return
 	}
-	hasID := len(env.ID) > 0 && string(env.ID) != "null"
+	hasID := present(env.ID)
 	switch {
 	case env.Method != "" && hasID:
-		if m.opts.OnRequest != nil {
-			id := env.ID
-			if m.opts.OnRequest(env.Method, env.Params, func(res json.RawMessage, err *RPCError) { m.reply(id, res, err) }) {
-				return
-			}
-		}
-		m.answerServerRequest(env.Method, env.ID)
+		m.answerServerRequest(env.Method, env.Params, env.ID)
 	case env.Method != "":
 		if m.opts.OnNotification != nil {
 			m.opts.OnNotification(env.Method, env.Params)
@@ -516,47 +510,58 @@ func (m *Mux) dispatch(line []byte) {
 	}
 }
 
-// answerServerRequest answers requests a backend sends to its client. The
-// gateway answers ping and roots/list itself and declines the rest.
-func (m *Mux) answerServerRequest(method string, id json.RawMessage) {
-	bp := bufPool.Get().(*[]byte)
-	b := append((*bp)[:0], `{"jsonrpc":"2.0","id":`...)
-	b = append(b, id...)
+// answerServerRequest answers a request the backend sends to its client:
+// the gateway answers ping and roots/list itself, offers the rest to
+// OnRequest and declines what that leaves.
+func (m *Mux) answerServerRequest(method string, params, id json.RawMessage) {
 	switch method {
 	case "ping":
-		b = append(b, `,"result":{}}`...)
+		m.reply(id, json.RawMessage(`{}`), nil)
 	case "roots/list":
-		b = append(b, `,"result":{"roots":[]}}`...)
+		m.reply(id, json.RawMessage(`{"roots":[]}`), nil)
 	default:
-		b = append(b, `,"error":{"code":-32601,"message":"method not supported by the gateway: `...)
-		b = append(b, truncate([]byte(method), 64)...)
-		b = append(b, `"}}`...)
+		if m.opts.OnRequest != nil && m.opts.OnRequest(method, params, func(res json.RawMessage, err *RPCError) { m.reply(id, res, err) }) {
+			return
+		}
+		m.reply(id, nil, &RPCError{Code: -32601, Message: "method not supported by the gateway: " + string(truncate([]byte(method), 64))})
 	}
-	b = append(b, '\n')
-	*bp = b
+}
+
+// reply writes the answer to a backend's request: result, or rerr when it
+// is not nil.
+func (m *Mux) reply(id, result json.RawMessage, rerr *RPCError) {
+	if rerr == nil && len(result) == 0 {
+		rerr = &RPCError{Code: -32603, Message: "no result"}
+	}
+	bp := bufPool.Get().(*[]byte)
+	b := (*bp)[:0]
+	if rerr != nil {
+		e, err := json.Marshal(rerr)
+		if err != nil { // Data is not valid JSON
+			e = []byte(`{"code":-32603,"message":"invalid error reply"}`)
+		}
+		b = appendResponse(b, id, "error", e)
+	} else {
+		b = appendResponse(b, id, "result", result)
+	}
+	*bp = append(b, '\n')
 	_ = m.enqueue(outMsg{buf: bp})
 }
 
-// reply writes the answer to a backend's request.
-func (m *Mux) reply(id, result json.RawMessage, rerr *RPCError) {
-	bp := bufPool.Get().(*[]byte)
-	b := append((*bp)[:0], `{"jsonrpc":"2.0","id":`...)
+// appendResponse appends the JSON-RPC response to request id whose member
+// ("result" or "error") holds value.
+func appendResponse(b []byte, id json.RawMessage, member string, value []byte) []byte {
+	b = append(b, `{"jsonrpc":"2.0","id":`...)
 	b = append(b, id...)
-	if rerr != nil || len(result) == 0 {
-		if rerr == nil {
-			rerr = &RPCError{Code: -32603, Message: "no result"}
-		}
-		e, _ := json.Marshal(rerr)
-		b = append(b, `,"error":`...)
-		b = append(b, e...)
-	} else {
-		b = append(b, `,"result":`...)
-		b = append(b, result...)
-	}
-	b = append(b, '}', '\n')
-	*bp = b
-	_ = m.enqueue(outMsg{buf: bp})
+	b = append(b, `,"`...)
+	b = append(b, member...)
+	b = append(b, `":`...)
+	b = append(b, value...)
+	return append(b, '}')
 }
+
+// present reports whether a decoded JSON member was there and not null.
+func present(v json.RawMessage) bool { return len(v) > 0 && string(v) != "null" }
 
 // peekID finds the numeric top-level "id" of a response in the first bytes
 // of a message. A message with a "method" member is a request or

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net"
 	"net/http"
@@ -210,7 +211,7 @@ type remoteMsg struct {
 	cancels string // notifications/cancelled: the cancelled request's id
 }
 
-func (m *remoteMsg) isRequest() bool  { return m.method != "" && hasRPCID(m.id) }
+func (m *remoteMsg) isRequest() bool  { return m.method != "" && present(m.id) }
 func (m *remoteMsg) isResponse() bool { return m.method == "" }
 
 // parseRemoteMsg parses just enough of an outgoing message. line is kept.
@@ -248,21 +249,16 @@ func parseRemoteMsg(line []byte) (*remoteMsg, error) {
 	case "resources/read":
 		_ = json.Unmarshal(p.URI, &m.name)
 	case methodCancelled:
-		if hasRPCID(p.RequestID) {
+		if present(p.RequestID) {
 			m.cancels = rpcIDKey(p.RequestID)
 		}
 	}
 	return m, nil
 }
 
-// hasRPCID reports whether a raw JSON-RPC id is present and not null.
-func hasRPCID(id json.RawMessage) bool {
-	id = bytes.TrimSpace(id)
-	return len(id) > 0 && string(id) != "null"
-}
-
-// rpcIDKey is the map key of a raw JSON-RPC id.
-func rpcIDKey(id json.RawMessage) string { return string(bytes.TrimSpace(id)) }
+// rpcIDKey is the map key of a raw JSON-RPC id (decoded, so without
+// surrounding white space).
+func rpcIDKey(id json.RawMessage) string { return string(id) }
 
 // StartRemote prepares a remote backend. It makes no request: the transport
 // kind is found by the first exchange (the handshake's, made through the
@@ -492,12 +488,9 @@ func (r *Remote) deleteSession() {
 	if proto != "" {
 		req.Header.Set(hdrProtocol, proto)
 	}
-	resp, err := r.client.Do(req)
-	if err != nil {
-		return
+	if resp, err := r.client.Do(req); err == nil {
+		discardBody(resp)
 	}
-	defer func() { _ = resp.Body.Close() }()
-	_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
 }
 
 // spawn runs f on a tracked goroutine unless the backend is stopping.
@@ -1001,7 +994,7 @@ func (r *Remote) readReply(ctx context.Context, m *remoteMsg, c *remoteCall, res
 	case "text/event-stream":
 		return r.readPostStream(ctx, c, resp.Body, lastID)
 	case "application/json":
-		body, err := readBody(resp.Body, r.maxMsg)
+		body, err := readBody(resp.Body, int64(r.maxMsg))
 		switch {
 		case errors.Is(err, ErrMessageTooLarge):
 			r.tooLargeBody(body, c)
@@ -1063,21 +1056,10 @@ func (r *Remote) resume(ctx context.Context, c *remoteCall, sid, lastID string) 
 		if !r.pause(ctx, attempt) {
 			return true // cancelled or stopped: nothing more to answer
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.endpoint.String(), nil)
+		req, err := r.streamRequest(ctx, sid, lastID)
 		if err != nil {
 			return false
 		}
-		r.setStatic(req.Header)
-		req.Header.Set("Accept", "text/event-stream")
-		req.Header.Set(hdrLastEventID, lastID)
-		if sid != "" {
-			req.Header.Set(hdrSession, sid)
-		}
-		r.mu.Lock()
-		if r.proto != "" {
-			req.Header.Set(hdrProtocol, r.proto)
-		}
-		r.mu.Unlock()
 		resp, err := r.client.Do(req)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -1167,8 +1149,7 @@ func (r *Remote) reestablish(ctx context.Context, failedGen int) error {
 		if err != nil {
 			return fmt.Errorf("notifications/initialized: %w", err)
 		}
-		_, _ = io.CopyN(io.Discard, iresp.Body, 4<<10)
-		_ = iresp.Body.Close()
+		discardBody(iresp)
 		if iresp.StatusCode/100 != 2 {
 			return fmt.Errorf("notifications/initialized: HTTP %s", iresp.Status)
 		}
@@ -1268,25 +1249,36 @@ func (r *Remote) getLoop() {
 	}
 }
 
-// getStream reads the GET event stream once. It returns the status with
-// the start of an error body, or the error that ended the stream.
-func (r *Remote) getStream(sid string, lastID *string, reconnect bool) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(r.ctx, http.MethodGet, r.endpoint.String(), nil)
+// streamRequest is the GET that opens (or, after lastID, resumes) an event
+// stream of the session sid.
+func (r *Remote) streamRequest(ctx context.Context, sid, lastID string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.endpoint.String(), nil)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	r.setStatic(req.Header)
-	req.Header.Set("Accept", "text/event-stream")
+	h := req.Header
+	r.setStatic(h)
+	h.Set("Accept", "text/event-stream")
 	if sid != "" {
-		req.Header.Set(hdrSession, sid)
+		h.Set(hdrSession, sid)
+	}
+	if lastID != "" {
+		h.Set(hdrLastEventID, lastID)
 	}
 	r.mu.Lock()
 	if r.proto != "" {
-		req.Header.Set(hdrProtocol, r.proto)
+		h.Set(hdrProtocol, r.proto)
 	}
 	r.mu.Unlock()
-	if *lastID != "" {
-		req.Header.Set(hdrLastEventID, *lastID)
+	return req, nil
+}
+
+// getStream reads the GET event stream once. It returns the status with
+// the start of an error body, or the error that ended the stream.
+func (r *Remote) getStream(sid string, lastID *string, reconnect bool) (int, []byte, error) {
+	req, err := r.streamRequest(r.ctx, sid, *lastID)
+	if err != nil {
+		return 0, nil, err
 	}
 	resp, err := r.client.Do(req)
 	if err != nil {
@@ -1349,14 +1341,14 @@ func (r *Remote) deliver(msg []byte, hint *remoteCall) {
 		Method string          `json:"method"`
 		Error  json.RawMessage `json:"error"`
 	}
-	if json.Unmarshal(msg, &env) == nil && env.Method == "" && hasRPCID(env.ID) {
+	if json.Unmarshal(msg, &env) == nil && env.Method == "" && present(env.ID) {
 		key := rpcIDKey(env.ID)
 		c := hint
 		if c == nil || c.key != key {
 			c = r.findCall(key)
 		}
 		if c != nil {
-			if !hasRPCID(env.Error) { // no error: a result
+			if !present(env.Error) { // no error: a result
 				r.observe(c, msg)
 			}
 			c.answer(msg)
@@ -1454,16 +1446,15 @@ func (r *Remote) failCall(c *remoteCall, msg string, delivered bool) {
 	if c == nil {
 		return
 	}
-	b := make([]byte, 0, len(msg)+len(c.id)+128)
-	b = append(b, `{"jsonrpc":"2.0","id":`...)
-	b = append(b, c.id...)
-	b = append(b, `,"error":{"code":`...)
-	b = strconv.AppendInt(b, codeRemoteFailure, 10)
-	b = append(b, `,"message":`...)
-	b = jsonx.AppendString(b, msg)
-	b = append(b, `,"data":{"possiblyDelivered":`...)
-	b = strconv.AppendBool(b, delivered)
-	b = append(b, `}}}`...)
+	e := make([]byte, 0, len(msg)+64)
+	e = append(e, `{"code":`...)
+	e = strconv.AppendInt(e, codeRemoteFailure, 10)
+	e = append(e, `,"message":`...)
+	e = jsonx.AppendString(e, msg)
+	e = append(e, `,"data":{"possiblyDelivered":`...)
+	e = strconv.AppendBool(e, delivered)
+	e = append(e, `}}`...)
+	b := appendResponse(make([]byte, 0, len(e)+len(c.id)+32), c.id, "error", e)
 	if !c.answer(b) {
 		return
 	}
@@ -1483,20 +1474,14 @@ func (r *Remote) relayError(body []byte, c *remoteCall) bool {
 		Error  *RPCError       `json:"error"`
 	}
 	if json.Unmarshal(bytes.TrimSpace(body), &env) != nil || env.Method != "" || env.Error == nil ||
-		(env.Error.Code == 0 && env.Error.Message == "") || (hasRPCID(env.ID) && rpcIDKey(env.ID) != c.key) {
+		(env.Error.Code == 0 && env.Error.Message == "") || (present(env.ID) && rpcIDKey(env.ID) != c.key) {
 		return false
 	}
 	e, err := json.Marshal(env.Error)
 	if err != nil {
 		return false
 	}
-	b := make([]byte, 0, len(e)+len(c.id)+32)
-	b = append(b, `{"jsonrpc":"2.0","id":`...)
-	b = append(b, c.id...)
-	b = append(b, `,"error":`...)
-	b = append(b, e...)
-	b = append(b, '}')
-	r.deliver(b, c)
+	r.deliver(appendResponse(make([]byte, 0, len(e)+len(c.id)+32), c.id, "error", e), c)
 	return true
 }
 
@@ -1519,8 +1504,9 @@ func (r *Remote) tooLargeEvent(prefix []byte, hint *remoteCall) {
 	if !ok {
 		return
 	}
-	c := r.findCall(strconv.FormatInt(id, 10))
-	if c == nil && hint != nil && hint.key == strconv.FormatInt(id, 10) {
+	key := strconv.FormatInt(id, 10)
+	c := r.findCall(key)
+	if c == nil && hint != nil && hint.key == key {
 		c = hint
 	}
 	if c != nil {
@@ -1547,12 +1533,20 @@ func respMediaType(resp *http.Response) string {
 	return mt
 }
 
+// discardBody reads what is left of a small body and closes it, so that
+// the connection is reused.
+func discardBody(resp *http.Response) {
+	_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+	_ = resp.Body.Close()
+}
+
 // readBody reads a body of at most limit bytes. A longer one yields
 // ErrMessageTooLarge and its first bytes.
-func readBody(r io.Reader, limit int) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
-	if len(b) > limit {
-		return b[:min(len(b), maxPrefix)], &TooLargeError{Limit: limit, Prefix: b[:min(len(b), maxPrefix)]}
+func readBody(r io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if int64(len(b)) > limit {
+		prefix := b[:min(len(b), maxPrefix)]
+		return prefix, &TooLargeError{Limit: int(min(limit, math.MaxInt)), Prefix: prefix}
 	}
 	return b, err
 }

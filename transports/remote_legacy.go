@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -232,10 +231,7 @@ func (r *Remote) legacyPost(ctx context.Context, postURL string, m *remoteMsg) e
 	if err != nil {
 		return err
 	}
-	defer func() {
-		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10) // small, so that the connection is reused
-		_ = resp.Body.Close()
-	}()
+	defer discardBody(resp)
 	if resp.StatusCode/100 != 2 {
 		body, _ := readBody(resp.Body, maxErrorBody)
 		return errors.New(httpStatusMessage(resp, body))
@@ -276,10 +272,7 @@ func (r *Remote) sendLegacy(ctx context.Context, m *remoteMsg, c *remoteCall) bo
 		}
 		return false
 	}
-	defer func() {
-		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10) // small, so that the connection is reused
-		_ = resp.Body.Close()
-	}()
+	defer discardBody(resp)
 	if resp.StatusCode/100 != 2 {
 		body, _ := readBody(resp.Body, maxErrorBody)
 		if c != nil && !r.relayError(body, c) {
