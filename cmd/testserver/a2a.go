@@ -30,8 +30,6 @@ const (
 	a2aDelegateTimeout = 30 * time.Second
 	// a2aMaxSlow bounds the wait of the slow behaviour.
 	a2aMaxSlow = 10 * time.Minute
-	// a2aShutdownTimeout bounds the graceful end of the HTTP server.
-	a2aShutdownTimeout = 2 * time.Second
 )
 
 // JSON-RPC error codes the agent answers with.
@@ -117,26 +115,9 @@ func serveA2A(ctx context.Context, agent *a2aAgent, ln net.Listener) error {
 		// stops waiting at shutdown.
 		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-
-	select {
-	case err := <-errc:
-		agent.close()
-		return err
-	case <-ctx.Done():
-	}
-	shutCtx, cancel := context.WithTimeout(context.Background(), a2aShutdownTimeout)
-	defer cancel()
-	if err := hs.Shutdown(shutCtx); err != nil {
-		_ = hs.Close()
-	}
-	err := <-errc
+	err := serveUntil(ctx, hs, ln)
 	agent.close()
-	if err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return err
 }
 
 // a2aAgent is an A2A agent speaking the JSON-RPC binding of protocol 0.3

@@ -352,45 +352,21 @@ func TestA2AAgentBinary(t *testing.T) {
 // getCard fetches the agent card of the agent at base.
 func getCard(t *testing.T, base string) map[string]json.RawMessage {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), a2aWait)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/.well-known/agent-card.json", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &http.Transport{}
-	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
+	_, body := fetch(t, http.MethodGet, base+"/.well-known/agent-card.json", "")
 	var card map[string]json.RawMessage
-	if err := json.NewDecoder(resp.Body).Decode(&card); err != nil {
-		t.Fatalf("card: %v", err)
+	if err := json.Unmarshal(body, &card); err != nil {
+		t.Fatalf("card %q: %v", body, err)
 	}
 	return card
 }
 
-// inProcessAgent serves an agent from the test process until the test
-// ends.
-func inProcessAgent(t *testing.T, id string, v1 bool) (*a2aAgent, string) {
-	t.Helper()
-	agent := newA2AAgent(id, v1)
-	ts := httptest.NewServer(agent)
-	t.Cleanup(func() {
-		ts.Close()
-		agent.close()
-	})
-	return agent, ts.URL
-}
-
-// postRPC posts body to url and returns the status and the response body.
-func postRPC(t *testing.T, url, body string) (int, string) {
+// fetch makes one request with a client of its own and returns the status
+// and the response body.
+func fetch(t *testing.T, method, url, body string) (int, []byte) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), a2aWait)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,7 +381,20 @@ func postRPC(t *testing.T, url, body string) (int, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp.StatusCode, string(b)
+	return resp.StatusCode, b
+}
+
+// inProcessAgent serves an agent from the test process until the test
+// ends.
+func inProcessAgent(t *testing.T, id string, v1 bool) (*a2aAgent, string) {
+	t.Helper()
+	agent := newA2AAgent(id, v1)
+	ts := httptest.NewServer(agent)
+	t.Cleanup(func() {
+		ts.Close()
+		agent.close()
+	})
+	return agent, ts.URL
 }
 
 func TestA2AAgentRequests(t *testing.T) {
@@ -443,8 +432,8 @@ func TestA2AAgentRequests(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			status, body := postRPC(t, tt.url, tt.body)
-			if status != tt.wantStatus || !strings.Contains(body, tt.wantBody) {
+			status, body := fetch(t, http.MethodPost, tt.url, tt.body)
+			if status != tt.wantStatus || !strings.Contains(string(body), tt.wantBody) {
 				t.Fatalf("got %d %q, want %d containing %q", status, body, tt.wantStatus, tt.wantBody)
 			}
 		})

@@ -133,8 +133,15 @@ func serveHTTP(ctx context.Context, srv *mcp.Server, ln net.Listener, stateless 
 		&mcp.StreamableHTTPOptions{Stateless: stateless})
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", handler)
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return serveUntil(ctx, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln)
+}
 
+// shutdownTimeout bounds the graceful end of an HTTP server.
+const shutdownTimeout = 2 * time.Second
+
+// serveUntil serves hs on ln until ctx is done, then shuts it down (closing
+// it after shutdownTimeout) and waits for Serve to return.
+func serveUntil(ctx context.Context, hs *http.Server, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 
@@ -143,7 +150,7 @@ func serveHTTP(ctx context.Context, srv *mcp.Server, ln net.Listener, stateless 
 		return err
 	case <-ctx.Done():
 	}
-	shutCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := hs.Shutdown(shutCtx); err != nil {
 		_ = hs.Close()
