@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -93,11 +92,7 @@ func (f *fakeA2A) requests() []a2aSeen {
 // startFakeA2A serves f until the test ends and returns its URL.
 func startFakeA2A(t *testing.T, f *fakeA2A) string {
 	t.Helper()
-	ts := httptest.NewUnstartedServer(f)
-	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
-	ts.Start()
-	t.Cleanup(ts.Close)
-	return ts.URL
+	return quietServer(t, f, false).URL
 }
 
 // newTestA2AClient returns a client closed when the test ends.

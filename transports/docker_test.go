@@ -170,19 +170,7 @@ func (b *dockerBackend) exitErr() error {
 // tool calls a tool and returns its text.
 func (b *dockerBackend) tool(name, args string) string {
 	b.t.Helper()
-	c := newCall(b.t)
-	var a []byte
-	if args != "" {
-		a = []byte(args)
-	}
-	if _, err := b.sess.GoCall(name, a, dockerWait, c.cb); err != nil {
-		b.t.Fatalf("GoCall %s: %v", name, err)
-	}
-	s, err := text(b.t, c.wait())
-	if err != nil {
-		b.t.Fatalf("%s(%s): %v", name, args, err)
-	}
-	return s
+	return toolText(b.t, b.sess, name, args, dockerWait)
 }
 
 func TestDockerHandshakeListCall(t *testing.T) {
@@ -427,21 +415,21 @@ func TestDockerRemoveStale(t *testing.T) {
 		})
 		return c.ID
 	}
-	stale := struct{ ID string }{create(owner["io.switchyard.owner"])}
+	stale := create(owner["io.switchyard.owner"])
 	foreign := create("test-foreign-" + randHex(t))
 
 	removed, err := RemoveStale(ctx, e.cli, owner, e.instance)
 	if err != nil {
 		t.Fatalf("RemoveStale: %v", err)
 	}
-	if !slices.Contains(removed, stale.ID) {
-		t.Errorf("RemoveStale removed %v, not the stale %s", removed, shortID(stale.ID))
+	if !slices.Contains(removed, stale) {
+		t.Errorf("RemoveStale removed %v, not the stale %s", removed, shortID(stale))
 	}
 	if slices.Contains(removed, b.c.ID()) {
 		t.Errorf("RemoveStale removed our own container %s", shortID(b.c.ID()))
 	}
-	if !e.gone(stale.ID) {
-		t.Errorf("stale container %s still there", shortID(stale.ID))
+	if !e.gone(stale) {
+		t.Errorf("stale container %s still there", shortID(stale))
 	}
 	if e.gone(foreign) || slices.Contains(removed, foreign) {
 		t.Errorf("another owner's container %s was removed", shortID(foreign))

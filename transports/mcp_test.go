@@ -16,32 +16,27 @@ import (
 
 var testClient = ClientInfo{Name: "switchyard-test", Version: "1.2.3"}
 
-// handshake runs Handshake against the fake peer in the background.
-func handshake(t *testing.T, p *fakePeer, timeout time.Duration) <-chan struct {
+// handshakeOut is the outcome of a Handshake run in the background.
+type handshakeOut struct {
 	s   *Session
 	err error
-} {
+}
+
+// handshake runs Handshake against the fake peer in the background.
+func handshake(t *testing.T, p *fakePeer, timeout time.Duration) <-chan handshakeOut {
 	t.Helper()
-	ch := make(chan struct {
-		s   *Session
-		err error
-	}, 1)
+	ch := make(chan handshakeOut, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	go func() {
 		defer cancel()
 		s, err := Handshake(ctx, p.mux, testClient)
-		ch <- struct {
-			s   *Session
-			err error
-		}{s, err}
+		ch <- handshakeOut{s, err}
 	}()
 	return ch
 }
 
-func handshakeResult(t *testing.T, ch <-chan struct {
-	s   *Session
-	err error
-}) (*Session, error) {
+// handshakeResult waits for the outcome of handshake.
+func handshakeResult(t *testing.T, ch <-chan handshakeOut) (*Session, error) {
 	t.Helper()
 	select {
 	case r := <-ch:

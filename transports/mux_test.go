@@ -459,11 +459,7 @@ func TestMuxServerRequests(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := newPeer(t, MuxOptions{}, true)
 			// A pending call with id 1 must not be taken for the request.
-			pend := newCall(t)
-			if _, err := p.mux.Go("tools/call", nil, 0, pend.cb); err != nil {
-				t.Fatalf("Go: %v", err)
-			}
-			req := p.nextRequest("tools/call")
+			pend, req := p.startPending()
 			p.send(tt.line)
 			m := p.next()
 			if string(m.ID) != tt.id || m.Method != "" {
@@ -477,11 +473,7 @@ func TestMuxServerRequests(t *testing.T) {
 			case string(m.Result) != tt.result || m.Error != nil:
 				t.Fatalf("reply %+v, want result %s", m, tt.result)
 			}
-			pend.pendingNow()
-			p.reply(req.ID, `{}`)
-			if r := pend.wait(); r.Err != nil {
-				t.Fatalf("pending call: %v", r.Err)
-			}
+			p.finishPending(pend, req)
 			p.noProtoErr()
 		})
 	}
@@ -552,11 +544,7 @@ func TestMuxGarbage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := newPeer(t, MuxOptions{}, true)
-			pend := newCall(t)
-			if _, err := p.mux.Go("tools/call", nil, 0, pend.cb); err != nil {
-				t.Fatalf("Go: %v", err)
-			}
-			req := p.nextRequest("tools/call")
+			pend, req := p.startPending()
 			p.send(tt.line)
 			if tt.protoErr {
 				if err := p.protoErr(); !strings.Contains(err.Error(), tt.errSubstr) {
@@ -565,11 +553,7 @@ func TestMuxGarbage(t *testing.T) {
 			}
 			// The connection is still usable and the pending call unharmed.
 			p.roundTrip()
-			pend.pendingNow()
-			p.reply(req.ID, `{}`)
-			if r := pend.wait(); r.Err != nil {
-				t.Fatalf("pending call: %v", r.Err)
-			}
+			p.finishPending(pend, req)
 			p.noProtoErr()
 		})
 	}
@@ -596,11 +580,7 @@ func TestMuxOversized(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := newPeer(t, MuxOptions{MaxMessage: limit}, true)
-			c := newCall(t)
-			if _, err := p.mux.Go("tools/call", nil, 0, c.cb); err != nil {
-				t.Fatalf("Go: %v", err)
-			}
-			req := p.nextRequest("tools/call")
+			c, req := p.startPending()
 			p.send(fmt.Sprintf(tt.line, req.ID, pad))
 			if err := p.protoErr(); !errors.Is(err, ErrMessageTooLarge) {
 				t.Fatalf("protocol error %v, want ErrMessageTooLarge", err)
@@ -612,11 +592,7 @@ func TestMuxOversized(t *testing.T) {
 				}
 			} else {
 				p.roundTrip()
-				c.pendingNow()
-				p.reply(req.ID, `{}`)
-				if r := c.wait(); r.Err != nil {
-					t.Fatalf("call: %v", r.Err)
-				}
+				p.finishPending(c, req)
 			}
 			p.roundTrip()
 			p.noProtoErr()

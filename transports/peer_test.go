@@ -220,6 +220,28 @@ func (p *fakePeer) roundTrip() {
 	}
 }
 
+// startPending makes a tools/call the peer leaves unanswered for now and
+// returns it with the request the peer got.
+func (p *fakePeer) startPending() (*call, wireMsg) {
+	p.t.Helper()
+	c := newCall(p.t)
+	if _, err := p.mux.Go("tools/call", nil, 0, c.cb); err != nil {
+		p.t.Fatalf("Go: %v", err)
+	}
+	return c, p.nextRequest("tools/call")
+}
+
+// finishPending checks that c is still pending, answers its request req
+// and checks that c gets that answer.
+func (p *fakePeer) finishPending(c *call, req wireMsg) {
+	p.t.Helper()
+	c.pendingNow()
+	p.reply(req.ID, `{}`)
+	if r := c.wait(); r.Err != nil {
+		p.t.Fatalf("pending call: %v", r.Err)
+	}
+}
+
 // call collects the Response of one Mux call and checks that its callback
 // runs once.
 type call struct {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -105,7 +106,7 @@ func TestReader(t *testing.T) {
 				if !errors.Is(err, io.EOF) {
 					t.Fatalf("Next ended with %v, want io.EOF", err)
 				}
-				if !equalItems(got, tt.want) {
+				if !slices.Equal(got, tt.want) {
 					t.Fatalf("got  %+v\nwant %+v", got, tt.want)
 				}
 				// The end of the stream is sticky.
@@ -115,18 +116,6 @@ func TestReader(t *testing.T) {
 			})
 		}
 	}
-}
-
-func equalItems(a, b []item) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // failReader returns its data and then err, and fails the test if read again
@@ -171,7 +160,7 @@ func TestReaderError(t *testing.T) {
 			if !errors.Is(err, boom) {
 				t.Fatalf("Next ended with %v, want %v", err, boom)
 			}
-			if !equalItems(got, tt.want) {
+			if !slices.Equal(got, tt.want) {
 				t.Fatalf("got  %+v\nwant %+v", got, tt.want)
 			}
 			for range 3 {
@@ -286,7 +275,7 @@ func FuzzReader(f *testing.F) {
 			}
 			got = append(got, line(string(b)))
 		}
-		if want := model(in, eff); !equalItems(got, want) {
+		if want := model(in, eff); !slices.Equal(got, want) {
 			t.Fatalf("limit %d input %q:\ngot  %+v\nwant %+v", eff, in, got, want)
 		}
 	})

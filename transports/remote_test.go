@@ -102,11 +102,7 @@ func (u *remoteUnderTest) stop() {
 // call makes a tools/call and returns its Response.
 func (u *remoteUnderTest) call(tool, args string, timeout time.Duration) Response {
 	u.t.Helper()
-	c := newCall(u.t)
-	if _, err := u.sess.GoCall(tool, []byte(args), timeout, c.cb); err != nil {
-		u.t.Fatalf("GoCall %s: %v", tool, err)
-	}
-	return c.wait()
+	return callTool(u.t, u.sess, tool, args, timeout)
 }
 
 // echo calls the echo tool of the test server and checks its answer.
@@ -115,6 +111,23 @@ func (u *remoteUnderTest) echo(s string) {
 	got, err := text(u.t, u.call("echo", fmt.Sprintf(`{"text":%q}`, s), waitFor))
 	if err != nil || got != s {
 		u.t.Fatalf("echo(%q) = %q, %v", s, got, err)
+	}
+}
+
+// echoConcurrently makes n echo calls at once and checks their answers.
+func (u *remoteUnderTest) echoConcurrently(n int) {
+	u.t.Helper()
+	calls := make([]*call, n)
+	for i := range calls {
+		calls[i] = newCall(u.t)
+		if _, err := u.sess.GoCall("echo", fmt.Appendf(nil, `{"text":"call %d"}`, i), waitFor, calls[i].cb); err != nil {
+			u.t.Fatalf("GoCall %d: %v", i, err)
+		}
+	}
+	for i, c := range calls {
+		if got, err := text(u.t, c.wait()); err != nil || got != fmt.Sprintf("call %d", i) {
+			u.t.Fatalf("call %d = %q, %v", i, got, err)
+		}
 	}
 }
 
@@ -201,20 +214,7 @@ func TestRemoteStreamable(t *testing.T) {
 				t.Fatalf("no echo among %d tools", len(tools))
 			}
 			u.echo("over http")
-
-			const n = 32
-			calls := make([]*call, n)
-			for i := range calls {
-				calls[i] = newCall(t)
-				if _, err := u.sess.GoCall("echo", fmt.Appendf(nil, `{"text":"call %d"}`, i), waitFor, calls[i].cb); err != nil {
-					t.Fatalf("GoCall %d: %v", i, err)
-				}
-			}
-			for i, c := range calls {
-				if got, err := text(t, c.wait()); err != nil || got != fmt.Sprintf("call %d", i) {
-					t.Fatalf("call %d = %q, %v", i, got, err)
-				}
-			}
+			u.echoConcurrently(32)
 
 			if got, err := text(t, u.call("add_tool", `{"name":"late"}`, waitFor)); err != nil || got != "added" {
 				t.Fatalf("add_tool = %q, %v", got, err)
@@ -479,19 +479,7 @@ func TestRemoteLegacySSE(t *testing.T) {
 		t.Fatalf("protocol %q, want %q", got, Protocol20251125)
 	}
 	u.echo("legacy")
-	const n = 32
-	calls := make([]*call, n)
-	for i := range calls {
-		calls[i] = newCall(t)
-		if _, err := u.sess.GoCall("echo", fmt.Appendf(nil, `{"text":"call %d"}`, i), waitFor, calls[i].cb); err != nil {
-			t.Fatalf("GoCall %d: %v", i, err)
-		}
-	}
-	for i, c := range calls {
-		if got, err := text(t, c.wait()); err != nil || got != fmt.Sprintf("call %d", i) {
-			t.Fatalf("call %d = %q, %v", i, got, err)
-		}
-	}
+	u.echoConcurrently(32)
 
 	// The server drops the stream (and with it the session): the backend
 	// reconnects and initialises the new session by itself.
@@ -764,9 +752,7 @@ func TestRemoteStopDeletesSession(t *testing.T) {
 			return &mcp.CallToolResult{}, nil, nil
 		})
 	var rl requestLog
-	ts := httptest.NewUnstartedServer(rl.wrap(statefulHandler(srv)))
-	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
-	ts.Start()
+	ts := quietServer(t, rl.wrap(statefulHandler(srv)), false)
 	var closeOnce sync.Once
 	closeServer := func() {
 		closeOnce.Do(func() {

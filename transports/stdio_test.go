@@ -180,10 +180,31 @@ func text(t testing.TB, r Response) (string, error) {
 // tool calls a tool and returns its text.
 func (b *backend) tool(name, args string) string {
 	b.t.Helper()
-	c, _ := b.goTool(name, args, waitFor)
-	s, err := text(b.t, c.wait())
+	return toolText(b.t, b.sess, name, args, waitFor)
+}
+
+// callTool makes a tools/call (args "" for none) and waits for its
+// Response.
+func callTool(t testing.TB, sess *Session, name, args string, timeout time.Duration) Response {
+	t.Helper()
+	c := newCall(t)
+	var a []byte
+	if args != "" {
+		a = []byte(args)
+	}
+	if _, err := sess.GoCall(name, a, timeout, c.cb); err != nil {
+		t.Fatalf("GoCall %s: %v", name, err)
+	}
+	return c.wait()
+}
+
+// toolText calls a tool and returns its text, failing the test on any
+// error.
+func toolText(t testing.TB, sess *Session, name, args string, timeout time.Duration) string {
+	t.Helper()
+	s, err := text(t, callTool(t, sess, name, args, timeout))
 	if err != nil {
-		b.t.Fatalf("%s(%s): %v", name, args, err)
+		t.Fatalf("%s(%s): %v", name, args, err)
 	}
 	return s
 }
@@ -536,7 +557,7 @@ func TestStdioStartModes(t *testing.T) {
 					if !strings.Contains(err.Error(), "garbage line") {
 						t.Fatalf("protocol error %v", err)
 					}
-				default:
+				case <-time.After(waitFor):
 					t.Fatalf("garbage reported no protocol error")
 				}
 			}
