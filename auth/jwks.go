@@ -58,16 +58,31 @@ type Chain []Verifier
 // Verify bounds the token size, reads its header and hands it to the member
 // that accepts its alg.
 func (c Chain) Verify(token string) (*Principal, error) {
-	_, h, err := splitJWS(token)
+	t, err := parseJWS(token)
 	if err != nil {
 		return nil, err
 	}
+	return c.verifyJWS(&t)
+}
+
+// verifyJWS hands t to the member that accepts its alg; this package's
+// verifiers get it as parsed, others the token text.
+func (c Chain) verifyJWS(t *jws) (*Principal, error) {
 	for _, v := range c {
-		if f, ok := v.(AlgorithmFilter); ok && f.Accepts(h.Alg) {
-			return v.Verify(token)
+		if f, ok := v.(AlgorithmFilter); ok && f.Accepts(t.header.Alg) {
+			if jv, ok := v.(jwsVerifier); ok {
+				return jv.verifyJWS(t)
+			}
+			return v.Verify(t.token)
 		}
 	}
-	return nil, fmt.Errorf("%w: %q", ErrAlgorithm, h.Alg)
+	return nil, fmt.Errorf("%w: %q", ErrAlgorithm, t.header.Alg)
+}
+
+// jwsVerifier is implemented by this package's verifiers, so that a Chain
+// parses a token once for whichever member verifies it.
+type jwsVerifier interface {
+	verifyJWS(t *jws) (*Principal, error)
 }
 
 // Accepts reports whether some member accepts alg, so chains can nest.
@@ -219,33 +234,43 @@ func (j *JWKS) Accepts(alg string) bool {
 // principal. Claims are read as HS256 reads them (sub, exp, nbf,
 // tenant_id, roles); iss and aud are checked when configured.
 func (j *JWKS) Verify(token string) (*Principal, error) {
-	parts, h, err := splitJWS(token)
+	t, err := parseJWS(token)
 	if err != nil {
 		return nil, err
 	}
+	return j.verifyJWS(&t)
+}
+
+// verifyJWS is Verify for a parsed token.
+func (j *JWKS) verifyJWS(t *jws) (*Principal, error) {
+	h := &t.header
 	if !j.Accepts(h.Alg) {
 		return nil, fmt.Errorf("%w: %q", ErrAlgorithm, h.Alg)
 	}
 	if h.Crit != nil {
 		return nil, fmt.Errorf("%w: critical header extensions are not supported", ErrMalformed)
 	}
-	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	sig, err := base64.RawURLEncoding.DecodeString(t.sig)
 	if err != nil {
-		return nil, fmt.Errorf("%w: signature: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: signature: %w", ErrMalformed, err)
 	}
 	keys, err := j.candidates(h.Kid, h.Alg)
 	if err != nil {
 		return nil, err
 	}
-	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	digest := sha256.Sum256([]byte(t.signed))
 	if !slices.ContainsFunc(keys, func(k *jwk) bool { return k.verify(h.Alg, digest[:], sig) }) {
 		return nil, ErrSignature
 	}
-	p, err := principal(parts[1], j.now(), j.leeway)
+	c, err := decodeClaims(t.payload)
 	if err != nil {
 		return nil, err
 	}
-	if err := j.checkIssuerAudience(parts[1]); err != nil {
+	p, err := c.principal(j.now(), j.leeway)
+	if err != nil {
+		return nil, err
+	}
+	if err := j.checkIssuerAudience(c); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -327,18 +352,9 @@ func (j *JWKS) run(f *flight, now time.Time) {
 	ks, err = j.fetch()
 }
 
-// checkIssuerAudience checks iss and aud against the configured values.
-func (j *JWKS) checkIssuerAudience(part string) error {
-	if j.issuer == "" && j.audience == "" {
-		return nil
-	}
-	var c struct {
-		Iss json.RawMessage `json:"iss"`
-		Aud json.RawMessage `json:"aud"`
-	}
-	if err := decodePart(part, &c); err != nil {
-		return err
-	}
+// checkIssuerAudience checks the iss and aud claims against the configured
+// values.
+func (j *JWKS) checkIssuerAudience(c *claims) error {
 	if j.issuer != "" {
 		var iss string
 		if json.Unmarshal(c.Iss, &iss) != nil || iss != j.issuer {
@@ -367,21 +383,31 @@ type jwsHeader struct {
 	Crit json.RawMessage `json:"crit"`
 }
 
-// splitJWS bounds the token size before any decoding, splits the compact
+// jws is a compact JWS split into its parts, with its header decoded.
+type jws struct {
+	token   string // the whole token
+	header  jwsHeader
+	signed  string // header.payload, the signing input
+	payload string // the claims part, base64url
+	sig     string // the signature part, base64url
+}
+
+// parseJWS bounds the token size before any decoding, splits the compact
 // form and decodes the header.
-func splitJWS(token string) ([]string, jwsHeader, error) {
-	var h jwsHeader
+func parseJWS(token string) (jws, error) {
+	t := jws{token: token}
 	if len(token) > maxTokenBytes {
-		return nil, h, fmt.Errorf("%w: longer than %d bytes", ErrMalformed, maxTokenBytes)
+		return t, fmt.Errorf("%w: longer than %d bytes", ErrMalformed, maxTokenBytes)
 	}
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return nil, h, fmt.Errorf("%w: want three parts", ErrMalformed)
+	if strings.Count(token, ".") != 2 {
+		return t, fmt.Errorf("%w: want three parts", ErrMalformed)
 	}
-	if err := decodePart(parts[0], &h); err != nil {
-		return nil, h, err
+	first, last := strings.IndexByte(token, '.'), strings.LastIndexByte(token, '.')
+	t.signed, t.payload, t.sig = token[:last], token[first+1:last], token[last+1:]
+	if err := decodePart(token[:first], &t.header); err != nil {
+		return t, err
 	}
-	return parts, h, nil
+	return t, nil
 }
 
 // jwk is one usable public key of a set.

@@ -4,6 +4,7 @@
 package auth
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -61,65 +62,72 @@ func NewHS256(secret string) (*HS256, error) {
 	return &HS256{secret: []byte(secret), Leeway: 30 * time.Second, now: time.Now}, nil
 }
 
-// claims are the JWT claims Switchyard reads.
+// claims are the JWT claims Switchyard reads. Iss and Aud are only checked
+// by JWKS, when it is configured to.
 type claims struct {
 	Sub      string          `json:"sub"`
 	Tenant   string          `json:"tenant_id"`
 	Exp      *json.Number    `json:"exp"`
 	Nbf      *json.Number    `json:"nbf"`
 	RolesRaw json.RawMessage `json:"roles"`
+	Iss      json.RawMessage `json:"iss"`
+	Aud      json.RawMessage `json:"aud"`
 }
 
 // Verify checks a compact JWS and returns its principal.
 func (v *HS256) Verify(token string) (*Principal, error) {
-	if len(token) > maxTokenBytes {
-		return nil, fmt.Errorf("%w: longer than %d bytes", ErrMalformed, maxTokenBytes)
-	}
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return nil, fmt.Errorf("%w: want three parts", ErrMalformed)
-	}
-	var header struct {
-		Alg string `json:"alg"`
-		Typ string `json:"typ"`
-	}
-	if err := decodePart(parts[0], &header); err != nil {
+	t, err := parseJWS(token)
+	if err != nil {
 		return nil, err
 	}
-	if header.Alg != "HS256" {
-		return nil, fmt.Errorf("%w: %q", ErrAlgorithm, header.Alg)
+	return v.verifyJWS(&t)
+}
+
+// verifyJWS is Verify for a parsed token.
+func (v *HS256) verifyJWS(t *jws) (*Principal, error) {
+	if t.header.Alg != "HS256" {
+		return nil, fmt.Errorf("%w: %q", ErrAlgorithm, t.header.Alg)
 	}
-	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	sig, err := base64.RawURLEncoding.DecodeString(t.sig)
 	if err != nil {
-		return nil, fmt.Errorf("%w: signature: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: signature: %w", ErrMalformed, err)
 	}
 	mac := hmac.New(sha256.New, v.secret)
-	mac.Write([]byte(parts[0] + "." + parts[1]))
+	mac.Write([]byte(t.signed))
 	if !hmac.Equal(sig, mac.Sum(nil)) {
 		return nil, ErrSignature
 	}
-	return principal(parts[1], v.now(), v.Leeway)
+	c, err := decodeClaims(t.payload)
+	if err != nil {
+		return nil, err
+	}
+	return c.principal(v.now(), v.Leeway)
 }
 
 // Accepts reports whether alg is HS256, the one algorithm v verifies; Chain
 // uses it to route tokens. A nil v accepts nothing.
 func (v *HS256) Accepts(alg string) bool { return v != nil && alg == "HS256" }
 
-// principal decodes the claims part of a token whose signature has been
-// verified, checks sub, exp and nbf against now with leeway, and returns the
-// principal. Every verifier shares it so that claims mean the same whatever
-// signed them.
-func principal(part string, now time.Time, leeway time.Duration) (*Principal, error) {
-	var c claims
-	if err := decodePart(part, &c); err != nil {
+// decodeClaims decodes the claims part of a token whose signature has been
+// verified.
+func decodeClaims(part string) (*claims, error) {
+	c := new(claims)
+	if err := decodePart(part, c); err != nil {
 		return nil, err
 	}
+	return c, nil
+}
+
+// principal checks sub, exp and nbf against now with leeway and returns the
+// principal. Every verifier shares it so that claims mean the same whatever
+// signed them.
+func (c *claims) principal(now time.Time, leeway time.Duration) (*Principal, error) {
 	if c.Sub == "" || c.Exp == nil {
 		return nil, fmt.Errorf("%w: sub and exp are required", ErrClaims)
 	}
 	exp, err := c.Exp.Float64()
 	if err != nil {
-		return nil, fmt.Errorf("%w: exp: %v", ErrClaims, err)
+		return nil, fmt.Errorf("%w: exp: %w", ErrClaims, err)
 	}
 	if now.After(time.Unix(int64(exp), 0).Add(leeway)) {
 		return nil, ErrExpired
@@ -127,7 +135,7 @@ func principal(part string, now time.Time, leeway time.Duration) (*Principal, er
 	if c.Nbf != nil {
 		nbf, err := c.Nbf.Float64()
 		if err != nil {
-			return nil, fmt.Errorf("%w: nbf: %v", ErrClaims, err)
+			return nil, fmt.Errorf("%w: nbf: %w", ErrClaims, err)
 		}
 		if now.Add(leeway).Before(time.Unix(int64(nbf), 0)) {
 			return nil, ErrExpired
@@ -147,15 +155,16 @@ func principal(part string, now time.Time, leeway time.Duration) (*Principal, er
 	return p, nil
 }
 
+// decodePart decodes one base64url part of a token as JSON into v.
 func decodePart(part string, v any) error {
 	b, err := base64.RawURLEncoding.DecodeString(part)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrMalformed, err)
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %v", ErrMalformed, err)
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	return nil
 }
