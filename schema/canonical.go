@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/switchyard-mcp/switchyard/internal/jsonx"
 )
 
 // MaxDepth is the deepest nesting of arrays and objects that [Canonical]
@@ -113,7 +115,7 @@ func appendCanonical(dst []byte, v any) ([]byte, error) {
 	case bool:
 		return strconv.AppendBool(dst, v), nil
 	case string:
-		return appendString(dst, v), nil
+		return jsonx.AppendString(dst, v), nil
 	case json.Number:
 		return appendNumber(dst, string(v))
 	case []any:
@@ -139,7 +141,7 @@ func appendCanonical(dst []byte, v any) ([]byte, error) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendString(dst, k)
+			dst = jsonx.AppendString(dst, k)
 			dst = append(dst, ':')
 			var err error
 			if dst, err = appendCanonical(dst, v[k]); err != nil {
@@ -150,48 +152,6 @@ func appendCanonical(dst []byte, v any) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("unexpected JSON value of type %T", v)
 	}
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a canonical JSON string.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			i++
-			switch {
-			case c == '"':
-				dst = append(dst, '\\', '"')
-			case c == '\\':
-				dst = append(dst, '\\', '\\')
-			case c == '\b':
-				dst = append(dst, '\\', 'b')
-			case c == '\f':
-				dst = append(dst, '\\', 'f')
-			case c == '\n':
-				dst = append(dst, '\\', 'n')
-			case c == '\r':
-				dst = append(dst, '\\', 'r')
-			case c == '\t':
-				dst = append(dst, '\\', 't')
-			case c < 0x20:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				dst = append(dst, c)
-			}
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = utf8.AppendRune(dst, utf8.RuneError)
-		} else {
-			dst = append(dst, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(dst, '"')
 }
 
 // appendNumber appends the canonical form of the JSON number s (which must
@@ -328,11 +288,11 @@ func Fingerprint(tools []ToolDef) (string, error) {
 		name := replaceInvalidUTF8(t.Name)
 		enc := make([]byte, 0, len(name)+len(t.Description)+len(schema)+48)
 		enc = append(enc, `{"description":`...)
-		enc = appendString(enc, t.Description)
+		enc = jsonx.AppendString(enc, t.Description)
 		enc = append(enc, `,"inputSchema":`...)
 		enc = append(enc, schema...)
 		enc = append(enc, `,"name":`...)
-		enc = appendString(enc, name)
+		enc = jsonx.AppendString(enc, name)
 		enc = append(enc, '}')
 		items = append(items, item{name: name, enc: enc})
 	}
@@ -355,7 +315,7 @@ func Fingerprint(tools []ToolDef) (string, error) {
 }
 
 // replaceInvalidUTF8 replaces each byte of s that is not part of valid UTF-8
-// with U+FFFD, as [appendString] does.
+// with U+FFFD, as [jsonx.AppendString] does.
 func replaceInvalidUTF8(s string) string {
 	if utf8.ValidString(s) {
 		return s

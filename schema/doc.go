@@ -12,6 +12,6 @@
 // key-order-insensitive form of JSON values and of a tool list, so that a
 // change of a provider's tools can be detected by comparing two strings.
 //
-// The package is a leaf: it depends on the standard library and the JSON
-// Schema validator only.
+// The package is a leaf: it depends on the standard library, the JSON Schema
+// validator and the module's internal JSON string encoder only.
 package schema

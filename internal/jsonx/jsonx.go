@@ -7,8 +7,10 @@ import "unicode/utf8"
 const hex = "0123456789abcdef"
 
 // AppendString appends s as a JSON string literal. Unlike strconv.Quote the
-// result is always valid JSON: control characters become \u00XX and invalid
-// UTF-8 becomes U+FFFD.
+// result is always valid JSON. Only '"', '\\' and control characters are
+// escaped (\b, \f, \n, \r, \t, else \u00xx with lower-case hex), as in
+// RFC 8785; everything else is written as UTF-8, each byte of invalid UTF-8
+// becoming U+FFFD.
 func AppendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
@@ -23,6 +25,10 @@ func AppendString(b []byte, s string) []byte {
 			switch c {
 			case '"', '\\':
 				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
 			case '\n':
 				b = append(b, '\\', 'n')
 			case '\r':

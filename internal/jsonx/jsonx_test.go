@@ -23,6 +23,16 @@ func TestAppendString(t *testing.T) {
 	}
 }
 
+// TestAppendStringExact pins the escapes: schema.Canonical, and so every
+// tool fingerprint, is built on them.
+func TestAppendStringExact(t *testing.T) {
+	in := "A/\"\\\b\f\n\r\t\x01\x1f\x7f<&>\u2028é\xff"
+	want := `"A/\"\\\b\f\n\r\t\u0001\u001f` + "\x7f<&>\u2028é\ufffd" + `"`
+	if got := string(AppendString([]byte("x"), in)); got != "x"+want {
+		t.Fatalf("AppendString(%q) = %s, want %s", in, got, want)
+	}
+}
+
 func FuzzAppendString(f *testing.F) {
 	for _, s := range []string{"", "a\"b", "\x00", "\xff", "✓"} {
 		f.Add(s)
