@@ -154,11 +154,10 @@ func (s *Subscription) Close() {
 
 // Hub fans events out to subscribers. Publish never blocks.
 type Hub struct {
-	mu    sync.RWMutex
-	subs  map[*Subscription]struct{}
-	seq   atomic.Uint64
-	now   func() time.Time
-	count atomic.Uint64
+	mu   sync.RWMutex
+	subs map[*Subscription]struct{}
+	seq  atomic.Uint64 // the last Seq given, which is also the number published
+	now  func() time.Time
 }
 
 // NewHub returns an empty hub.
@@ -192,13 +191,12 @@ func (h *Hub) Subscribers() int {
 }
 
 // Published reports how many events the hub has published.
-func (h *Hub) Published() uint64 { return h.count.Load() }
+func (h *Hub) Published() uint64 { return h.seq.Load() }
 
 // Publish stamps and delivers an event to every matching subscriber. A
 // subscriber whose queue is full is dropped rather than waited for.
 func (h *Hub) Publish(providerID string, p Payload) {
 	ev := &Event{Kind: p.Type(), Seq: h.seq.Add(1), Time: h.now().UTC(), ProviderID: providerID, Data: p}
-	h.count.Add(1)
 	var slow []*Subscription
 	h.mu.RLock()
 	for s := range h.subs {

@@ -102,7 +102,7 @@ func New(strategy string, members []Member, rnd func() uint64) (Picker, error) {
 	case Priority:
 		return newPriority(members), nil
 	case LeastConnections:
-		return &leastConnections{order: identity(n)}, nil
+		return &leastConnections{n: int64(n)}, nil
 	case Random:
 		if rnd == nil {
 			rnd = rand.Uint64
@@ -219,9 +219,9 @@ func (p *priority) Pick(eligible func(int) bool, _ func(int) int) (int, bool) {
 
 // leastConnections implements LeastConnections.
 type leastConnections struct {
-	order []int // identity, so positions and indices need no conversion
-	// next is where the scan starts; ties go to the first member found,
-	// and next moves just past it, as in ring.
+	n int64 // members
+	// next is the member where the scan starts; ties go to the first
+	// member found, and next moves just past it, as in ring.
 	next atomic.Int64
 }
 
@@ -233,21 +233,20 @@ func (p *leastConnections) Pick(eligible func(int) bool, inflight func(int) int)
 	if inflight == nil {
 		inflight = idle
 	}
-	n := int64(len(p.order))
+	n := p.n
 	for {
 		start := p.next.Load()
 		best, bestLoad := int64(-1), 0
 		for k := range n {
-			pos := start + k
-			if pos >= n {
-				pos -= n
+			i := start + k
+			if i >= n {
+				i -= n
 			}
-			i := p.order[pos]
-			if !eligible(i) {
+			if !eligible(int(i)) {
 				continue
 			}
-			if load := inflight(i); best < 0 || load < bestLoad {
-				best, bestLoad = pos, load
+			if load := inflight(int(i)); best < 0 || load < bestLoad {
+				best, bestLoad = i, load
 			}
 		}
 		if best < 0 {
@@ -258,7 +257,7 @@ func (p *leastConnections) Pick(eligible func(int) bool, inflight func(int) int)
 			next = 0
 		}
 		if p.next.CompareAndSwap(start, next) {
-			return p.order[best], true
+			return int(best), true
 		}
 	}
 }
