@@ -15,9 +15,8 @@ import (
 // serve so two gateways never share it (and never remove each other's
 // containers as leftovers).
 type dataDir struct {
-	path  string
 	lock  *os.File
-	owner string
+	owner string // the gateway's persistent id, kept in the dir
 }
 
 func openDataDir(path string) (*dataDir, error) {
@@ -38,7 +37,7 @@ func openDataDir(path string) (*dataDir, error) {
 	}
 	_ = lf.Truncate(0)
 	_, _ = fmt.Fprintf(lf, "%d\n", os.Getpid())
-	d := &dataDir{path: path, lock: lf}
+	d := &dataDir{lock: lf}
 	if d.owner, err = persistentID(filepath.Join(path, "owner-id")); err != nil {
 		d.close()
 		return nil, err

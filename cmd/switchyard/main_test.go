@@ -105,11 +105,12 @@ func TestValidateCommand(t *testing.T) {
 
 // served is a gateway binary running `serve` for a test.
 type served struct {
-	cmd    *exec.Cmd
-	addr   string
-	base   string
-	logs   *bytes.Buffer
-	exited chan error
+	cmd  *exec.Cmd
+	addr string
+	base string
+	logs *bytes.Buffer
+	done chan struct{} // closed once the gateway has exited and been reaped
+	err  error         // Wait's answer, set before done is closed
 }
 
 // startServe runs `switchyard serve` on a free port with the config and
@@ -117,7 +118,7 @@ type served struct {
 // ends if it is still running.
 func startServe(t *testing.T, cfg, dataDir string, env ...string) *served {
 	t.Helper()
-	s := &served{addr: freePort(t), logs: &bytes.Buffer{}, exited: make(chan error, 1)}
+	s := &served{addr: freePort(t), logs: &bytes.Buffer{}, done: make(chan struct{})}
 	s.base = "http://" + s.addr
 	s.cmd = exec.Command(gatewayBin, "serve", "--config", cfg, "--listen", s.addr, "--data-dir", dataDir)
 	s.cmd.Env = append(os.Environ(), env...)
@@ -125,16 +126,20 @@ func startServe(t *testing.T, cfg, dataDir string, env ...string) *served {
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { s.exited <- s.cmd.Wait() }()
+	go func() {
+		s.err = s.cmd.Wait()
+		close(s.done)
+	}()
 	t.Cleanup(func() {
-		if s.cmd.ProcessState == nil {
+		select {
+		case <-s.done:
+		default:
 			_ = s.cmd.Process.Kill()
-			if err := <-s.exited; err != nil {
-				t.Logf("gateway killed at cleanup: %v", err)
-			}
+			<-s.done
+			t.Logf("gateway killed at cleanup: %v", s.err)
 		}
 	})
-	waitHealthy(t, s.base, s.exited)
+	waitHealthy(t, s)
 	return s
 }
 
@@ -145,9 +150,9 @@ func (s *served) terminate(t *testing.T, within time.Duration) {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-s.exited:
-		if err != nil {
-			t.Fatalf("gateway exit: %v\n%s", err, s.logs.String())
+	case <-s.done:
+		if s.err != nil {
+			t.Fatalf("gateway exit: %v\n%s", s.err, s.logs.String())
 		}
 	case <-time.After(within):
 		t.Fatalf("gateway did not exit after SIGTERM\n%s", s.logs.String())
@@ -247,11 +252,12 @@ func TestServeSIGTERMLeavesNoChild(t *testing.T) {
 	}
 }
 
-func waitHealthy(t *testing.T, base string, exited <-chan error) {
+// waitHealthy polls the gateway's /health until it answers 200.
+func waitHealthy(t *testing.T, s *served) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get(base + "/health")
+		resp, err := http.Get(s.base + "/health")
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -259,8 +265,8 @@ func waitHealthy(t *testing.T, base string, exited <-chan error) {
 			}
 		}
 		select {
-		case err := <-exited:
-			t.Fatalf("gateway exited before it was ready: %v", err)
+		case <-s.done:
+			t.Fatalf("gateway exited before it was ready: %v\n%s", s.err, s.logs.String())
 		default:
 		}
 		if time.Now().After(deadline) {

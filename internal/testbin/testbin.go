@@ -89,12 +89,7 @@ func Main(m *testing.M, opts ...goleak.Option) {
 // the test when that is unset too.
 func TestServer(tb testing.TB) string {
 	tb.Helper()
-	mu.Lock()
-	p := built
-	mu.Unlock()
-	if p == "" {
-		p = os.Getenv(TestServerEnv)
-	}
+	p := Path()
 	if p == "" {
 		tb.Fatalf("testbin: no test server: call testbin.Build from TestMain or set %s", TestServerEnv)
 	}
