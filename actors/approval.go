@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
-	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -56,14 +54,9 @@ func (a *ApprovalInfo) ended() bool {
 	return true
 }
 
-type approvalRef struct {
-	id     string
-	tenant string
-	pid    *actor.PID
-	info   atomic.Pointer[ApprovalInfo]
-	// done closes when the approval reaches a final status.
-	done chan struct{}
-}
+// approvalRef indexes an approval actor; its done closes when the approval
+// reaches a final status.
+type approvalRef = entityRef[ApprovalInfo]
 
 // Messages of the approval actor.
 type (
@@ -144,15 +137,14 @@ func (a *approval) decide(m *approvalDecide) any {
 	gw.audit.Record(audit.Entry{Kind: audit.KindApproval, Tenant: a.info.Tenant, Principal: m.principal,
 		Session: a.info.Session, Server: a.info.Server, Tool: a.info.Tool, Outcome: outcome,
 		InputSHA256: audit.Hash(a.info.Arguments), Detail: "approval " + a.info.ID})
-	snap := a.info
 	if !m.approve {
 		a.info.Status = ApprovalDenied
-		snap = a.info
+		snap := a.info
 		a.finish()
 		return &snap
 	}
 	a.info.Status = ApprovalApproved
-	snap = a.info
+	snap := a.info
 	a.publish()
 	// The call runs off the mailbox and reports back as approvalRan.
 	rt, self, call := a.rt, a.self, a.call
@@ -175,27 +167,22 @@ func (a *approval) publish() {
 // finish publishes a final status and lets waiters go.
 func (a *approval) finish() {
 	a.publish()
-	select {
-	case <-a.ref.done:
-	default:
-		close(a.ref.done)
-	}
+	a.ref.closeDone()
 	a.rt.gw.pruneApprovals(a.rt)
 }
 
 // requestApproval holds a call in a new approval actor.
 func (r *Runtime) requestApproval(c *GatewayCall) (string, error) {
 	gw := r.gw
-	ref := &approvalRef{id: newID("hitl-"), tenant: c.Tenant, done: make(chan struct{})}
 	now := time.Now().UTC()
-	call := *c
-	call.approved = ref.id
 	info := ApprovalInfo{
-		ID: ref.id, Session: c.Session, Tenant: c.Tenant, Server: c.Server, Tool: c.Tool,
+		ID: newID("hitl-"), Session: c.Session, Tenant: c.Tenant, Server: c.Server, Tool: c.Tool,
 		Arguments: c.Args, Status: ApprovalPending, RequestType: "tool_call", RequestedBy: c.Principal,
 		CreatedAt: now, ExpiresAt: now.Add(gw.opts.ApprovalTTL),
 	}
-	ref.info.Store(&info)
+	ref := newEntityRef(info.ID, c.Tenant, &info)
+	call := *c
+	call.approved = ref.id
 	_, err := r.spawn(gw.approvalsSup, &spawnChild{
 		name:     ref.id,
 		producer: func() actor.Actor { return &approval{rt: r, ref: ref, call: call, info: info} },
@@ -205,12 +192,7 @@ func (r *Runtime) requestApproval(c *GatewayCall) (string, error) {
 			}
 			return nil
 		},
-		register: func(pid *actor.PID) {
-			ref.pid = pid
-			gw.mu.Lock()
-			gw.approvals[ref.id] = ref
-			gw.mu.Unlock()
-		},
+		register: ref.indexIn(gw, gw.approvals),
 	})
 	if err != nil {
 		return "", err
@@ -229,20 +211,13 @@ func (g *gateway) pendingApprovals(tenant string) int {
 // pruneApprovals stops and forgets the oldest ended approvals beyond
 // KeepEnded.
 func (g *gateway) pruneApprovals(r *Runtime) {
-	pruneEnded(r, g.approvals, func(a *approvalRef) (bool, time.Time, *actor.PID) {
-		info := a.info.Load()
-		return info.ended(), info.CreatedAt, a.pid
+	pruneEnded(r, g.approvals, func(info *ApprovalInfo) (bool, time.Time) {
+		return info.ended(), info.CreatedAt
 	})
 }
 
 func (r *Runtime) tenantApproval(tenant, id string) (*approvalRef, error) {
-	r.gw.mu.RLock()
-	ref := r.gw.approvals[id]
-	r.gw.mu.RUnlock()
-	if ref == nil || ref.tenant != tenant {
-		return nil, fmt.Errorf("%w: %q", ErrApprovalNotFound, id)
-	}
-	return ref, nil
+	return tenantEntry(r.gw, r.gw.approvals, tenant, id, ErrApprovalNotFound)
 }
 
 // Approval returns an approval of the tenant.
@@ -270,26 +245,11 @@ func (r *Runtime) WaitApproval(ctx context.Context, tenant, id string) (*Approva
 }
 
 // Approvals lists a tenant's approvals with the given status ("" for all),
-// oldest first.
+// oldest first (empty, not nil, for none).
 func (r *Runtime) Approvals(tenant, status string) []*ApprovalInfo {
-	r.gw.mu.RLock()
-	var out []*ApprovalInfo
-	for _, a := range r.gw.approvals {
-		if a.tenant != tenant {
-			continue
-		}
-		if info := a.info.Load(); status == "" || info.Status == status {
-			out = append(out, info)
-		}
-	}
-	r.gw.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
-			return out[i].CreatedAt.Before(out[j].CreatedAt)
-		}
-		return out[i].ID < out[j].ID
-	})
-	return out
+	return tenantEntries(r.gw, r.gw.approvals, tenant,
+		func(a *ApprovalInfo) bool { return status == "" || a.Status == status },
+		func(a *ApprovalInfo) (time.Time, string) { return a.CreatedAt, a.ID })
 }
 
 // DecideApproval approves (the call runs now) or denies a pending approval

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"slices"
 	"sort"
-	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -52,7 +51,7 @@ func (r *Runtime) RegisterAgent(a Agent) (created bool, err error) {
 	gw.agents[tenantKey{a.Tenant, a.ID}] = &a
 	var waiting []*chainRef
 	for _, t := range gw.tasks {
-		if t.tenant == a.Tenant && t.to == a.ID && t.info.Load().Status == TaskPending {
+		if info := t.info.Load(); t.tenant == a.Tenant && info.To == a.ID && info.Status == TaskPending {
 			waiting = append(waiting, t)
 		}
 	}
@@ -147,12 +146,8 @@ func (t *TaskInfo) ended() bool {
 	return false
 }
 
-type chainRef struct {
-	id, tenant, to string
-	pid            *actor.PID
-	info           atomic.Pointer[TaskInfo]
-	done           chan struct{}
-}
+// chainRef indexes a chain actor; its done closes when the task ends.
+type chainRef = entityRef[TaskInfo]
 
 // Messages of the chain actor.
 type (
@@ -257,11 +252,7 @@ func (c *chain) publish() {
 
 func (c *chain) finish() {
 	c.publish()
-	select {
-	case <-c.ref.done:
-	default:
-		close(c.ref.done)
-	}
+	c.ref.closeDone()
 	c.rt.gw.pruneTasks(c.rt)
 }
 
@@ -291,10 +282,9 @@ func (r *Runtime) Send(ctx context.Context, d Delegation) (*TaskInfo, error) {
 	}
 	agent := r.agent(d.Tenant, d.To)
 	now := time.Now().UTC()
-	ref := &chainRef{id: newUUID(), tenant: d.Tenant, to: d.To, done: make(chan struct{})}
-	info := TaskInfo{ID: ref.id, Status: TaskPending, From: d.From, To: d.To, Tenant: d.Tenant,
+	info := TaskInfo{ID: newUUID(), Status: TaskPending, From: d.From, To: d.To, Tenant: d.Tenant,
 		Session: d.Session, Chain: chainAfter, CreatedAt: now, UpdatedAt: now}
-	ref.info.Store(&info)
+	ref := newEntityRef(info.ID, d.Tenant, &info)
 	_, err := r.spawn(gw.chainsSup, &spawnChild{
 		name:     "task-" + ref.id,
 		producer: func() actor.Actor { return &chain{rt: r, ref: ref, req: d, info: info, agent: agent} },
@@ -304,12 +294,7 @@ func (r *Runtime) Send(ctx context.Context, d Delegation) (*TaskInfo, error) {
 			}
 			return nil
 		},
-		register: func(pid *actor.PID) {
-			ref.pid = pid
-			gw.mu.Lock()
-			gw.tasks[ref.id] = ref
-			gw.mu.Unlock()
-		},
+		register: ref.indexIn(gw, gw.tasks),
 	})
 	if err != nil {
 		return nil, err
@@ -335,19 +320,16 @@ func (g *gateway) openTasks(tenant string) int {
 
 // pruneTasks stops and forgets the oldest ended tasks beyond KeepEnded.
 func (g *gateway) pruneTasks(r *Runtime) {
-	pruneEnded(r, g.tasks, func(t *chainRef) (bool, time.Time, *actor.PID) {
-		info := t.info.Load()
-		return info.ended(), info.UpdatedAt, t.pid
+	pruneEnded(r, g.tasks, func(info *TaskInfo) (bool, time.Time) {
+		return info.ended(), info.UpdatedAt
 	})
 }
 
 // Task returns a task of the tenant.
 func (r *Runtime) Task(tenant, id string) (*TaskInfo, error) {
-	r.gw.mu.RLock()
-	ref := r.gw.tasks[id]
-	r.gw.mu.RUnlock()
-	if ref == nil || ref.tenant != tenant {
-		return nil, fmt.Errorf("%w: %q", ErrTaskNotFound, id)
+	ref, err := tenantEntry(r.gw, r.gw.tasks, tenant, id, ErrTaskNotFound)
+	if err != nil {
+		return nil, err
 	}
 	return ref.info.Load(), nil
 }

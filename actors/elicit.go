@@ -144,14 +144,11 @@ func (g *gateway) pruneElicitations(now time.Time) {
 	}
 }
 
+// owner is the elicitation's tenant (set when it is made, never changed).
+func (e *elicitation) owner() string { return e.info.Tenant }
+
 func (r *Runtime) tenantElicitation(tenant, id string) (*elicitation, error) {
-	r.gw.mu.RLock()
-	e := r.gw.elicitations[id]
-	r.gw.mu.RUnlock()
-	if e == nil || e.info.Tenant != tenant {
-		return nil, fmt.Errorf("%w: %q", ErrElicitationNotFound, id)
-	}
-	return e, nil
+	return tenantEntry(r.gw, r.gw.elicitations, tenant, id, ErrElicitationNotFound)
 }
 
 // Elicitation returns an elicitation of the tenant.

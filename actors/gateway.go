@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -268,6 +269,85 @@ func (s *childSupervisor) Receive(ctx actor.Context) {
 	ctx.Respond(pid)
 }
 
+// entityRef indexes one of the gateway's actors (a session, an approval, a
+// task): what may be read without messaging it (its tenant and the
+// snapshot it last published), and done, which closes once when it ends.
+type entityRef[I any] struct {
+	id     string
+	tenant string
+	pid    *actor.PID
+	info   atomic.Pointer[I]
+	done   chan struct{}
+}
+
+func newEntityRef[I any](id, tenant string, info *I) *entityRef[I] {
+	ref := &entityRef[I]{id: id, tenant: tenant, done: make(chan struct{})}
+	ref.info.Store(info)
+	return ref
+}
+
+// closeDone lets the waiters go; closing twice is harmless.
+func (ref *entityRef[I]) closeDone() {
+	select {
+	case <-ref.done:
+	default:
+		close(ref.done)
+	}
+}
+
+// indexIn is a spawnChild register step: it records the actor and indexes
+// ref in m, one of the gateway's registries.
+func (ref *entityRef[I]) indexIn(g *gateway, m map[string]*entityRef[I]) func(*actor.PID) {
+	return func(pid *actor.PID) {
+		ref.pid = pid
+		g.mu.Lock()
+		m[ref.id] = ref
+		g.mu.Unlock()
+	}
+}
+
+func (ref *entityRef[I]) owner() string { return ref.tenant }
+
+// tenantEntry returns entry id of one of the gateway's registries when it
+// belongs to the tenant; another tenant's entry is notFound, as if it did
+// not exist.
+func tenantEntry[R interface{ owner() string }](g *gateway, m map[string]R, tenant, id string, notFound error) (R, error) {
+	g.mu.RLock()
+	x, ok := m[id]
+	g.mu.RUnlock()
+	if !ok || x.owner() != tenant {
+		var zero R
+		return zero, fmt.Errorf("%w: %q", notFound, id)
+	}
+	return x, nil
+}
+
+// tenantEntries returns the snapshots of a tenant's entries of one of the
+// gateway's registries that keep accepts, oldest first: by key's time,
+// then its id.
+func tenantEntries[I any](g *gateway, m map[string]*entityRef[I], tenant string, keep func(*I) bool, key func(*I) (time.Time, string)) []*I {
+	out := []*I{}
+	g.mu.RLock()
+	for _, ref := range m {
+		if ref.tenant != tenant {
+			continue
+		}
+		if info := ref.info.Load(); keep(info) {
+			out = append(out, info)
+		}
+	}
+	g.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *I) int {
+		at, aid := key(a)
+		bt, bid := key(b)
+		if c := at.Compare(bt); c != 0 {
+			return c
+		}
+		return strings.Compare(aid, bid)
+	})
+	return out
+}
+
 // count counts the entries of one of the gateway's registries that ok
 // accepts.
 func count[R any](g *gateway, m map[string]R, ok func(R) bool) int {
@@ -285,19 +365,18 @@ func count[R any](g *gateway, m map[string]R, ok func(R) bool) int {
 // pruneEnded stops and forgets the oldest ended entries of one of the
 // gateway's registries beyond KeepEnded, so ended sessions, approvals and
 // tasks stay readable for a while without growing without bound. state
-// reports whether an entry has ended, when (for ordering), and its actor.
-func pruneEnded[R any](r *Runtime, m map[string]R, state func(R) (bool, time.Time, *actor.PID)) {
+// reports whether an entry has ended, and when (for ordering).
+func pruneEnded[I any](r *Runtime, m map[string]*entityRef[I], state func(*I) (bool, time.Time)) {
 	g := r.gw
 	type entry struct {
-		id  string
+		ref *entityRef[I]
 		at  time.Time
-		pid *actor.PID
 	}
 	g.mu.Lock()
 	var ended []entry
-	for id, x := range m {
-		if done, at, pid := state(x); done {
-			ended = append(ended, entry{id, at, pid})
+	for _, ref := range m {
+		if done, at := state(ref.info.Load()); done {
+			ended = append(ended, entry{ref, at})
 		}
 	}
 	if len(ended) <= g.opts.KeepEnded {
@@ -307,11 +386,11 @@ func pruneEnded[R any](r *Runtime, m map[string]R, state func(R) (bool, time.Tim
 	sort.Slice(ended, func(i, j int) bool { return ended[i].at.Before(ended[j].at) })
 	drop := ended[:len(ended)-g.opts.KeepEnded]
 	for _, e := range drop {
-		delete(m, e.id)
+		delete(m, e.ref.id)
 	}
 	g.mu.Unlock()
 	for _, e := range drop {
-		r.system.Root.Stop(e.pid)
+		r.system.Root.Stop(e.ref.pid)
 	}
 }
 
@@ -389,6 +468,22 @@ func (p *Policy) needsApproval(tool string) bool {
 	return p != nil && slices.Contains(p.HITLRequiredTools, tool)
 }
 
+// maxCalls is max_tool_calls_per_session (0, no limit, without a policy).
+func (p *Policy) maxCalls() int {
+	if p == nil {
+		return 0
+	}
+	return p.MaxToolCallsPerSession
+}
+
+// policy returns a tenant's policy, nil when none was set; unlike
+// Runtime.Policy it makes nothing, so a call pays one map lookup.
+func (g *gateway) policy(tenant string) *Policy {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.policies[tenant]
+}
+
 // hostAllowed checks rawURL's host against allowed_network_hosts (an empty
 // list allows every host). Entries match the host exactly, or with a
 // leading "*." any subdomain.
@@ -413,9 +508,7 @@ func (p *Policy) hostAllowed(rawURL string) error {
 // Policy returns a tenant's policy (an empty one, without UpdatedAt, when
 // none was set).
 func (r *Runtime) Policy(tenant string) *Policy {
-	r.gw.mu.RLock()
-	p := r.gw.policies[tenant]
-	r.gw.mu.RUnlock()
+	p := r.gw.policy(tenant)
 	if p == nil {
 		return &Policy{Tenant: tenant, HITLRequiredTools: []string{}, AllowedNetworkHosts: []string{}}
 	}
@@ -532,7 +625,7 @@ func (r *Runtime) collisions(tenant, self string, tools []transports.Tool) []str
 		if info.Spec.Tenant != tenant || info.Spec.ID == self {
 			continue
 		}
-		for _, t := range info.tools() {
+		for _, t := range info.ServerTools() {
 			taken[t.Name] = true
 		}
 	}
@@ -546,31 +639,23 @@ func (r *Runtime) collisions(tenant, self string, tools []transports.Tool) []str
 	return out
 }
 
-// tools are the provider's live tools when known, else those declared at
-// registration.
-func (i *Info) tools() []transports.Tool {
+// ServerTools returns the tools a server offers: its live tools when known,
+// else those declared at registration.
+func (i *Info) ServerTools() []transports.Tool {
 	if i.ToolsKnown {
 		return i.Tools
 	}
 	return i.Spec.Declared
 }
 
-// ServerTools returns the tools a server offers: its live tools when known,
-// else those declared at registration.
-func (i *Info) ServerTools() []transports.Tool { return i.tools() }
-
 // ServerFingerprint is the pinned fingerprint, else that of the known tools.
+// (Declared tools always come pinned: they are fingerprinted once, at
+// registration.)
 func (i *Info) ServerFingerprint() string {
 	if i.Spec.Pinned != "" {
 		return i.Spec.Pinned
 	}
-	if i.Fingerprint != "" {
-		return i.Fingerprint
-	}
-	if len(i.Spec.Declared) > 0 {
-		return Fingerprint(i.Spec.Declared)
-	}
-	return ""
+	return i.Fingerprint
 }
 
 // pinMsg pins a provider created to learn its tools.
@@ -587,12 +672,22 @@ func (r *Runtime) pin(id, fp string, tools []transports.Tool) error {
 	return res.Err
 }
 
-// TenantServer returns a provider of the tenant; another tenant's provider
+// tenantServer finds a provider of the tenant; another tenant's provider
 // is ErrServerNotFound, as if it did not exist.
-func (r *Runtime) TenantServer(tenant, id string) (*Info, error) {
+func (r *Runtime) tenantServer(tenant, id string) (*providerRef, error) {
 	ref, err := r.lookup(id)
 	if err != nil || ref.info.Load().Spec.Tenant != tenant {
 		return nil, fmt.Errorf("%w: %q", ErrServerNotFound, id)
+	}
+	return ref, nil
+}
+
+// TenantServer returns a provider of the tenant; another tenant's provider
+// is ErrServerNotFound, as if it did not exist.
+func (r *Runtime) TenantServer(tenant, id string) (*Info, error) {
+	ref, err := r.tenantServer(tenant, id)
+	if err != nil {
+		return nil, err
 	}
 	return ref.snapshot(), nil
 }
@@ -611,7 +706,7 @@ func (r *Runtime) TenantServers(tenant string) []*Info {
 
 // DeleteServer removes a provider of the tenant.
 func (r *Runtime) DeleteServer(tenant, id string) error {
-	if _, err := r.TenantServer(tenant, id); err != nil {
+	if _, err := r.tenantServer(tenant, id); err != nil {
 		return err
 	}
 	return r.Delete(id)
@@ -651,7 +746,8 @@ func Tokens(args, result []byte) int64 {
 }
 
 // findTool returns the definition of a tool a server (or a group's first
-// member with known tools) offers, learning the tools if need be.
+// member with known tools) offers, learning the tools if need be. It reads
+// the snapshots the providers published, without copying them.
 func (r *Runtime) findTool(ctx context.Context, tenant, server, tool string) (*transports.Tool, error) {
 	var tools []transports.Tool
 	if gref, ok := r.lookupGroup(server); ok {
@@ -659,23 +755,26 @@ func (r *Runtime) findTool(ctx context.Context, tenant, server, tool string) (*t
 			return nil, fmt.Errorf("%w: %q", ErrServerNotFound, server)
 		}
 		for _, m := range gref.route.Load().members {
-			if info, err := r.Get(m.ID); err == nil && info.ToolsKnown {
-				tools = info.Tools
-				break
+			if ref, err := r.lookup(m.ID); err == nil {
+				if info := ref.info.Load(); info.ToolsKnown {
+					tools = info.Tools
+					break
+				}
 			}
 		}
 		if tools == nil {
 			return nil, nil // no member reached yet: the group validates at the member
 		}
 	} else {
-		info, err := r.TenantServer(tenant, server)
+		ref, err := r.tenantServer(tenant, server)
 		if err != nil {
 			return nil, err
 		}
+		info := ref.info.Load()
 		if info.Quarantine != "" {
 			return nil, fmt.Errorf("%w: server %s: %s", ErrQuarantined, server, info.Quarantine)
 		}
-		tools = info.tools()
+		tools = info.ServerTools()
 		if !info.ToolsKnown && len(tools) == 0 {
 			if tools, err = r.Tools(ctx, server, true); err != nil {
 				return nil, err
@@ -727,11 +826,11 @@ func (r *Runtime) GatewayCall(ctx context.Context, c *GatewayCall) (*GatewayResu
 			return nil, err
 		}
 	}
-	pol := r.Policy(c.Tenant)
+	pol := gw.policy(c.Tenant)
 	if c.approved == "" && pol.needsApproval(c.Tool) {
 		if sref != nil {
 			// Refuse now what the session would refuse after approval.
-			if err := r.admit(sref, c.Tool, pol.MaxToolCallsPerSession, true, 0); err != nil {
+			if err := r.admit(sref, c.Tool, pol.maxCalls(), true, 0); err != nil {
 				gw.metrics.denied.Inc()
 				return nil, err
 			}
@@ -744,17 +843,14 @@ func (r *Runtime) GatewayCall(ctx context.Context, c *GatewayCall) (*GatewayResu
 	}
 	upfront := int64(len(c.Args)) / 4
 	if sref != nil {
-		if err := r.admit(sref, c.Tool, pol.MaxToolCallsPerSession, false, upfront); err != nil {
+		if err := r.admit(sref, c.Tool, pol.maxCalls(), false, upfront); err != nil {
 			gw.metrics.denied.Inc()
 			r.record(c, "denied", 0, nil, err)
 			return nil, err
 		}
 	}
 	gw.metrics.calls.Inc()
-	if askerOf(ctx) == nil {
-		ctx = WithAsker(ctx, r.GatewayAsker(c.Tenant, c.Session, c.Tool))
-	}
-	rep, err := r.RouteWith(ctx, c.Server, c.Tool, c.Args, c.extra)
+	rep, err := r.route(ctx, c.Server, c.Tool, c.Args, c.extra, askFor{tenant: c.Tenant, session: c.Session, set: true})
 	res := &GatewayResult{}
 	var out []byte
 	if rep != nil {

@@ -399,10 +399,15 @@ func (r *Runtime) Route(ctx context.Context, id, tool string, args []byte) (*Cal
 // RouteWith is Route with extra members of the tools/call params (raw
 // JSON members without braces, as CallWith takes them).
 func (r *Runtime) RouteWith(ctx context.Context, id, tool string, args, extra []byte) (*CallReply, error) {
+	return r.route(ctx, id, tool, args, extra, askFor{})
+}
+
+// route is RouteWith for a call of the agent gateway (see askFor).
+func (r *Runtime) route(ctx context.Context, id, tool string, args, extra []byte, af askFor) (*CallReply, error) {
 	if ref, ok := r.lookupGroup(id); ok {
-		return r.callGroup(ctx, ref.route.Load(), tool, args, extra)
+		return r.callGroup(ctx, ref.route.Load(), tool, args, extra, af)
 	}
-	return r.CallWith(ctx, id, tool, args, extra)
+	return r.call(ctx, id, tool, args, extra, af)
 }
 
 // callGroup picks a member by the group's strategy among those that can
@@ -410,7 +415,7 @@ func (r *Runtime) RouteWith(ctx context.Context, id, tool string, args, extra []
 // member when a call did not reach its tool, within the retry budget. A
 // tool's own error, or a failure after the request reached the backend, is
 // returned as it is.
-func (r *Runtime) callGroup(ctx context.Context, route *groupRoute, tool string, args, extra []byte) (*CallReply, error) {
+func (r *Runtime) callGroup(ctx context.Context, route *groupRoute, tool string, args, extra []byte, af askFor) (*CallReply, error) {
 	if !route.breaker.Allow() {
 		return nil, fmt.Errorf("%w: group %s: circuit open after repeated failures", ErrUnavailable, route.spec.ID)
 	}
@@ -441,7 +446,7 @@ func (r *Runtime) callGroup(ctx context.Context, route *groupRoute, tool string,
 			continue
 		}
 		rm.inflight.Add(1)
-		rep, err := r.CallWith(ctx, rm.ID, tool, args, extra)
+		rep, err := r.call(ctx, rm.ID, tool, args, extra, af)
 		rm.inflight.Add(-1)
 		switch {
 		case err == nil:

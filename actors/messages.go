@@ -234,8 +234,11 @@ type CallTool struct {
 	Extra    []byte
 	Deadline time.Time
 
-	reply     chan *CallReply
-	asker     Asker
+	reply chan *CallReply
+	asker Asker
+	// askFor, when set and asker is nil, names the gateway call's tenant
+	// and session whose elicitations hold a server's requests for input.
+	askFor    askFor
 	cancelled atomic.Bool
 	mux       atomic.Pointer[transports.Mux]
 	muxID     atomic.Int64
@@ -345,6 +348,15 @@ type HistoryReply struct {
 type Asker func(ctx context.Context, message string, schema json.RawMessage) (json.RawMessage, error)
 
 type askerKey struct{}
+
+// askFor names where a call through the agent gateway holds a server's
+// requests for input when its context carries no Asker: an elicitation of
+// the call's tenant and session. It is a value, so a call does not build
+// an Asker it will almost never use.
+type askFor struct {
+	tenant, session string
+	set             bool
+}
 
 // WithAsker returns a context whose tool calls relay a server's requests
 // for input to ask (the MCP client of the call, or a human through the

@@ -318,9 +318,10 @@ func (p *provider) dispatch(m *CallTool, sender *actor.PID) {
 	if ts == nil {
 		ts = p.rt.metrics.tool(p.spec.ID, "_unknown")
 	}
+	begin := time.Now()
 	timeout := p.spec.CallTimeout
 	if !m.Deadline.IsZero() {
-		if left := time.Until(m.Deadline); left < timeout {
+		if left := m.Deadline.Sub(begin); left < timeout {
 			timeout = left
 		}
 		if timeout <= 0 {
@@ -328,7 +329,6 @@ func (p *provider) dispatch(m *CallTool, sender *actor.PID) {
 			return
 		}
 	}
-	begin := time.Now()
 	rt, self, tool := p.rt, p.self, m.Tool
 	ts.inflight.Inc()
 	id, err := p.sess.GoCallWith(tool, m.Args, m.Extra, timeout, func(r transports.Response) {
@@ -401,6 +401,9 @@ func (p *provider) inFlight() int { return int(p.ref.inflight.Load()) }
 // drainQueue dispatches queued calls while slots are free, dropping those
 // whose caller gave up or whose deadline passed.
 func (p *provider) drainQueue() {
+	if len(p.queue) == 0 {
+		return // the common case: nothing waits for a slot
+	}
 	for len(p.queue) > 0 && p.inFlight() < p.spec.MaxConcurrency && (p.state == StateReady || p.state == StateDegraded) {
 		w := p.queue[0]
 		p.queue[0] = waiter{}
@@ -511,7 +514,10 @@ func (p *provider) setTools(tools []transports.Tool) {
 		}
 	}
 	p.toolIdx = idx
-	p.fingerprint = Fingerprint(tools)
+	if changed {
+		// Unchanged tools (a restart, a refresh) keep their fingerprint.
+		p.fingerprint = Fingerprint(tools)
+	}
 	p.checkPinned()
 	p.publish()
 	if changed {
@@ -927,18 +933,21 @@ func (p *provider) onAsk(m *backendAsk) {
 		req.RequestedSchema = json.RawMessage(`{"type":"object"}`)
 	}
 	deadline := time.Now().Add(p.spec.CallTimeout)
-	tool := ""
+	tenant, session, tool := p.spec.Tenant, "", ""
 	var ask Asker
 	if len(p.active) == 1 {
 		for c := range p.active {
 			tool, ask = c.Tool, c.asker
+			if c.askFor.set {
+				tenant, session = c.askFor.tenant, c.askFor.session
+			}
 			if !c.Deadline.IsZero() {
 				deadline = c.Deadline
 			}
 		}
 	}
 	if ask == nil {
-		ask = p.rt.GatewayAsker(p.spec.Tenant, "", tool)
+		ask = p.rt.GatewayAsker(tenant, session, tool)
 	}
 	rt := p.rt
 	rt.goTracked(func() {

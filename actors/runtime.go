@@ -355,6 +355,12 @@ func (r *Runtime) Call(ctx context.Context, id, tool string, args []byte) (*Call
 // members without the braces, such as the inputResponses and requestState
 // of a call retried after the server asked for input.
 func (r *Runtime) CallWith(ctx context.Context, id, tool string, args, extra []byte) (*CallReply, error) {
+	return r.call(ctx, id, tool, args, extra, askFor{})
+}
+
+// call is CallWith for a call that, through the agent gateway, may hold a
+// server's requests for input as elicitations (see askFor).
+func (r *Runtime) call(ctx context.Context, id, tool string, args, extra []byte, af askFor) (*CallReply, error) {
 	if r.closing.Load() {
 		return nil, ErrShutdown
 	}
@@ -362,15 +368,16 @@ func (r *Runtime) CallWith(ctx context.Context, id, tool string, args, extra []b
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(callBudget(ref.info.Load()))
+	now := time.Now()
+	deadline := now.Add(callBudget(ref.info.Load()))
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
-	msg := &CallTool{Tool: tool, Args: args, Extra: extra, Deadline: deadline, reply: make(chan *CallReply, 1), asker: askerOf(ctx)}
+	msg := &CallTool{Tool: tool, Args: args, Extra: extra, Deadline: deadline, reply: make(chan *CallReply, 1), asker: askerOf(ctx), askFor: af}
 	r.system.Root.Send(ref.pid, msg)
 	// The actor and the transport answer by the deadline; the timer is a
 	// backstop for a provider deleted or stopped while the call waited.
-	backstop := time.NewTimer(time.Until(deadline) + time.Second)
+	backstop := time.NewTimer(deadline.Sub(now) + time.Second)
 	defer backstop.Stop()
 	select {
 	case rep := <-msg.reply:

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"sort"
-	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -49,15 +47,9 @@ type SessionInfo struct {
 	Metadata    json.RawMessage `json:"metadata,omitempty"`
 }
 
-// sessionRef indexes a session actor; info is its latest snapshot and done
-// closes when the actor has stopped.
-type sessionRef struct {
-	id     string
-	tenant string
-	pid    *actor.PID
-	info   atomic.Pointer[SessionInfo]
-	done   chan struct{}
-}
+// sessionRef indexes a session actor; its done closes when the actor has
+// stopped.
+type sessionRef = entityRef[SessionInfo]
 
 // Messages of the session actor.
 type (
@@ -76,6 +68,8 @@ type (
 	sessionDone struct{ tokens int64 }
 	// sessionEnd terminates the session.
 	sessionEnd struct{}
+	// sessionGet asks for the session's snapshot.
+	sessionGet struct{}
 	// sessionIdle is the idle timer firing.
 	sessionIdle struct{}
 )
@@ -113,6 +107,8 @@ func (s *session) Receive(ctx actor.Context) {
 			s.end(SessionTerminated)
 		}
 		ctx.Respond(s.snapshot())
+	case *sessionGet:
+		ctx.Respond(s.snapshot())
 	case *sessionIdle:
 		s.idleT = nil
 		if s.info.Status != SessionActive {
@@ -132,7 +128,7 @@ func (s *session) Receive(ctx actor.Context) {
 			s.end(SessionExpired)
 		}
 	case *actor.Stopped:
-		close(s.ref.done)
+		s.ref.closeDone()
 	}
 }
 
@@ -211,13 +207,12 @@ func (r *Runtime) CreateSession(spec SessionSpec) (*SessionInfo, error) {
 		return nil, fmt.Errorf("%w: token_budget must not be negative", ErrInvalid)
 	}
 	gw := r.gw
-	ref := &sessionRef{id: newID("sess-"), tenant: spec.Tenant, done: make(chan struct{})}
 	info := SessionInfo{
-		ID: ref.id, Tenant: spec.Tenant, Agent: spec.Agent,
+		ID: newID("sess-"), Tenant: spec.Tenant, Agent: spec.Agent,
 		Allowlist: slices.Clone(spec.Allowlist), TokenBudget: spec.TokenBudget,
 		Status: SessionActive, CreatedAt: time.Now().UTC(), Metadata: spec.Metadata,
 	}
-	ref.info.Store(&info)
+	ref := newEntityRef(info.ID, spec.Tenant, &info)
 	allow := make(map[string]struct{}, len(spec.Allowlist))
 	for _, t := range spec.Allowlist {
 		allow[t] = struct{}{}
@@ -233,10 +228,7 @@ func (r *Runtime) CreateSession(spec SessionSpec) (*SessionInfo, error) {
 			return nil
 		},
 		register: func(pid *actor.PID) {
-			ref.pid = pid
-			gw.mu.Lock()
-			gw.sessions[ref.id] = ref
-			gw.mu.Unlock()
+			ref.indexIn(gw, gw.sessions)(pid)
 			gw.metrics.sessions.Inc()
 			gw.metrics.active.Inc()
 		},
@@ -258,53 +250,42 @@ func (g *gateway) activeSessions(tenant string) int {
 // pruneSessions stops and forgets the oldest ended sessions beyond
 // KeepEnded.
 func (g *gateway) pruneSessions(r *Runtime) {
-	pruneEnded(r, g.sessions, func(s *sessionRef) (bool, time.Time, *actor.PID) {
-		info := s.info.Load()
+	pruneEnded(r, g.sessions, func(info *SessionInfo) (bool, time.Time) {
 		if info.EndedAt == nil {
-			return false, time.Time{}, s.pid
+			return false, time.Time{}
 		}
-		return true, *info.EndedAt, s.pid
+		return true, *info.EndedAt
 	})
 }
 
 // tenantSession finds a session of the tenant; another tenant's session
 // is ErrSessionNotFound.
 func (r *Runtime) tenantSession(tenant, id string) (*sessionRef, error) {
-	r.gw.mu.RLock()
-	ref := r.gw.sessions[id]
-	r.gw.mu.RUnlock()
-	if ref == nil || ref.tenant != tenant {
-		return nil, fmt.Errorf("%w: %q", ErrSessionNotFound, id)
-	}
-	return ref, nil
+	return tenantEntry(r.gw, r.gw.sessions, tenant, id, ErrSessionNotFound)
 }
 
-// Session returns a session of the tenant.
+// Session returns a session of the tenant. It asks the session actor
+// rather than reading its last snapshot: a call's result tokens reach the
+// actor as a message sent before the call's reply, so the answer counts
+// every call already answered (the snapshot may not yet).
 func (r *Runtime) Session(tenant, id string) (*SessionInfo, error) {
 	ref, err := r.tenantSession(tenant, id)
 	if err != nil {
 		return nil, err
 	}
-	return ref.info.Load(), nil
-}
-
-// Sessions lists a tenant's sessions, oldest first.
-func (r *Runtime) Sessions(tenant string) []*SessionInfo {
-	r.gw.mu.RLock()
-	out := make([]*SessionInfo, 0, len(r.gw.sessions))
-	for _, s := range r.gw.sessions {
-		if s.tenant == tenant {
-			out = append(out, s.info.Load())
+	if res, err := r.system.Root.RequestFuture(ref.pid, &sessionGet{}, 5*time.Second).Result(); err == nil {
+		if info, ok := res.(*SessionInfo); ok {
+			return info, nil
 		}
 	}
-	r.gw.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
-			return out[i].CreatedAt.Before(out[j].CreatedAt)
-		}
-		return out[i].ID < out[j].ID
-	})
-	return out
+	return ref.info.Load(), nil // the actor has stopped: its last snapshot is final
+}
+
+// Sessions lists a tenant's sessions, oldest first (empty, not nil, for none).
+func (r *Runtime) Sessions(tenant string) []*SessionInfo {
+	return tenantEntries(r.gw, r.gw.sessions, tenant,
+		func(*SessionInfo) bool { return true },
+		func(s *SessionInfo) (time.Time, string) { return s.CreatedAt, s.ID })
 }
 
 // TerminateSession ends a session of the tenant; every later call in it is
