@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -52,14 +51,7 @@ func TestPolicyHostAllowed(t *testing.T) {
 }
 
 func TestEndedSessionsArePruned(t *testing.T) {
-	rt := NewRuntime(Options{Gateway: GatewayOptions{KeepEnded: 2}})
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := rt.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	rt := newRTWith(t, Options{Gateway: GatewayOptions{KeepEnded: 2}})
 	var ids []string
 	for i := 0; i < 5; i++ {
 		s, err := rt.CreateSession(SessionSpec{Tenant: "t", Allowlist: []string{}})

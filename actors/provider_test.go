@@ -45,7 +45,13 @@ func fastSpec(id string, env ...string) Spec {
 // children) when the test ends.
 func newRT(t *testing.T) *Runtime {
 	t.Helper()
-	rt := NewRuntime(Options{Version: "test"})
+	return newRTWith(t, Options{Version: "test"})
+}
+
+// newRTWith is newRT with options.
+func newRTWith(t *testing.T, o Options) *Runtime {
+	t.Helper()
+	rt := NewRuntime(o)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
@@ -171,6 +177,19 @@ func TestIdleStop(t *testing.T) {
 	}
 	if got := text(t, call(t, rt, "idle", "echo", `{"text":"again"}`)); got != "again" {
 		t.Fatalf("echo after idle stop = %q", got)
+	}
+}
+
+// waitInfo polls a provider's live counters (no event announces them)
+// until ok accepts them, failing the test after 5s.
+func waitInfo(t *testing.T, rt *Runtime, id string, ok func(*Info) bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for info := mustInfo(t, rt, id); !ok(info); info = mustInfo(t, rt, id) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: counters never got there: %d in flight, %d queued", id, info.InFlight, info.Queued)
+		}
+		time.Sleep(time.Millisecond) // polling published counters
 	}
 }
 
@@ -455,13 +474,7 @@ func TestCancelledCallIsAbandoned(t *testing.T) {
 	}
 	call(t, rt, "x", "echo", `{"text":"warm"}`)
 	waitInFlight := func(want int) {
-		deadline := time.Now().Add(5 * time.Second)
-		for mustInfo(t, rt, "x").InFlight != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("in-flight count never reached %d", want)
-			}
-			time.Sleep(time.Millisecond) // polling a published counter
-		}
+		waitInfo(t, rt, "x", func(i *Info) bool { return i.InFlight == want })
 	}
 	waitInFlight(0) // the warm-up call is fully accounted for
 	ctx, cancel := context.WithCancel(context.Background())
@@ -534,13 +547,7 @@ func TestConcurrencyLimitQueuesThenRefuses(t *testing.T) {
 			results <- result{rep, err}
 		}()
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for info := mustInfo(t, rt, "q"); info.InFlight < 2 || info.Queued < 1; info = mustInfo(t, rt, "q") {
-		if time.Now().After(deadline) {
-			t.Fatalf("never saturated: %d in flight, %d queued", info.InFlight, info.Queued)
-		}
-		time.Sleep(time.Millisecond) // polling published counters
-	}
+	waitInfo(t, rt, "q", func(i *Info) bool { return i.InFlight >= 2 && i.Queued >= 1 })
 	// Slots and queue are full: the next call is refused at once, retryable.
 	rep, err := rt.Call(context.Background(), "q", "echo", []byte(`{"text":"x"}`))
 	if !errors.Is(err, ErrBusy) || rep == nil || !rep.Retryable {
