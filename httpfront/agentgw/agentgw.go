@@ -741,9 +741,6 @@ func (a *API) setPolicy(ctx *fasthttp.RequestCtx, tenant string) {
 func (a *API) pending(ctx *fasthttp.RequestCtx, _ string) {
 	_, tenant := tenantOf(ctx)
 	list := a.rt.Approvals(tenant, actors.ApprovalPending)
-	if list == nil {
-		list = []*actors.ApprovalInfo{}
-	}
 	web.JSON(ctx, http.StatusOK, map[string]any{"pending": list, "total": len(list)})
 }
 

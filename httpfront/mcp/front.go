@@ -332,7 +332,9 @@ func (f *Front) callHandler(provider, tool string) sdk.ToolHandler {
 		if req.Params != nil && (len(req.Params.InputResponses) > 0 || req.Params.RequestState != "") {
 			extra = inputExtra(req.Params.InputResponses, req.Params.RequestState)
 		}
-		ctx = actors.WithAsker(ctx, f.asker(req, provider, tool))
+		if ask := clientAsker(req); ask != nil {
+			ctx = actors.WithAsker(ctx, ask)
+		}
 		for round := 0; ; round++ {
 			rep, err := f.rt.RouteWith(ctx, provider, tool, args, extra)
 			if err != nil {
@@ -362,16 +364,14 @@ func (f *Front) callHandler(provider, tool string) sdk.ToolHandler {
 	}
 }
 
-// asker relays a backend's elicitation/create during a call to the MCP
-// client when it declared elicitation and speaks a protocol that lets a
-// server ask mid-request; otherwise the question waits as an elicitation
-// of the provider's tenant.
-func (f *Front) asker(req *sdk.CallToolRequest, provider, tool string) actors.Asker {
+// clientAsker relays a backend's elicitation/create during a call to the
+// MCP client when it declared elicitation and speaks a protocol that lets
+// a server ask mid-request. It returns nil otherwise: the provider then
+// holds the question as an elicitation of its tenant, as for any caller
+// without an asker.
+func clientAsker(req *sdk.CallToolRequest) actors.Asker {
 	if !clientElicits(req) || req.Session.InitializeParams().ProtocolVersion >= "2026-07-28" {
-		// The provider's tenant is looked up only when the server asks.
-		return func(ctx context.Context, message string, schema json.RawMessage) (json.RawMessage, error) {
-			return f.rt.GatewayAsker(f.tenantOf(provider), "", tool)(ctx, message, schema)
-		}
+		return nil
 	}
 	return func(ctx context.Context, message string, schema json.RawMessage) (json.RawMessage, error) {
 		res, err := req.Session.Elicit(ctx, &sdk.ElicitParams{Message: message, RequestedSchema: schema})
