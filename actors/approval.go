@@ -112,8 +112,13 @@ func (a *approval) Receive(ctx actor.Context) {
 		if a.timer != nil {
 			a.timer.Stop()
 		}
-		if a.info.Status == ApprovalPending {
+		switch a.info.Status {
+		case ApprovalPending:
 			a.info.Status = ApprovalExpired
+			a.finish()
+		case ApprovalApproved:
+			// Its call's outcome can no longer arrive; waiters are told.
+			a.info.Status, a.info.Error = ApprovalFailed, "gateway shutting down"
 			a.finish()
 		}
 	}
