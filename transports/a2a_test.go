@@ -1,7 +1,6 @@
 package transports
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"reflect"
 	"regexp"
 	"slices"
@@ -782,75 +780,10 @@ func FuzzA2AResult(f *testing.F) {
 	})
 }
 
-// testAgent is the test server running as an A2A agent.
-type testAgent struct {
-	URL   string
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	done  chan struct{} // closed when stdout ends
-	once  sync.Once
-}
-
-// startTestAgent runs the test server with --a2a on a free port and extra
-// args, and waits for its A2A_LISTENING line. It stops when the test ends.
-func startTestAgent(t *testing.T, args ...string) *testAgent {
-	t.Helper()
-	cmd := exec.Command(testbin.TestServer(t), append([]string{"--a2a", "127.0.0.1:0"}, args...)...) // #nosec G204 -- the test server
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start test agent: %v", err)
-	}
-	a := &testAgent{cmd: cmd, stdin: stdin, done: make(chan struct{})}
-	listening := make(chan string, 1)
-	go func() {
-		defer close(a.done)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "A2A_LISTENING "); ok {
-				select {
-				case listening <- u:
-				default:
-				}
-			}
-		}
-	}()
-	t.Cleanup(a.stop)
-	select {
-	case a.URL = <-listening:
-	case <-a.done:
-		t.Fatal("test agent ended before listening")
-	case <-time.After(a2aWait):
-		t.Fatal("test agent not listening in time")
-	}
-	return a
-}
-
-// stop closes the agent's stdin, which ends it, and reaps it; it kills the
-// agent if it does not end in time.
-func (a *testAgent) stop() {
-	a.once.Do(func() {
-		_ = a.stdin.Close()
-		select {
-		case <-a.done:
-		case <-time.After(a2aWait):
-			_ = a.cmd.Process.Kill()
-			<-a.done
-		}
-		_ = a.cmd.Wait()
-	})
-}
-
 func TestA2AClientTestAgent(t *testing.T) {
 	for _, protocol := range []string{"0.3", "1.0"} {
 		t.Run(protocol, func(t *testing.T) {
-			agent := startTestAgent(t, "--a2a-id", "agent-b", "--a2a-protocol", protocol)
+			agent := testbin.StartA2A(t, "agent-b", "--a2a-protocol", protocol)
 			c := newTestA2AClient(t, A2AOptions{PollInterval: 5 * time.Millisecond})
 			tests := []struct {
 				name       string
@@ -902,7 +835,7 @@ func TestA2AClientTestAgent(t *testing.T) {
 					m.Data = json.RawMessage(tt.data)
 					ctx, cancel := context.WithTimeout(t.Context(), a2aWait)
 					defer cancel()
-					res, err := c.Send(ctx, agent.URL, m)
+					res, err := c.Send(ctx, agent.A2AURL(), m)
 					if tt.wantErr != nil {
 						if !errors.Is(err, tt.wantErr) {
 							t.Fatalf("Send = %v, %v; want %v", res, err, tt.wantErr)
@@ -927,7 +860,7 @@ func TestA2AClientTestAgent(t *testing.T) {
 				ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 				defer cancel()
 				start := time.Now()
-				_, err := c.Send(ctx, agent.URL, m)
+				_, err := c.Send(ctx, agent.A2AURL(), m)
 				if !errors.Is(err, context.DeadlineExceeded) {
 					t.Fatalf("Send = %v; want context.DeadlineExceeded", err)
 				}
