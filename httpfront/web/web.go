@@ -5,6 +5,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -139,4 +140,18 @@ func Tenant(ctx *fasthttp.RequestCtx) string {
 		return string(h)
 	}
 	return auth.DefaultTenant
+}
+
+// ContextKey is where the front end keeps a request's context.Context.
+const ContextKey = "switchyard.ctx"
+
+// Context is the context a request's work runs under: the front end
+// cancels it when the client disconnects or when the shutdown drain
+// deadline passes (its cause then names why). Without one set (a handler
+// served outside the front end) it is context.Background.
+func Context(ctx *fasthttp.RequestCtx) context.Context {
+	if c, ok := ctx.UserValue(ContextKey).(context.Context); ok {
+		return c
+	}
+	return context.Background()
 }
