@@ -65,7 +65,7 @@ type (
 		principal string
 	}
 	approvalRan struct {
-		res *GatewayResult
+		res *CallResult
 		err error
 	}
 	approvalExpire struct{}
@@ -76,7 +76,7 @@ type (
 type approval struct {
 	rt    *Runtime
 	ref   *approvalRef
-	call  GatewayCall
+	call  CallRequest
 	info  ApprovalInfo
 	timer *time.Timer
 	self  *actor.PID
@@ -156,7 +156,7 @@ func (a *approval) decide(m *approvalDecide) any {
 	rt.goTracked(func() {
 		ctx, cancel := context.WithTimeout(rt.ctx, 10*time.Minute)
 		defer cancel()
-		res, err := rt.GatewayCall(ctx, &call)
+		res, err := rt.Call(ctx, &call)
 		rt.system.Root.Send(self, &approvalRan{res: res, err: err})
 	})
 	return &snap
@@ -177,11 +177,11 @@ func (a *approval) finish() {
 }
 
 // requestApproval holds a call in a new approval actor.
-func (r *Runtime) requestApproval(c *GatewayCall) (string, error) {
+func (r *Runtime) requestApproval(c *CallRequest) (string, error) {
 	gw := r.gw
 	now := time.Now().UTC()
 	info := ApprovalInfo{
-		ID: newID("hitl-"), Session: c.Session, Tenant: c.Tenant, Server: c.Server, Tool: c.Tool,
+		ID: newID("hitl-"), Session: c.Session, Tenant: c.Tenant, Server: c.Target, Tool: c.Tool,
 		Arguments: c.Args, Status: ApprovalPending, RequestType: "tool_call", RequestedBy: c.Principal,
 		CreatedAt: now, ExpiresAt: now.Add(gw.opts.ApprovalTTL),
 	}

@@ -119,7 +119,7 @@ func TestDockerMissingImageGoesDeadAtOnce(t *testing.T) {
 	if err := rt.Create(s); err != nil {
 		t.Fatal(err)
 	}
-	_, err := rt.Call(context.Background(), "ghost", "echo", []byte(`{"text":"x"}`))
+	_, err := rt.callDirect(context.Background(), "ghost", "echo", []byte(`{"text":"x"}`))
 	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "could not be pulled") {
 		t.Fatalf("missing image: %v", err)
 	}

@@ -56,7 +56,7 @@ type ElicitationInfo struct {
 // resumeCall is a tool call waiting for a human's input: it is retried with
 // the response under the server's input request key and request state.
 type resumeCall struct {
-	call  GatewayCall
+	call  CallRequest
 	key   string
 	state string
 }
@@ -106,7 +106,7 @@ func (r *Runtime) newElicitation(spec ElicitationSpec, resume *resumeCall) (*Eli
 		CreatedAt: now, ExpiresAt: now.Add(gw.opts.ElicitationTTL),
 	}}
 	if resume != nil {
-		e.info.Server = resume.call.Server
+		e.info.Server = resume.call.Target
 	}
 	gw.mu.Lock()
 	pending := 0
@@ -201,10 +201,10 @@ func (r *Runtime) resume(e *elicitation, rc *resumeCall, response json.RawMessag
 	b = append(b, `:{"action":"accept","content":`...)
 	b = append(b, response...)
 	b = append(b, `}},"requestState":`...)
-	call.extra = jsonx.AppendString(b, rc.state)
+	call.Extra = jsonx.AppendString(b, rc.state)
 	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Minute)
 	defer cancel()
-	res, err := r.GatewayCall(ctx, &call)
+	res, err := r.Call(ctx, &call)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var next *PendingElicitation
@@ -218,7 +218,7 @@ func (r *Runtime) resume(e *elicitation, rc *resumeCall, response json.RawMessag
 	}
 }
 
-// PendingElicitation is returned by GatewayCall when the server asked for
+// PendingElicitation is returned by Call when the server asked for
 // a human's input during the call; the call resumes when elicitation ID is
 // answered.
 type PendingElicitation struct {
@@ -247,7 +247,7 @@ type inputRequired struct {
 // elicitation holding the call (it returns nil for any other result). The
 // gateway answers one elicitation per round; other kinds of input
 // (sampling, roots) are refused.
-func (r *Runtime) askedForInput(c *GatewayCall, result []byte) error {
+func (r *Runtime) askedForInput(c *CallRequest, result []byte) error {
 	if !bytes.Contains(result, []byte(`"input_required"`)) {
 		return nil
 	}
@@ -256,18 +256,18 @@ func (r *Runtime) askedForInput(c *GatewayCall, result []byte) error {
 		return nil
 	}
 	if len(ir.InputRequests) != 1 {
-		return fmt.Errorf("%w: server %s asks for %d inputs at once; the gateway answers one per round", ErrBackend, c.Server, len(ir.InputRequests))
+		return fmt.Errorf("%w: server %s asks for %d inputs at once; the gateway answers one per round", ErrBackend, c.Target, len(ir.InputRequests))
 	}
 	for key, req := range ir.InputRequests {
 		if req.Method != "elicitation/create" {
-			return fmt.Errorf("%w: server %s asks for %s, which the gateway cannot answer", ErrBackend, c.Server, req.Method)
+			return fmt.Errorf("%w: server %s asks for %s, which the gateway cannot answer", ErrBackend, c.Target, req.Method)
 		}
 		schemaJSON := req.Params.RequestedSchema
 		if len(schemaJSON) == 0 {
 			schemaJSON = json.RawMessage(`{"type":"object"}`)
 		}
 		call := *c
-		call.extra = nil
+		call.Extra = nil
 		info, err := r.newElicitation(ElicitationSpec{Tenant: c.Tenant, Session: c.Session, Tool: c.Tool,
 			Message: req.Params.Message, Schema: schemaJSON}, &resumeCall{call: call, key: key, state: ir.RequestState})
 		if err != nil {

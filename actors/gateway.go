@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -63,15 +62,15 @@ var (
 // served by another server of the same tenant.
 type CollisionError struct{ Names []string }
 
+// ErrCollision matches every *CollisionError with errors.Is.
+var ErrCollision = errors.New("tool naming collision")
+
+// Is reports whether target is ErrCollision.
+func (e *CollisionError) Is(target error) bool { return target == ErrCollision }
+
 func (e *CollisionError) Error() string {
 	return "tool naming collision: " + strings.Join(e.Names, ", ")
 }
-
-// PendingApproval is returned by GatewayCall when the tenant's policy wants
-// a human to approve the call first; the call waits in approval ID.
-type PendingApproval struct{ ID string }
-
-func (e *PendingApproval) Error() string { return "tool call requires human approval: " + e.ID }
 
 // GatewayOptions tunes the agent gateway's sessions, approvals, chains and
 // elicitations. Zero values take the defaults noted.
@@ -710,190 +709,4 @@ func (r *Runtime) DeleteServer(tenant, id string) error {
 		return err
 	}
 	return r.Delete(id)
-}
-
-// ---- tool calls through the gateway ----
-
-// GatewayCall is one tool call through the agent gateway.
-type GatewayCall struct {
-	Tenant    string
-	Principal string
-	Session   string // "" for none
-	Server    string // a provider of the tenant, or a group
-	Tool      string
-	Args      json.RawMessage
-	// approved is set when an approved call runs, so it is not held again.
-	approved string
-	// extra are further tools/call params (the answer to an input request).
-	extra []byte
-}
-
-// GatewayResult answers a GatewayCall.
-type GatewayResult struct {
-	Result  json.RawMessage
-	IsError bool
-	Latency time.Duration
-	// Tokens is what the call cost its session (0 outside a session).
-	Tokens int64
-}
-
-// Tokens is what a call costs a session's budget: one token per four bytes
-// of the arguments JSON plus the result JSON, rounded up. The arguments'
-// share (rounded down) is charged when the call is admitted, the rest when
-// it ends, so a burst of calls cannot all start on an unspent budget.
-func Tokens(args, result []byte) int64 {
-	return (int64(len(args)) + int64(len(result)) + 3) / 4
-}
-
-// findTool returns the definition of a tool a server (or a group's first
-// member with known tools) offers, learning the tools if need be. It reads
-// the snapshots the providers published, without copying them.
-func (r *Runtime) findTool(ctx context.Context, tenant, server, tool string) (*transports.Tool, error) {
-	var tools []transports.Tool
-	if gref, ok := r.lookupGroup(server); ok {
-		if tenant != "default" {
-			return nil, fmt.Errorf("%w: %q", ErrServerNotFound, server)
-		}
-		for _, m := range gref.route.Load().members {
-			if ref, err := r.lookup(m.ID); err == nil {
-				if info := ref.info.Load(); info.ToolsKnown {
-					tools = info.Tools
-					break
-				}
-			}
-		}
-		if tools == nil {
-			return nil, nil // no member reached yet: the group validates at the member
-		}
-	} else {
-		ref, err := r.tenantServer(tenant, server)
-		if err != nil {
-			return nil, err
-		}
-		info := ref.info.Load()
-		if info.Quarantine != "" {
-			return nil, fmt.Errorf("%w: server %s: %s", ErrQuarantined, server, info.Quarantine)
-		}
-		tools = info.ServerTools()
-		if !info.ToolsKnown && len(tools) == 0 {
-			if tools, err = r.Tools(ctx, server, true); err != nil {
-				return nil, err
-			}
-		}
-	}
-	i, ok := slices.BinarySearchFunc(tools, tool, func(t transports.Tool, name string) int { return strings.Compare(t.Name, name) })
-	if !ok {
-		// Declared tools keep the order they were given in.
-		i = slices.IndexFunc(tools, func(t transports.Tool) bool { return t.Name == tool })
-		if i < 0 {
-			return nil, fmt.Errorf("%w: server %s has no tool %q", ErrToolNotFound, server, tool)
-		}
-	}
-	return &tools[i], nil
-}
-
-// GatewayCall validates and runs one tool call for a tenant: the arguments
-// against the tool's input schema, the session's allowlist, budget and the
-// tenant's call limit, the tenant's human-approval rule; then the call, the
-// session's accounting and the audit record. A call that needs approval
-// returns a *PendingApproval error holding its approval id.
-func (r *Runtime) GatewayCall(ctx context.Context, c *GatewayCall) (*GatewayResult, error) {
-	if r.closing.Load() {
-		return nil, ErrShutdown
-	}
-	gw := r.gw
-	var (
-		sref *sessionRef
-		err  error
-	)
-	if c.Session != "" {
-		if sref, err = r.tenantSession(c.Tenant, c.Session); err != nil {
-			return nil, err
-		}
-	}
-	def, err := r.findTool(ctx, c.Tenant, c.Server, c.Tool)
-	if err != nil {
-		if errors.Is(err, ErrQuarantined) {
-			gw.metrics.denied.Inc()
-		}
-		return nil, err
-	}
-	if len(c.Args) == 0 {
-		c.Args = json.RawMessage("{}")
-	}
-	if def != nil {
-		if err := gw.schemas.Validate(def.InputSchema, c.Args); err != nil {
-			return nil, err
-		}
-	}
-	pol := gw.policy(c.Tenant)
-	if c.approved == "" && pol.needsApproval(c.Tool) {
-		if sref != nil {
-			// Refuse now what the session would refuse after approval.
-			if err := r.admit(sref, c.Tool, pol.maxCalls(), true, 0); err != nil {
-				gw.metrics.denied.Inc()
-				return nil, err
-			}
-		}
-		id, err := r.requestApproval(c)
-		if err != nil {
-			return nil, err
-		}
-		return nil, &PendingApproval{ID: id}
-	}
-	upfront := int64(len(c.Args)) / 4
-	if sref != nil {
-		if err := r.admit(sref, c.Tool, pol.maxCalls(), false, upfront); err != nil {
-			gw.metrics.denied.Inc()
-			r.record(c, "denied", 0, nil, err)
-			return nil, err
-		}
-	}
-	gw.metrics.calls.Inc()
-	rep, err := r.route(ctx, c.Server, c.Tool, c.Args, c.extra, askFor{tenant: c.Tenant, session: c.Session, set: true})
-	res := &GatewayResult{}
-	var out []byte
-	if rep != nil {
-		res.Result, res.IsError, res.Latency = rep.Result, rep.IsError, rep.Latency
-		out = rep.Result
-		gw.metrics.latency.Update(rep.Latency.Seconds())
-	}
-	if sref != nil {
-		res.Tokens = Tokens(c.Args, out)
-		r.system.Root.Send(sref.pid, &sessionDone{tokens: res.Tokens - upfront})
-	}
-	if err == nil {
-		err = r.askedForInput(c, out)
-	}
-	var pending *PendingElicitation
-	outcome := "ok"
-	switch {
-	case errors.As(err, &pending):
-		outcome = "input_required"
-	case err != nil:
-		outcome = "error"
-	case res.IsError:
-		outcome = "tool_error"
-	}
-	r.record(c, outcome, res.Latency, out, err)
-	if err != nil {
-		return nil, err
-	}
-	return res, nil
-}
-
-// record writes a tool call's audit entry.
-func (r *Runtime) record(c *GatewayCall, outcome string, lat time.Duration, out []byte, err error) {
-	e := audit.Entry{
-		Kind: audit.KindToolCall, Tenant: c.Tenant, Principal: c.Principal, Session: c.Session,
-		Server: c.Server, Tool: c.Tool, Outcome: outcome, LatencyMs: float64(lat.Microseconds()) / 1000,
-		InputSHA256: audit.Hash(c.Args), OutputSHA256: audit.Hash(out),
-	}
-	if err != nil {
-		e.Detail = err.Error()
-	}
-	if c.approved != "" {
-		e.Detail = strings.TrimSpace("approval " + c.approved + " " + e.Detail)
-	}
-	r.gw.audit.Record(e)
 }

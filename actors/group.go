@@ -390,32 +390,12 @@ func (r *Runtime) GroupIDs() []string {
 	return slices.Clone(r.groupOrder)
 }
 
-// Route calls a tool on a provider, or through a group on one of its
-// members.
-func (r *Runtime) Route(ctx context.Context, id, tool string, args []byte) (*CallReply, error) {
-	return r.RouteWith(ctx, id, tool, args, nil)
-}
-
-// RouteWith is Route with extra members of the tools/call params (raw
-// JSON members without braces, as CallWith takes them).
-func (r *Runtime) RouteWith(ctx context.Context, id, tool string, args, extra []byte) (*CallReply, error) {
-	return r.route(ctx, id, tool, args, extra, askFor{})
-}
-
-// route is RouteWith for a call of the agent gateway (see askFor).
-func (r *Runtime) route(ctx context.Context, id, tool string, args, extra []byte, af askFor) (*CallReply, error) {
-	if ref, ok := r.lookupGroup(id); ok {
-		return r.callGroup(ctx, ref.route.Load(), tool, args, extra, af)
-	}
-	return r.call(ctx, id, tool, args, extra, af)
-}
-
 // callGroup picks a member by the group's strategy among those that can
 // take calls and whose breaker is not open, and fails over to another
 // member when a call did not reach its tool, within the retry budget. A
 // tool's own error, or a failure after the request reached the backend, is
 // returned as it is.
-func (r *Runtime) callGroup(ctx context.Context, route *groupRoute, tool string, args, extra []byte, af askFor) (*CallReply, error) {
+func (r *Runtime) callGroup(ctx context.Context, route *groupRoute, tool string, args, extra []byte, deadline time.Time, af askFor) (*CallReply, error) {
 	if !route.breaker.Allow() {
 		return nil, fmt.Errorf("%w: group %s: circuit open after repeated failures", ErrUnavailable, route.spec.ID)
 	}
@@ -445,8 +425,12 @@ func (r *Runtime) callGroup(ctx context.Context, route *groupRoute, tool string,
 		if !rm.breaker.Allow() {
 			continue
 		}
+		ref, err := r.lookup(rm.ID)
+		if err != nil {
+			continue // deleted since the pick
+		}
 		rm.inflight.Add(1)
-		rep, err := r.call(ctx, rm.ID, tool, args, extra, af)
+		rep, err := r.callProvider(ctx, ref, tool, args, extra, deadline, af)
 		rm.inflight.Add(-1)
 		switch {
 		case err == nil:

@@ -27,7 +27,7 @@ func TestGroupRoundRobinSpreadsCalls(t *testing.T) {
 	groupOf(t, rt, "pool", "round_robin", "m1", "m2", "m3")
 	seen := map[string]int{}
 	for i := 0; i < 30; i++ {
-		rep, err := rt.Route(context.Background(), "pool", "pid", []byte(`{}`))
+		rep, err := rt.callDirect(context.Background(), "pool", "pid", []byte(`{}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,7 +48,7 @@ func TestGroupRoundRobinSpreadsCalls(t *testing.T) {
 	if g.State != GroupHealthy || g.Healthy != 3 || g.BreakerState != "closed" {
 		t.Fatalf("group status %+v", g)
 	}
-	if _, err := rt.Route(context.Background(), "pool", "nope", nil); !errors.Is(err, ErrToolNotFound) {
+	if _, err := rt.callDirect(context.Background(), "pool", "nope", nil); !errors.Is(err, ErrToolNotFound) {
 		t.Fatalf("unknown tool through a group: %v", err)
 	}
 	if err := rt.CreateGroup(GroupSpec{ID: "m1"}); !errors.Is(err, ErrExists) {
@@ -79,13 +79,13 @@ func TestGroupMemberKilledMidLoad(t *testing.T) {
 			<-start
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			_, err := rt.Route(ctx, "pool", "sleep", []byte(`{"ms":20}`))
+			_, err := rt.callDirect(ctx, "pool", "sleep", []byte(`{"ms":20}`))
 			errs <- err
 		}()
 	}
 	close(start)
 	// Kill k2 while the calls run.
-	if _, err := rt.Call(context.Background(), "k2", "crash", []byte(`{"code":9}`)); err == nil {
+	if _, err := rt.callDirect(context.Background(), "k2", "crash", []byte(`{"code":9}`)); err == nil {
 		t.Fatal("crash returned a result")
 	}
 	done := make(chan struct{})
@@ -113,7 +113,7 @@ func TestGroupMemberKilledMidLoad(t *testing.T) {
 	t.Logf("%d calls succeeded, %d failed with the member that died", ok, failed)
 	// Afterwards the group serves every call again.
 	for i := 0; i < 9; i++ {
-		if _, err := rt.Route(context.Background(), "pool", "echo", []byte(`{"text":"after"}`)); err != nil {
+		if _, err := rt.callDirect(context.Background(), "pool", "echo", []byte(`{"text":"after"}`)); err != nil {
 			t.Fatalf("call %d after the crash: %v", i, err)
 		}
 	}
@@ -143,7 +143,7 @@ func TestGroupFailsOverFromStoppedMember(t *testing.T) {
 	if _, err := rt.Stop("second", "test"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rt.Route(context.Background(), "pool", "pid", nil); !errors.Is(err, ErrUnavailable) {
+	if _, err := rt.callDirect(context.Background(), "pool", "pid", nil); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("no usable member: %v", err)
 	}
 	if g, _ := rt.Group("pool"); g.State != GroupUnavailable {
@@ -162,7 +162,7 @@ func TestGroupFailsOverFromStoppedMember(t *testing.T) {
 
 func mustRoute(t *testing.T, rt *Runtime, id, tool string) *CallReply {
 	t.Helper()
-	rep, err := rt.Route(context.Background(), id, tool, []byte(`{}`))
+	rep, err := rt.callDirect(context.Background(), id, tool, []byte(`{}`))
 	if err != nil {
 		t.Fatal(err)
 	}

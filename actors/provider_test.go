@@ -102,7 +102,7 @@ func call(t *testing.T, rt *Runtime, id, tool, args string) *CallReply {
 	if args != "" {
 		a = []byte(args)
 	}
-	rep, err := rt.Call(context.Background(), id, tool, a)
+	rep, err := rt.callDirect(context.Background(), id, tool, a)
 	if err != nil {
 		t.Fatalf("call %s/%s: %v", id, tool, err)
 	}
@@ -147,10 +147,10 @@ func TestLazyStartAndCall(t *testing.T) {
 	if rep := call(t, rt, "p", "fail", `{"message":"nope"}`); !rep.IsError {
 		t.Fatalf("fail tool: want isError result, got %s", rep.Result)
 	}
-	if _, err := rt.Call(context.Background(), "p", "no_such_tool", nil); !errors.Is(err, ErrToolNotFound) {
+	if _, err := rt.callDirect(context.Background(), "p", "no_such_tool", nil); !errors.Is(err, ErrToolNotFound) {
 		t.Fatalf("unknown tool: %v", err)
 	}
-	if _, err := rt.Call(context.Background(), "nobody", "echo", nil); !errors.Is(err, ErrNotFound) {
+	if _, err := rt.callDirect(context.Background(), "nobody", "echo", nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown provider: %v", err)
 	}
 }
@@ -210,7 +210,7 @@ func TestCrashRestartsAndNextCallSucceeds(t *testing.T) {
 	}
 	call(t, rt, "c", "echo", `{"text":"x"}`)
 	pid := mustInfo(t, rt, "c").Pid
-	_, err := rt.Call(context.Background(), "c", "crash", []byte(`{"code":7}`))
+	_, err := rt.callDirect(context.Background(), "c", "crash", []byte(`{"code":7}`))
 	if !errors.Is(err, ErrBackend) {
 		t.Fatalf("call to a crashing tool: %v, want a backend error", err)
 	}
@@ -235,7 +235,7 @@ func TestDeadAfterTooManyRestarts(t *testing.T) {
 	if err := rt.Create(spec); err != nil {
 		t.Fatal(err)
 	}
-	_, err := rt.Call(context.Background(), "d", "echo", []byte(`{"text":"x"}`))
+	_, err := rt.callDirect(context.Background(), "d", "echo", []byte(`{"text":"x"}`))
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("call to a provider that cannot start: %v", err)
 	}
@@ -247,7 +247,7 @@ func TestDeadAfterTooManyRestarts(t *testing.T) {
 	if info.State != StateDead || info.Restarts != 3 || !strings.Contains(info.LastError, "restarts") {
 		t.Fatalf("dead provider: %+v", info)
 	}
-	if _, err := rt.Call(context.Background(), "d", "echo", nil); !errors.Is(err, ErrUnavailable) {
+	if _, err := rt.callDirect(context.Background(), "d", "echo", nil); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("call to a dead provider: %v", err)
 	}
 }
@@ -262,7 +262,7 @@ func TestHungCallTimesOutWithoutBlockingTheMailbox(t *testing.T) {
 	call(t, rt, "h", "echo", `{"text":"warm"}`)
 	hung := make(chan error, 1)
 	go func() {
-		_, err := rt.Call(context.Background(), "h", "hang", nil)
+		_, err := rt.callDirect(context.Background(), "h", "hang", nil)
 		hung <- err
 	}()
 	// While the hang is in flight the actor keeps answering.
@@ -305,7 +305,7 @@ func TestGarbageAndFloodDegradeWithoutExhaustingMemory(t *testing.T) {
 		t.Fatalf("echo after flood = %q", got)
 	}
 	// A result over the limit fails its own call instead of hanging.
-	if _, err := rt.Call(context.Background(), "g", "big", []byte(`{"bytes":200000}`)); err == nil || !strings.Contains(err.Error(), "size limit") {
+	if _, err := rt.callDirect(context.Background(), "g", "big", []byte(`{"bytes":200000}`)); err == nil || !strings.Contains(err.Error(), "size limit") {
 		t.Fatalf("oversized result: %v", err)
 	}
 }
@@ -319,7 +319,7 @@ func TestGarbageFromStartGoesDead(t *testing.T) {
 	if err := rt.Create(spec); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rt.Call(context.Background(), "gs", "echo", nil); !errors.Is(err, ErrUnavailable) {
+	if _, err := rt.callDirect(context.Background(), "gs", "echo", nil); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("garbage server: %v", err)
 	}
 	if info := mustInfo(t, rt, "gs"); info.State != StateDead || info.Pid != 0 {
@@ -344,7 +344,7 @@ func TestStopStartAndDelete(t *testing.T) {
 		t.Fatalf("stop: %s", state)
 	}
 	testbin.WaitGone(t, pid, 10*time.Second)
-	if _, err := rt.Call(context.Background(), "s", "echo", nil); !errors.Is(err, ErrUnavailable) {
+	if _, err := rt.callDirect(context.Background(), "s", "echo", nil); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("call to a stopped provider: %v", err)
 	}
 	if state, err := rt.Start(context.Background(), "s"); err != nil || state != StateReady {
@@ -394,7 +394,7 @@ func TestConcurrentCallsAndHistory(t *testing.T) {
 	errs := make(chan error, n)
 	for i := 0; i < n; i++ {
 		go func() {
-			rep, err := rt.Call(context.Background(), "cc", "sleep", []byte(`{"ms":50}`))
+			rep, err := rt.callDirect(context.Background(), "cc", "sleep", []byte(`{"ms":50}`))
 			if err == nil && rep.IsError {
 				err = fmt.Errorf("tool error %s", rep.Result)
 			}
@@ -441,7 +441,7 @@ func TestShutdownLeavesNoChild(t *testing.T) {
 			t.Fatalf("child %d not reaped", pid)
 		}
 	}
-	if _, err := rt.Call(context.Background(), "a", "echo", nil); !errors.Is(err, ErrShutdown) {
+	if _, err := rt.callDirect(context.Background(), "a", "echo", nil); !errors.Is(err, ErrShutdown) {
 		t.Fatalf("call after shutdown: %v", err)
 	}
 }
@@ -480,7 +480,7 @@ func TestCancelledCallIsAbandoned(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, err := rt.Call(ctx, "x", "hang", nil)
+		_, err := rt.callDirect(ctx, "x", "hang", nil)
 		done <- err
 	}()
 	waitInFlight(1) // cancel once the hang is really at the backend
@@ -543,13 +543,13 @@ func TestConcurrencyLimitQueuesThenRefuses(t *testing.T) {
 	results := make(chan result, 3)
 	for i := 0; i < 3; i++ { // two in flight, one queued
 		go func() {
-			rep, err := rt.Call(context.Background(), "q", "sleep", []byte(`{"ms":300}`))
+			rep, err := rt.callDirect(context.Background(), "q", "sleep", []byte(`{"ms":300}`))
 			results <- result{rep, err}
 		}()
 	}
 	waitInfo(t, rt, "q", func(i *Info) bool { return i.InFlight >= 2 && i.Queued >= 1 })
 	// Slots and queue are full: the next call is refused at once, retryable.
-	rep, err := rt.Call(context.Background(), "q", "echo", []byte(`{"text":"x"}`))
+	rep, err := rt.callDirect(context.Background(), "q", "echo", []byte(`{"text":"x"}`))
 	if !errors.Is(err, ErrBusy) || rep == nil || !rep.Retryable {
 		t.Fatalf("call beyond the limit: %v (%+v)", err, rep)
 	}

@@ -44,7 +44,7 @@ func TestRemoteDegradesAndRecovers(t *testing.T) {
 			srv.Stop()
 			waitEvent(t, sub, 10*time.Second, "degraded", stateIs("far", StateDegraded))
 			begin := time.Now()
-			if _, err := rt.Call(context.Background(), "far", "echo", []byte(`{"text":"x"}`)); !errors.Is(err, ErrBackend) {
+			if _, err := rt.callDirect(context.Background(), "far", "echo", []byte(`{"text":"x"}`)); !errors.Is(err, ErrBackend) {
 				t.Fatalf("call while the server is down: %v", err)
 			}
 			if d := time.Since(begin); d > 2*time.Second {

@@ -336,7 +336,8 @@ func (r *Runtime) List() []*Info {
 	return out
 }
 
-// callBudget is how long a call may take end to end, a lazy start included.
+// callBudget is how long a start and a first request may take: used when
+// learning a provider's tools or starting it on request.
 func callBudget(info *Info) time.Duration {
 	if info == nil {
 		return 60 * time.Second
@@ -344,50 +345,39 @@ func callBudget(info *Info) time.Duration {
 	return info.Spec.StartupTimeout + info.Spec.CallTimeout
 }
 
-// Call calls one tool of a provider with raw JSON arguments, starting the
-// provider first if it is cold. Cancelling ctx abandons the call and tells
-// the backend (notifications/cancelled).
-func (r *Runtime) Call(ctx context.Context, id, tool string, args []byte) (*CallReply, error) {
-	return r.CallWith(ctx, id, tool, args, nil)
-}
-
-// CallWith is Call with extra members of the tools/call params: raw JSON
-// members without the braces, such as the inputResponses and requestState
-// of a call retried after the server asked for input.
-func (r *Runtime) CallWith(ctx context.Context, id, tool string, args, extra []byte) (*CallReply, error) {
-	return r.call(ctx, id, tool, args, extra, askFor{})
-}
-
-// call is CallWith for a call that, through the agent gateway, may hold a
-// server's requests for input as elicitations (see askFor).
-func (r *Runtime) call(ctx context.Context, id, tool string, args, extra []byte, af askFor) (*CallReply, error) {
+// callProvider hands one tool call to a provider actor, which starts the
+// provider first if it is cold. The call ends by deadline, waiting for the
+// start or a free slot included; cancelling ctx abandons it and tells the
+// backend (notifications/cancelled). Calls enter through Call; this is its
+// last step.
+func (r *Runtime) callProvider(ctx context.Context, ref *providerRef, tool string, args, extra []byte, deadline time.Time, af askFor) (*CallReply, error) {
 	if r.closing.Load() {
 		return nil, ErrShutdown
 	}
-	ref, err := r.lookup(id)
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	deadline := now.Add(callBudget(ref.info.Load()))
-	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
-		deadline = dl
-	}
 	msg := &CallTool{Tool: tool, Args: args, Extra: extra, Deadline: deadline, reply: make(chan *CallReply, 1), asker: askerOf(ctx), askFor: af}
 	r.system.Root.Send(ref.pid, msg)
-	// The actor and the transport answer by the deadline; the timer is a
-	// backstop for a provider deleted or stopped while the call waited.
-	backstop := time.NewTimer(deadline.Sub(now) + time.Second)
+	// The transport answers a call in flight by the deadline; the timer
+	// answers one still waiting for a start or a slot, and one whose
+	// provider was deleted or stopped meanwhile.
+	backstop := time.NewTimer(time.Until(deadline))
 	defer backstop.Stop()
 	select {
 	case rep := <-msg.reply:
 		return rep, rep.Err
 	case <-ctx.Done():
 		msg.cancel()
-		return nil, fmt.Errorf("%w: %w", ErrCancelled, ctx.Err())
+		if cause := context.Cause(ctx); errors.Is(cause, ErrShutdown) {
+			return nil, fmt.Errorf("%w: call abandoned at the end of the drain", ErrShutdown)
+		}
+		return nil, fmt.Errorf("%w: %w", ErrCancelled, context.Cause(ctx))
 	case <-backstop.C:
+		select {
+		case rep := <-msg.reply: // the transport's own answer came at the same time
+			return rep, rep.Err
+		default:
+		}
 		msg.cancel()
-		return nil, fmt.Errorf("%w: provider %s did not answer in time", ErrTimeout, id)
+		return nil, fmt.Errorf("%w: provider %s did not answer within the call timeout", ErrTimeout, ref.id)
 	}
 }
 

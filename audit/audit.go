@@ -39,6 +39,9 @@ type Entry struct {
 	InputSHA256  string    `json:"input_sha256,omitempty"`
 	OutputSHA256 string    `json:"output_sha256,omitempty"`
 	Detail       string    `json:"detail,omitempty"`
+	// Surface names where a tool call came from (api, v1, mcp, stdio,
+	// approval, elicitation).
+	Surface string `json:"surface,omitempty"`
 }
 
 // Hash returns the hex sha256 of b, or "" for no bytes.

@@ -140,6 +140,10 @@ type Gateway struct {
 	// SendWaitSeconds bounds how long /v1/a2a/send waits for the agent
 	// before answering 202 (default 60).
 	SendWaitSeconds float64 `json:"send_wait_s,omitempty"`
+	// HITLWaitSeconds bounds how long an MCP call held for human approval
+	// waits for the decision before it answers that the approval is
+	// pending (default 60).
+	HITLWaitSeconds float64 `json:"hitl_wait_s,omitempty"`
 	// MaxChainDepth bounds a delegation chain (default 5).
 	MaxChainDepth int `json:"max_chain_depth,omitempty"`
 	// MaxPending bounds each tenant's pending approvals, open tasks and

@@ -41,6 +41,7 @@ func Export(c *Config) ([]byte, error) {
 	gw.seconds("task_ttl_s", c.Gateway.TaskTTLSeconds)
 	gw.seconds("elicitation_ttl_s", c.Gateway.ElicitationTTLSeconds)
 	gw.seconds("send_wait_s", c.Gateway.SendWaitSeconds)
+	gw.seconds("hitl_wait_s", c.Gateway.HITLWaitSeconds)
 	gw.int("max_chain_depth", int64(c.Gateway.MaxChainDepth))
 	gw.int("max_pending", int64(c.Gateway.MaxPending))
 	gw.int("keep_ended", int64(c.Gateway.KeepEnded))

@@ -605,6 +605,7 @@ func (w *walker) root(doc *yaml.Node, c *Config) {
 				"task_ttl_s":         func(v *yaml.Node, at string) { g.TaskTTLSeconds = w.positiveNumber(v, at) },
 				"elicitation_ttl_s":  func(v *yaml.Node, at string) { g.ElicitationTTLSeconds = w.positiveNumber(v, at) },
 				"send_wait_s":        func(v *yaml.Node, at string) { g.SendWaitSeconds = w.positiveNumber(v, at) },
+				"hitl_wait_s":        func(v *yaml.Node, at string) { g.HITLWaitSeconds = w.positiveNumber(v, at) },
 				"max_chain_depth":    func(v *yaml.Node, at string) { g.MaxChainDepth = w.positiveInt(v, at) },
 				"max_pending":        func(v *yaml.Node, at string) { g.MaxPending = w.positiveInt(v, at) },
 				"keep_ended":         func(v *yaml.Node, at string) { g.KeepEnded = w.positiveInt(v, at) },

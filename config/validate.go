@@ -119,6 +119,7 @@ func (c *Config) check(ps *problems) {
 	checkPositiveSeconds(ps, "gateway.task_ttl_s", c.Gateway.TaskTTLSeconds)
 	checkPositiveSeconds(ps, "gateway.elicitation_ttl_s", c.Gateway.ElicitationTTLSeconds)
 	checkPositiveSeconds(ps, "gateway.send_wait_s", c.Gateway.SendWaitSeconds)
+	checkPositiveSeconds(ps, "gateway.hitl_wait_s", c.Gateway.HITLWaitSeconds)
 	checkPositiveInt(ps, "gateway.max_chain_depth", int64(c.Gateway.MaxChainDepth))
 	checkPositiveInt(ps, "gateway.max_pending", int64(c.Gateway.MaxPending))
 	checkPositiveInt(ps, "gateway.keep_ended", int64(c.Gateway.KeepEnded))

@@ -92,6 +92,13 @@ type ValidationError struct {
 	Violations []Violation
 }
 
+// ErrInvalidArguments matches every *ValidationError with errors.Is, so
+// code that maps errors to statuses needs no type switch.
+var ErrInvalidArguments = errors.New("invalid tool arguments")
+
+// Is reports whether target is ErrInvalidArguments.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalidArguments }
+
 // Error lists the violations on one line.
 func (e *ValidationError) Error() string {
 	var b strings.Builder

@@ -199,7 +199,7 @@ func serve(args []string, stderr io.Writer) error {
 		MetricsRequireAuth: cfg.Metrics.RequireAuth,
 		Insecure:           *insecure,
 		Logger:             log,
-		MCP:                mcpfront.Options{Logger: log},
+		MCP:                mcpfront.Options{Logger: log, HITLWait: seconds(cfg.Gateway.HITLWaitSeconds)},
 	})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -285,7 +285,7 @@ func stdio(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	front := mcpfront.New(rt, mcpfront.Options{Version: version, Logger: log})
+	front := mcpfront.New(rt, mcpfront.Options{Version: version, Logger: log, HITLWait: seconds(cfg.Gateway.HITLWaitSeconds)})
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()
 	err = front.Server().Run(ctx, &sdk.StdioTransport{})
@@ -300,3 +300,7 @@ func stdio(args []string, stderr io.Writer) error {
 	}
 	return err
 }
+
+// seconds turns a config file's seconds into a duration (0 stays 0: the
+// default of whatever takes it).
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

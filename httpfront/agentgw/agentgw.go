@@ -147,24 +147,20 @@ func newError(status int, code, format string, args ...any) *apiError {
 }
 
 // notFoundText is what a lookup endpoint answers for each kind of object
-// (the seed's {"error": "Server not found"}).
-var notFoundText = []struct {
-	err  error
-	text string
-	code string
-}{
-	{actors.ErrServerNotFound, "Server not found", "server_not_found"},
-	{actors.ErrSessionNotFound, "Session not found", "session_not_found"},
-	{actors.ErrApprovalNotFound, "Approval not found", "approval_not_found"},
-	{actors.ErrTaskNotFound, "Task not found", "task_not_found"},
-	{actors.ErrElicitationNotFound, "Elicitation not found", "elicitation_not_found"},
-	{actors.ErrGroupNotFound, "Server not found", "server_not_found"},
-	{actors.ErrToolNotFound, "Tool not found", "tool_not_found"},
+// (the seed's {"error": "Server not found"}), by the kind's /v1 code.
+var notFoundText = map[string]string{
+	"server_not_found":      "Server not found",
+	"session_not_found":     "Session not found",
+	"approval_not_found":    "Approval not found",
+	"task_not_found":        "Task not found",
+	"elicitation_not_found": "Elicitation not found",
+	"tool_not_found":        "Tool not found",
 }
 
-// classify maps a runtime error to the /v1 status and body. With lookup
-// set, a missing object answers the seed's {"error": "<Kind> not found"};
-// otherwise the code names it (server_not_found, ...).
+// classify maps a runtime error to the /v1 status and body: the status and
+// code come from the one error table (web.Kind); this surface adds only its
+// body's extra members. With lookup set, a missing object answers the
+// seed's {"error": "<Kind> not found"}.
 func classify(err error, lookup bool) *apiError {
 	var (
 		ae   *apiError
@@ -173,10 +169,12 @@ func classify(err error, lookup bool) *apiError {
 		pend *actors.PendingApproval
 		pel  *actors.PendingElicitation
 	)
-	msg := err.Error()
-	switch {
-	case errors.As(err, &ae):
+	if errors.As(err, &ae) {
 		return ae
+	}
+	k := web.Kind(err)
+	e := &apiError{status: k.Status, code: k.Code, msg: err.Error()}
+	switch {
 	case errors.As(err, &pend):
 		return &apiError{status: http.StatusAccepted, code: "pending_approval", msg: "Tool call requires human approval",
 			extra: map[string]any{"status": "pending_approval", "approval_id": pend.ID}}
@@ -184,60 +182,16 @@ func classify(err error, lookup bool) *apiError {
 		return &apiError{status: http.StatusAccepted, code: "pending_elicitation", msg: pel.Message,
 			extra: map[string]any{"status": "pending_elicitation", "elicitation_id": pel.ID, "schema": pel.Schema}}
 	case errors.As(err, &ve):
-		return &apiError{status: http.StatusBadRequest, code: "validation_failed", msg: "arguments do not match the tool's input schema",
-			extra: map[string]any{"violations": ve.Violations}}
+		e.msg = "arguments do not match the tool's input schema"
+		e.extra = map[string]any{"violations": ve.Violations}
 	case errors.As(err, &ce):
-		return &apiError{status: http.StatusConflict, code: "tool_naming_collision", msg: msg,
-			extra: map[string]any{"collisions": ce.Names}}
-	case errors.Is(err, actors.ErrNotFound):
-		for _, n := range notFoundText {
-			if errors.Is(err, n.err) {
-				if lookup {
-					return &apiError{status: http.StatusNotFound, code: n.text, msg: msg}
-				}
-				return &apiError{status: http.StatusNotFound, code: n.code, msg: msg}
-			}
-		}
-		return &apiError{status: http.StatusNotFound, code: "not_found", msg: msg}
-	}
-	for _, t := range errorTable {
-		if errors.Is(err, t.err) {
-			return &apiError{status: t.status, code: t.code, msg: msg}
+		e.extra = map[string]any{"collisions": ce.Names}
+	case lookup && k.Status == http.StatusNotFound:
+		if text, ok := notFoundText[k.Code]; ok {
+			e.code = text
 		}
 	}
-	return &apiError{status: http.StatusInternalServerError, code: "internal_error", msg: msg}
-}
-
-// errorTable maps the runtime's other errors to /v1 statuses and codes,
-// first match first.
-var errorTable = []struct {
-	err    error
-	status int
-	code   string
-}{
-	{web.ErrBadJSON, http.StatusBadRequest, "invalid_request"},
-	{actors.ErrInvalid, http.StatusBadRequest, "invalid_request"},
-	{actors.ErrChainDepth, http.StatusBadRequest, "chain_depth_exceeded"},
-	{actors.ErrToolNotFound, http.StatusNotFound, "tool_not_found"},
-	{actors.ErrToolNotAllowed, http.StatusForbidden, "tool_not_allowed"},
-	{actors.ErrHostNotAllowed, http.StatusForbidden, "host_not_allowed"},
-	{actors.ErrQuarantined, http.StatusForbidden, "server_quarantined"},
-	{actors.ErrSessionClosed, http.StatusConflict, "session_not_active"},
-	{actors.ErrCircular, http.StatusConflict, "circular_delegation"},
-	{actors.ErrNotPending, http.StatusConflict, "not_pending"},
-	{actors.ErrExists, http.StatusConflict, "already_exists"},
-	{actors.ErrBudgetExceeded, http.StatusTooManyRequests, "budget_exceeded"},
-	{actors.ErrCallLimit, http.StatusTooManyRequests, "tool_call_limit_exceeded"},
-	{actors.ErrSessionLimit, http.StatusTooManyRequests, "session_limit_exceeded"},
-	{actors.ErrLimit, http.StatusTooManyRequests, "limit_exceeded"},
-	{actors.ErrBusy, http.StatusTooManyRequests, "server_busy"},
-	{actors.ErrCancelled, 499, "client_closed_request"},
-	{actors.ErrAgentUnreachable, http.StatusBadGateway, "agent_unreachable"},
-	{actors.ErrAgentFailed, http.StatusBadGateway, "agent_error"},
-	{actors.ErrBackend, http.StatusBadGateway, "server_error"},
-	{actors.ErrTimeout, http.StatusGatewayTimeout, "timeout"},
-	{actors.ErrUnavailable, http.StatusServiceUnavailable, "server_unavailable"},
-	{actors.ErrShutdown, http.StatusServiceUnavailable, "shutting_down"},
+	return e
 }
 
 // fail writes err as a /v1 error body.
@@ -266,12 +220,8 @@ func notAllowed(ctx *fasthttp.RequestCtx) {
 // credentials' tenant when they carry one (then a body naming another
 // tenant is refused), else the body's tenant_id, else web.Tenant's.
 func who(ctx *fasthttp.RequestCtx, bodyTenant string) (principal, tenant string, err error) {
-	principal = "anonymous"
+	principal, tenant = web.Who(ctx)
 	p, _ := ctx.UserValue(web.PrincipalKey).(*auth.Principal)
-	if p != nil {
-		principal = p.ID
-	}
-	tenant = web.Tenant(ctx)
 	switch {
 	case bodyTenant == "" || bodyTenant == tenant:
 	case p != nil && p.Tenant != "":
@@ -565,10 +515,9 @@ func (a *API) call(ctx *fasthttp.RequestCtx, session string) {
 	if bytes.Equal(bytes.TrimSpace(req.Arguments), []byte("null")) {
 		req.Arguments = nil
 	}
-	// The call is bounded by the provider's call timeout, as on /api.
-	res, err := a.rt.GatewayCall(context.Background(), &actors.GatewayCall{
-		Tenant: tenant, Principal: principal, Session: req.SessionID,
-		Server: req.ServerID, Tool: req.ToolName, Args: req.Arguments,
+	res, err := a.rt.Call(web.Context(ctx), &actors.CallRequest{
+		Tenant: tenant, Principal: principal, Session: req.SessionID, Target: req.ServerID,
+		Tool: req.ToolName, Args: req.Arguments, Surface: actors.SurfaceV1, HoldInput: true,
 	})
 	if err != nil {
 		fail(ctx, err, false)

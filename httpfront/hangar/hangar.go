@@ -6,6 +6,7 @@ package hangar
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -475,7 +476,16 @@ func (a *API) call(ctx *fasthttp.RequestCtx, id, tool string) {
 		web.Error(ctx, err)
 		return
 	}
-	rep, err := a.rt.Route(context.Background(), id, tool, args)
+	principal, tenant := web.Who(ctx)
+	rep, err := a.rt.Call(web.Context(ctx), &actors.CallRequest{
+		Tenant: tenant, Principal: principal, Target: id, Tool: tool, Args: args, Surface: actors.SurfaceAPI,
+	})
+	var pending *actors.PendingApproval
+	if errors.As(err, &pending) {
+		web.JSON(ctx, http.StatusAccepted, map[string]any{"status": "pending_approval", "approval_id": pending.ID,
+			"provider_id": id, "tool_name": tool})
+		return
+	}
 	if err != nil {
 		web.Error(ctx, err)
 		return

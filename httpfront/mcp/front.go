@@ -46,7 +46,14 @@ type Options struct {
 	// DiscoveryTimeout bounds starting cold providers to learn their tools
 	// when a client lists tools (default 15s).
 	DiscoveryTimeout time.Duration
+	// HITLWait bounds how long a call held for human approval waits for
+	// the decision before it answers that the approval is pending
+	// (default 60s).
+	HITLWait time.Duration
 }
+
+// DefaultHITLWait is how long an MCP call held for approval waits for it.
+const DefaultHITLWait = 60 * time.Second
 
 // view is one SDK server and the tool definitions it currently holds.
 type view struct {
@@ -86,6 +93,9 @@ func New(rt *actors.Runtime, opts Options) *Front {
 	if opts.DiscoveryTimeout <= 0 {
 		opts.DiscoveryTimeout = 15 * time.Second
 	}
+	if opts.HITLWait <= 0 {
+		opts.HITLWait = DefaultHITLWait
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -104,7 +114,21 @@ func New(rt *actors.Runtime, opts Options) *Front {
 		MaxRequestBodyBytes:          opts.MaxBodyBytes,
 		PropagateRequestCancellation: true,
 	})
-	f.handler = fasthttpadaptor.NewFastHTTPHandler(h)
+	f.handler = fasthttpadaptor.NewFastHTTPHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The adaptor passes the request's fasthttp context; the caller
+		// goes to the SDK's handlers in headers only Serve sets, and the
+		// request's cancellation (client gone, drain over) with it.
+		if rc, ok := r.Context().(*fasthttp.RequestCtx); ok {
+			principal, tenant := web.Who(rc)
+			r.Header.Set(principalHeader, principal)
+			r.Header.Set(tenantHeader, tenant)
+			r = r.WithContext(web.Context(rc))
+		} else {
+			r.Header.Del(principalHeader)
+			r.Header.Del(tenantHeader)
+		}
+		h.ServeHTTP(w, r)
+	}))
 	sub := rt.Hub().Subscribe(toolEvents, 1024)
 	for _, id := range rt.IDs() {
 		f.sync(id)
@@ -320,6 +344,24 @@ func (f *Front) apply(v *view, prefix string, tools []toolDef, provider string) 
 	}
 }
 
+// Headers through which the front hands the caller to the SDK's handlers:
+// set by Serve on every request, overwriting whatever the client sent.
+const (
+	principalHeader = "X-Switchyard-Principal"
+	tenantHeader    = "X-Switchyard-Tenant"
+)
+
+// caller returns who makes an MCP request: from the headers Serve set, or
+// for stdio (no HTTP request) the local user in the default tenant.
+func caller(req *sdk.CallToolRequest) (principal, tenant, surface string) {
+	if req.Extra != nil && req.Extra.Header != nil {
+		if t := req.Extra.Header.Get(tenantHeader); t != "" {
+			return req.Extra.Header.Get(principalHeader), t, actors.SurfaceMCP
+		}
+	}
+	return "stdio", auth.DefaultTenant, actors.SurfaceStdio
+}
+
 func (f *Front) callHandler(provider, tool string) sdk.ToolHandler {
 	return func(ctx context.Context, req *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
 		var args []byte
@@ -335,8 +377,14 @@ func (f *Front) callHandler(provider, tool string) sdk.ToolHandler {
 		if ask := clientAsker(req); ask != nil {
 			ctx = actors.WithAsker(ctx, ask)
 		}
+		principal, tenant, surface := caller(req)
 		for round := 0; ; round++ {
-			rep, err := f.rt.RouteWith(ctx, provider, tool, args, extra)
+			rep, err := f.rt.Call(ctx, &actors.CallRequest{Tenant: tenant, Principal: principal, Target: provider,
+				Tool: tool, Args: args, Extra: extra, Surface: surface})
+			var pending *actors.PendingApproval
+			if errors.As(err, &pending) {
+				rep, err = f.awaitApproval(ctx, tenant, pending.ID)
+			}
 			if err != nil {
 				if errors.Is(err, actors.ErrNotFound) || errors.Is(err, actors.ErrToolNotFound) {
 					return nil, err
@@ -357,11 +405,34 @@ func (f *Front) callHandler(provider, tool string) sdk.ToolHandler {
 			if round == maxInputRounds {
 				return toolError("the server kept asking for input"), nil
 			}
-			if extra, err = f.askInGateway(ctx, provider, tool, &res); err != nil {
+			if extra, err = f.askInGateway(ctx, tenant, tool, &res); err != nil {
 				return toolError(err.Error()), nil
 			}
 		}
 	}
+}
+
+// awaitApproval waits, up to the HITL wait, for a held call's approval and
+// answers with the approved call's result; a denial, an expiry or a
+// decision still pending is an error naming the approval.
+func (f *Front) awaitApproval(ctx context.Context, tenant, id string) (*actors.CallResult, error) {
+	wctx, cancel := context.WithTimeout(ctx, f.opts.HITLWait)
+	defer cancel()
+	info, err := f.rt.WaitApproval(wctx, tenant, id)
+	if err != nil && info == nil {
+		return nil, err
+	}
+	switch info.Status {
+	case actors.ApprovalCompleted:
+		return &actors.CallResult{Result: info.Result, IsError: info.IsError}, nil
+	case actors.ApprovalDenied:
+		return nil, fmt.Errorf("the call was denied by a human reviewer (approval %s)", id)
+	case actors.ApprovalFailed:
+		return nil, fmt.Errorf("the approved call failed (approval %s): %s", id, info.Error)
+	case actors.ApprovalExpired:
+		return nil, fmt.Errorf("the approval %s expired undecided", id)
+	}
+	return nil, fmt.Errorf("the call waits for human approval %s; once approved its result is at /v1/hitl/%s", id, id)
 }
 
 // clientAsker relays a backend's elicitation/create during a call to the
@@ -416,7 +487,7 @@ func inputExtra(responses sdk.InputResponseMap, state string) []byte {
 // askInGateway turns a server's elicitation request into a pending
 // elicitation of the provider's tenant, waits for its answer, and returns
 // the params to retry the call with.
-func (f *Front) askInGateway(ctx context.Context, provider, tool string, res *sdk.CallToolResult) ([]byte, error) {
+func (f *Front) askInGateway(ctx context.Context, tenant, tool string, res *sdk.CallToolResult) ([]byte, error) {
 	if len(res.InputRequests) != 1 {
 		return nil, fmt.Errorf("the server asks for %d inputs at once; the gateway answers one per round", len(res.InputRequests))
 	}
@@ -429,7 +500,7 @@ func (f *Front) askInGateway(ctx context.Context, provider, tool string, res *sd
 		if err != nil || string(schemaJSON) == "null" {
 			schemaJSON = []byte(`{"type":"object"}`)
 		}
-		content, err := f.rt.AwaitInput(ctx, actors.ElicitationSpec{Tenant: f.tenantOf(provider), Tool: tool,
+		content, err := f.rt.AwaitInput(ctx, actors.ElicitationSpec{Tenant: tenant, Tool: tool,
 			Message: p.Message, Schema: schemaJSON})
 		if err != nil {
 			return nil, err
@@ -507,7 +578,7 @@ func (f *Front) Serve(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		// Another tenant's provider does not exist for this request.
-		if owner, ok := f.owner(id); !ok || owner != tenant {
+		if f.rt.Owns(tenant, id) != nil {
 			web.Error(ctx, web.Errorf(http.StatusNotFound, "ProviderNotFoundError", "no provider or group %q", id))
 			return
 		}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/switchyard-mcp/switchyard/actors"
 	"github.com/switchyard-mcp/switchyard/auth"
 )
 
@@ -39,44 +38,6 @@ func WithCode(err error, status int, kind string) error {
 // Errorf is WithCode over a formatted message.
 func Errorf(status int, kind, format string, args ...any) error {
 	return WithCode(fmt.Errorf(format, args...), status, kind)
-}
-
-// Classify returns the HTTP status and error type name for err.
-func Classify(err error) (int, string) {
-	var c *coded
-	if errors.As(err, &c) {
-		return c.status, c.kind
-	}
-	switch {
-	case errors.Is(err, ErrBadJSON):
-		return http.StatusBadRequest, "ValidationError"
-	case errors.Is(err, actors.ErrGroupNotFound):
-		return http.StatusNotFound, "GroupNotFoundError"
-	case errors.Is(err, actors.ErrGroupExists):
-		return http.StatusConflict, "GroupExistsError"
-	case errors.Is(err, actors.ErrToolNotFound):
-		return http.StatusNotFound, "ToolNotFoundError"
-	case errors.Is(err, actors.ErrNotFound):
-		return http.StatusNotFound, "ProviderNotFoundError"
-	case errors.Is(err, actors.ErrExists):
-		return http.StatusConflict, "ProviderExistsError"
-	case errors.Is(err, actors.ErrInvalid):
-		return http.StatusBadRequest, "ValidationError"
-	case errors.Is(err, actors.ErrQuarantined):
-		return http.StatusForbidden, "ProviderQuarantinedError"
-	case errors.Is(err, actors.ErrBusy):
-		return http.StatusTooManyRequests, "ProviderBusyError"
-	case errors.Is(err, actors.ErrCancelled):
-		return 499, "ClientClosedRequest"
-	case errors.Is(err, actors.ErrTimeout):
-		return http.StatusGatewayTimeout, "ToolTimeoutError"
-	case errors.Is(err, actors.ErrUnavailable), errors.Is(err, actors.ErrShutdown):
-		return http.StatusServiceUnavailable, "ProviderUnavailableError"
-	case errors.Is(err, actors.ErrBackend):
-		return http.StatusBadGateway, "ProviderError"
-	default:
-		return http.StatusInternalServerError, "InternalError"
-	}
 }
 
 // JSON writes v as the response body with the given status.
@@ -129,6 +90,19 @@ func Decode(ctx *fasthttp.RequestCtx, v any, optional bool) error {
 // PrincipalKey is where the front end's middleware keeps the request's
 // *auth.Principal (absent when the server runs without credentials).
 const PrincipalKey = "switchyard.principal"
+
+// Anonymous names the principal of a request served without credentials.
+const Anonymous = "anonymous"
+
+// Who returns the principal id (Anonymous in open mode) and the tenant a
+// request acts for.
+func Who(ctx *fasthttp.RequestCtx) (principal, tenant string) {
+	principal = Anonymous
+	if p, _ := ctx.UserValue(PrincipalKey).(*auth.Principal); p != nil {
+		principal = p.ID
+	}
+	return principal, Tenant(ctx)
+}
 
 // Tenant is the tenant a request acts for: its principal's (a JWT's
 // tenant_id claim), else the x-tenant-id header, else "default".

@@ -525,7 +525,7 @@ func callStderr(t *testing.T, rt *actors.Runtime, id, text string, n int) {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	args := fmt.Sprintf(`{"n":%d,"text":%q}`, n, text)
-	if _, err := rt.Call(ctx, id, "stderr", []byte(args)); err != nil {
+	if _, err := rt.Call(ctx, &actors.CallRequest{Tenant: actors.DefaultTenant, Target: id, Tool: "stderr", Args: []byte(args)}); err != nil {
 		t.Fatalf("call stderr: %v", err)
 	}
 }

@@ -1,0 +1,372 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/switchyard-mcp/switchyard/audit"
+	"github.com/switchyard-mcp/switchyard/transports"
+)
+
+// DefaultTenant owns what names no tenant of its own.
+const DefaultTenant = "default"
+
+// Surfaces a call can come from; they label audit records.
+const (
+	SurfaceAPI         = "api"
+	SurfaceV1          = "v1"
+	SurfaceMCP         = "mcp"
+	SurfaceStdio       = "stdio"
+	surfaceApproval    = "approval"
+	surfaceElicitation = "elicitation"
+)
+
+// CallRequest is one tool call, from whichever surface it came: /api, /v1,
+// /mcp, /mcp/{id}, stdio, an approved approval or a resumed elicitation.
+// Every one of them enters Runtime.Call and passes the same admission
+// chain; a surface only builds the request and translates the answer.
+type CallRequest struct {
+	// Tenant the call acts for; the target must belong to it.
+	Tenant string
+	// Principal is who calls (for audit and approvals).
+	Principal string
+	// Session is the agent session the call runs in ("" for none).
+	Session string
+	// Target is a provider or a group id.
+	Target string
+	// Tool is the tool's name on the target.
+	Tool string
+	// Args is the raw JSON arguments object (nil or empty for none).
+	Args json.RawMessage
+	// Extra holds further members of the tools/call params, raw JSON
+	// without the braces: the answers to a server's request for input
+	// and its requestState, when a call is retried with them.
+	Extra []byte
+	// Surface names where the call came from (SurfaceAPI, ...).
+	Surface string
+	// HoldInput turns a server's request for input (an input_required
+	// result) into a pending elicitation of the tenant: Call then returns
+	// a *PendingElicitation and the call resumes when it is answered.
+	// Without it the input_required result is returned as it is, for a
+	// client that answers itself.
+	HoldInput bool
+
+	// approved names the approval an approved call runs for, so it is not
+	// held again.
+	approved string
+}
+
+// CallResult answers a CallRequest.
+type CallResult struct {
+	// Result is the backend's raw CallToolResult.
+	Result  json.RawMessage
+	IsError bool
+	Latency time.Duration
+	// Tokens is what the call cost its session (0 outside a session).
+	Tokens int64
+}
+
+// PendingApproval is returned by Call when the tenant's policy wants a
+// human to approve the call first; the call waits in approval ID.
+type PendingApproval struct{ ID string }
+
+func (e *PendingApproval) Error() string { return "tool call requires human approval: " + e.ID }
+
+// Tokens is what a call costs a session's budget: one token per four bytes
+// of the arguments JSON plus the result JSON, rounded up. The arguments'
+// share (rounded down) is charged when the call is admitted, the rest when
+// it ends, so a burst of calls cannot all start on an unspent budget.
+func Tokens(args, result []byte) int64 {
+	return (int64(len(args)) + int64(len(result)) + 3) / 4
+}
+
+// target is a resolved call target: a provider, or a group.
+type target struct {
+	provider *providerRef
+	group    *groupRef
+}
+
+// Owner returns the tenant a provider or a group belongs to, and whether
+// id names a group; ErrServerNotFound when it names neither.
+func (r *Runtime) Owner(id string) (tenant string, isGroup bool, err error) {
+	t, err := r.find(id)
+	if err != nil {
+		return "", false, err
+	}
+	return t.tenant(), t.group != nil, nil
+}
+
+// Owns checks the one ownership rule: id names a provider or a group of
+// the tenant. Another tenant's provider or group is ErrServerNotFound, as
+// if it did not exist, so nothing about other tenants is revealed.
+func (r *Runtime) Owns(tenant, id string) error {
+	_, err := r.resolve(tenant, id)
+	return err
+}
+
+func (r *Runtime) find(id string) (target, error) {
+	r.mu.RLock()
+	ref, gref := r.refs[id], r.groups[id]
+	r.mu.RUnlock()
+	switch {
+	case ref != nil:
+		return target{provider: ref}, nil
+	case gref != nil:
+		return target{group: gref}, nil
+	}
+	return target{}, fmt.Errorf("%w: %q", ErrServerNotFound, id)
+}
+
+// tenant is the tenant a group belongs to.
+func (g GroupSpec) tenant() string { return DefaultTenant }
+
+func (t target) tenant() string {
+	if t.provider != nil {
+		return t.provider.info.Load().Spec.Tenant
+	}
+	return t.group.route.Load().spec.tenant()
+}
+
+// resolve finds a call's target and applies the ownership rule.
+func (r *Runtime) resolve(tenant, id string) (target, error) {
+	t, err := r.find(id)
+	if err != nil {
+		return t, err
+	}
+	if t.tenant() != tenant {
+		return target{}, fmt.Errorf("%w: %q", ErrServerNotFound, id)
+	}
+	return t, nil
+}
+
+// callTimeout bounds a call to the target from its arrival, waiting for a
+// start or a free slot included: the provider's call timeout, or for a
+// group the longest of its members'.
+func (r *Runtime) callTimeout(t target) time.Duration {
+	if t.provider != nil {
+		return t.provider.info.Load().Spec.CallTimeout
+	}
+	var d time.Duration
+	for _, m := range t.group.route.Load().members {
+		if ref, err := r.lookup(m.ID); err == nil {
+			d = max(d, ref.info.Load().Spec.CallTimeout)
+		}
+	}
+	if d <= 0 {
+		d = 30 * time.Second
+	}
+	return d
+}
+
+// Call runs one tool call through the admission chain every surface shares,
+// in this order:
+//
+//  1. resolve: the target is a provider or group of the call's tenant (the
+//     one ownership rule), and so is the session, if any;
+//  2. quarantine: a provider whose tools changed since they were pinned is
+//     refused (ErrQuarantined);
+//  3. schema: the arguments must validate against the tool's input schema;
+//  4. tenant policy: a tool in hitl_required_tools is held for a human's
+//     approval (a *PendingApproval error) unless this is the approved call;
+//  5. session admission: the session's allowlist, token budget and the
+//     tenant's max_tool_calls_per_session;
+//  6. route: a group picks a member and fails over;
+//  7. call: the provider actor and its backend, bounded by the provider's
+//     call timeout from the call's arrival and by ctx, whose cancellation
+//     reaches the backend as notifications/cancelled;
+//  8. accounting: the session's tokens, metrics and the audit record.
+//
+// Refusals are audited and counted too.
+func (r *Runtime) Call(ctx context.Context, c *CallRequest) (*CallResult, error) {
+	if r.closing.Load() {
+		return nil, ErrShutdown
+	}
+	gw := r.gw
+	arrival := time.Now()
+	var (
+		sref *sessionRef
+		err  error
+	)
+	if c.Session != "" {
+		if sref, err = r.tenantSession(c.Tenant, c.Session); err != nil {
+			return nil, r.refuse(c, err)
+		}
+	}
+	t, err := r.resolve(c.Tenant, c.Target)
+	if err != nil {
+		return nil, r.refuse(c, err)
+	}
+	deadline := arrival.Add(r.callTimeout(t))
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	if len(c.Args) == 0 || string(c.Args) == "null" {
+		c.Args = json.RawMessage("{}")
+	}
+	def, err := r.toolDef(ctx, t, c.Target, c.Tool, deadline)
+	if err != nil {
+		return nil, r.refuse(c, err)
+	}
+	if err := gw.schemas.Validate(def.InputSchema, c.Args); err != nil {
+		return nil, r.refuse(c, err)
+	}
+	pol := gw.policy(c.Tenant)
+	if c.approved == "" && pol.needsApproval(c.Tool) {
+		if sref != nil {
+			// Refuse now what the session would refuse after approval.
+			if err := r.admit(sref, c.Tool, pol.maxCalls(), true, 0); err != nil {
+				return nil, r.refuse(c, err)
+			}
+		}
+		id, err := r.requestApproval(c)
+		if err != nil {
+			return nil, r.refuse(c, err)
+		}
+		r.record(c, "pending_approval", 0, nil, nil)
+		return nil, &PendingApproval{ID: id}
+	}
+	upfront := int64(len(c.Args)) / 4
+	if sref != nil {
+		if err := r.admit(sref, c.Tool, pol.maxCalls(), false, upfront); err != nil {
+			return nil, r.refuse(c, err)
+		}
+	}
+	gw.metrics.calls.Inc()
+	af := askFor{tenant: c.Tenant, session: c.Session, set: true}
+	var rep *CallReply
+	if t.group != nil {
+		rep, err = r.callGroup(ctx, t.group.route.Load(), c.Tool, c.Args, c.Extra, deadline, af)
+	} else {
+		rep, err = r.callProvider(ctx, t.provider, c.Tool, c.Args, c.Extra, deadline, af)
+	}
+	res := &CallResult{}
+	var out []byte
+	if rep != nil {
+		res.Result, res.IsError, res.Latency = rep.Result, rep.IsError, rep.Latency
+		out = rep.Result
+		gw.metrics.latency.Update(rep.Latency.Seconds())
+	}
+	if sref != nil {
+		res.Tokens = Tokens(c.Args, out)
+		r.system.Root.Send(sref.pid, &sessionDone{tokens: res.Tokens - upfront})
+	}
+	if err == nil && c.HoldInput {
+		err = r.askedForInput(c, out)
+	}
+	var pending *PendingElicitation
+	outcome := "ok"
+	switch {
+	case errors.As(err, &pending):
+		outcome = "input_required"
+	case err != nil:
+		outcome = "error"
+	case res.IsError:
+		outcome = "tool_error"
+	}
+	r.record(c, outcome, res.Latency, out, err)
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// refuse counts and audits a call the admission chain refused, and
+// returns err.
+func (r *Runtime) refuse(c *CallRequest, err error) error {
+	r.gw.metrics.denied.Inc()
+	r.record(c, "denied", 0, nil, err)
+	return err
+}
+
+// toolDef returns the definition of the tool a target offers, learning
+// the tools of a provider never reached (bounded by deadline). A group's
+// members serve the same tools: the first member whose tools are known
+// answers, else the first usable member is asked.
+func (r *Runtime) toolDef(ctx context.Context, t target, id, tool string, deadline time.Time) (*transports.Tool, error) {
+	var tools []transports.Tool
+	if t.group != nil {
+		members := t.group.route.Load().members
+		for _, m := range members {
+			if ref, err := r.lookup(m.ID); err == nil {
+				if info := ref.info.Load(); info.ToolsKnown {
+					if info.Quarantine != "" {
+						continue
+					}
+					tools = info.ServerTools()
+					break
+				}
+			}
+		}
+		if tools == nil {
+			for _, m := range members {
+				if !r.usable(m.ID) {
+					continue
+				}
+				var err error
+				if tools, err = r.toolsBy(ctx, m.ID, deadline); err == nil {
+					break
+				}
+			}
+		}
+		if tools == nil {
+			return nil, fmt.Errorf("%w: group %s has no member able to take calls", ErrUnavailable, id)
+		}
+	} else {
+		info := t.provider.info.Load()
+		if info.Quarantine != "" {
+			return nil, fmt.Errorf("%w: server %s: %s", ErrQuarantined, id, info.Quarantine)
+		}
+		tools = info.ServerTools()
+		if !info.ToolsKnown && len(tools) == 0 {
+			var err error
+			if tools, err = r.toolsBy(ctx, id, deadline); err != nil {
+				return nil, err
+			}
+			// The first contact may have quarantined it.
+			if q := t.provider.info.Load().Quarantine; q != "" {
+				return nil, fmt.Errorf("%w: server %s: %s", ErrQuarantined, id, q)
+			}
+		}
+	}
+	i, ok := slices.BinarySearchFunc(tools, tool, func(t transports.Tool, name string) int { return strings.Compare(t.Name, name) })
+	if !ok {
+		// Declared tools keep the order they were given in.
+		i = slices.IndexFunc(tools, func(t transports.Tool) bool { return t.Name == tool })
+		if i < 0 {
+			return nil, fmt.Errorf("%w: server %s has no tool %q", ErrToolNotFound, id, tool)
+		}
+	}
+	return &tools[i], nil
+}
+
+// toolsBy learns a provider's tools, starting it if need be, by deadline.
+func (r *Runtime) toolsBy(ctx context.Context, id string, deadline time.Time) ([]transports.Tool, error) {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	tools, err := r.Tools(ctx, id, true)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ErrTimeout) {
+		return nil, fmt.Errorf("%w: learning the tools of %s: %w", ErrTimeout, id, err)
+	}
+	return tools, err
+}
+
+// record writes a tool call's audit entry.
+func (r *Runtime) record(c *CallRequest, outcome string, lat time.Duration, out []byte, err error) {
+	e := audit.Entry{
+		Kind: audit.KindToolCall, Tenant: c.Tenant, Principal: c.Principal, Session: c.Session,
+		Server: c.Target, Tool: c.Tool, Outcome: outcome, LatencyMs: float64(lat.Microseconds()) / 1000,
+		InputSHA256: audit.Hash(c.Args), OutputSHA256: audit.Hash(out), Surface: c.Surface,
+	}
+	if err != nil {
+		e.Detail = err.Error()
+	}
+	if c.approved != "" {
+		e.Detail = strings.TrimSpace("approval " + c.approved + " " + e.Detail)
+	}
+	r.gw.audit.Record(e)
+}
