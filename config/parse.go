@@ -61,7 +61,87 @@ func Parse(name string, data []byte) (*Config, error) {
 		p.File = name
 		return nil, &Error{Problems: []Problem{*p}}
 	}
+	c, err := parseDoc(name, doc)
+	if err != nil {
+		return nil, err
+	}
+	c.ApplyDefaults()
+	return c, nil
+}
 
+// ParseProvider parses one provider given as a JSON (or YAML) object, such
+// as the body of POST /api/providers, with the same strict rules and the
+// same field list as a provider of the file; idKey names the member that
+// holds its id. Problems name the body's line and column and the field
+// (mode, command, ...). Defaults are not applied: the caller applies those
+// of the running gateway (Provider.ApplyDefaults).
+func ParseProvider(name string, data []byte, idKey string) (*Provider, error) {
+	bad := func(line, col int, format string, args ...any) error {
+		return &Error{Problems: []Problem{{File: name, Line: line, Column: col, Msg: fmt.Sprintf(format, args...)}}}
+	}
+	if len(data) > MaxFileSize {
+		return nil, bad(0, 0, "larger than %d bytes", MaxFileSize)
+	}
+	doc, p := decodeYAML(data)
+	if p != nil {
+		p.File = name
+		return nil, &Error{Problems: []Problem{*p}}
+	}
+	if doc == nil || doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		line, col := 0, 0
+		if doc != nil && len(doc.Content) == 1 {
+			line, col = doc.Content[0].Line, doc.Content[0].Column
+		}
+		return nil, bad(line, col, "must be an object")
+	}
+	body := doc.Content[0]
+	var id *yaml.Node
+	rest := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: body.Line, Column: body.Column}
+	for i := 0; i+1 < len(body.Content); i += 2 {
+		if k := body.Content[i]; k.Kind == yaml.ScalarNode && k.Value == idKey {
+			id = body.Content[i+1]
+			continue
+		}
+		rest.Content = append(rest.Content, body.Content[i], body.Content[i+1])
+	}
+	if id == nil {
+		return nil, bad(body.Line, body.Column, "%s is required", idKey)
+	}
+	if id.Kind != yaml.ScalarNode || id.Tag != tagStr || id.Value == "" {
+		return nil, bad(id.Line, id.Column, "%s must be a non-empty string", idKey)
+	}
+	// The provider goes through the file's walker and checks, as the only
+	// provider of a file.
+	wrapped := &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{
+		Kind: yaml.MappingNode, Tag: "!!map", Line: body.Line, Column: body.Column,
+		Content: []*yaml.Node{
+			{Kind: yaml.ScalarNode, Tag: tagStr, Value: "providers", Line: body.Line, Column: body.Column},
+			{Kind: yaml.MappingNode, Tag: "!!map", Line: body.Line, Column: body.Column, Content: []*yaml.Node{
+				{Kind: yaml.ScalarNode, Tag: tagStr, Value: id.Value, Line: id.Line, Column: id.Column}, rest,
+			}},
+		},
+	}}}
+	c, err := parseDoc(name, wrapped)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			prefix := join("providers", id.Value)
+			for i := range e.Problems {
+				switch path := e.Problems[i].Path; {
+				case path == prefix:
+					e.Problems[i].Path = idKey
+				case strings.HasPrefix(path, prefix+"."):
+					e.Problems[i].Path = path[len(prefix)+1:]
+				}
+			}
+		}
+		return nil, err
+	}
+	return c.Providers[id.Value], nil
+}
+
+// parseDoc walks and checks a parsed document; defaults are not applied.
+func parseDoc(name string, doc *yaml.Node) (*Config, error) {
 	w := &walker{
 		pos:   make(map[string]position),
 		bad:   make(map[string]bool),
@@ -97,7 +177,6 @@ func Parse(name string, data []byte) (*Config, error) {
 		}
 		return nil, &Error{Problems: all}
 	}
-	c.ApplyDefaults()
 	return c, nil
 }
 

@@ -143,45 +143,21 @@ func (a *API) list(ctx *fasthttp.RequestCtx) {
 	web.JSON(ctx, http.StatusOK, map[string]any{"providers": out})
 }
 
-// createRequest is the body of POST /api/providers.
-type createRequest struct {
-	ProviderID          string            `json:"provider_id"`
-	Mode                string            `json:"mode"`
-	Command             []string          `json:"command"`
-	Image               string            `json:"image"`
-	Endpoint            string            `json:"endpoint"`
-	Env                 map[string]string `json:"env"`
-	IdleTTL             *float64          `json:"idle_ttl_s"`
-	HealthCheckInterval *float64          `json:"health_check_interval_s"`
-	Description         string            `json:"description"`
-	Volumes             []string          `json:"volumes"`
-	Network             string            `json:"network"`
-	ReadOnly            *bool             `json:"read_only"`
-	Tenant              string            `json:"tenant"`
-}
-
+// create registers a provider from a body with the fields of a provider
+// of the configuration file (plus provider_id), decoded by the same strict
+// parser: one field list, one set of rules.
 func (a *API) create(ctx *fasthttp.RequestCtx) {
-	var req createRequest
-	if err := web.Decode(ctx, &req, false); err != nil {
-		web.Error(ctx, err)
+	p, err := config.ParseProvider("request body", ctx.PostBody(), "provider_id")
+	if err != nil {
+		web.Error(ctx, web.WithCode(err, http.StatusBadRequest, "ValidationError"))
 		return
 	}
 	// A provider belongs to the request's tenant; naming another one is
 	// refused rather than silently creating it where the caller cannot see it.
-	if tenant := web.Tenant(ctx); req.Tenant == "" {
-		req.Tenant = tenant
-	} else if req.Tenant != tenant {
-		web.Error(ctx, web.Errorf(http.StatusForbidden, "Forbidden", "tenant %q is not the request's tenant %q", req.Tenant, tenant))
-		return
-	}
-	p := &config.Provider{
-		ID: req.ProviderID, Mode: config.Mode(req.Mode), Command: req.Command, Image: req.Image,
-		Endpoint: req.Endpoint, Env: req.Env, IdleTTLSeconds: req.IdleTTL,
-		HealthCheckIntervalSeconds: req.HealthCheckInterval, Description: req.Description,
-		Volumes: req.Volumes, Network: req.Network, ReadOnly: req.ReadOnly, Tenant: req.Tenant,
-	}
-	if err := p.Validate(); err != nil {
-		web.Error(ctx, web.WithCode(err, http.StatusBadRequest, "ValidationError"))
+	if tenant := web.Tenant(ctx); p.Tenant == "" {
+		p.Tenant = tenant
+	} else if p.Tenant != tenant {
+		web.Error(ctx, web.Errorf(http.StatusForbidden, "Forbidden", "tenant %q is not the request's tenant %q", p.Tenant, tenant))
 		return
 	}
 	if err := a.rt.Create(actors.SpecFromConfig(p, a.limits)); err != nil {
