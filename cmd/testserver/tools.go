@@ -163,6 +163,8 @@ func buildServer(name string, out, errOut io.Writer) *mcp.Server {
 	mcp.AddTool(srv, &mcp.Tool{Name: "hang", Description: "Never returns until the call is cancelled."},
 		func(ctx context.Context, _ *mcp.CallToolRequest, _ noArgs) (*mcp.CallToolResult, any, error) {
 			<-ctx.Done()
+			// Tests watch stderr to see a cancellation reach the server.
+			fmt.Fprintln(os.Stderr, "hang: cancelled")
 			return nil, nil, ctx.Err()
 		})
 
