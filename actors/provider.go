@@ -11,6 +11,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/switchyard-mcp/switchyard/config"
 	"github.com/switchyard-mcp/switchyard/events"
 	"github.com/switchyard-mcp/switchyard/supervisor"
 	"github.com/switchyard-mcp/switchyard/transports"
@@ -20,10 +21,6 @@ const (
 	historySize       = 500
 	healthHistorySize = 20
 )
-
-// DefaultInheritEnv names the gateway environment variables a child gets
-// when its spec names none: enough to run, none of the gateway's secrets.
-var DefaultInheritEnv = []string{"PATH", "HOME", "LANG", "TMPDIR"}
 
 // Internal messages. Only calls count as activity for the idle timer
 // (lastUsed); health checks, protocol noise and timers do not.
@@ -892,7 +889,7 @@ func (p *provider) failCheck(err error) {
 func childEnv(s Spec) []string {
 	names := s.InheritEnv
 	if names == nil {
-		names = DefaultInheritEnv
+		names = config.DefaultInheritEnv
 	}
 	env := make([]string, 0, len(names)+len(s.Env))
 	for _, n := range names {
