@@ -27,6 +27,7 @@ import (
 	"github.com/switchyard-mcp/switchyard/httpfront/agentgw"
 	"github.com/switchyard-mcp/switchyard/httpfront/hangar"
 	mcpfront "github.com/switchyard-mcp/switchyard/httpfront/mcp"
+	"github.com/switchyard-mcp/switchyard/httpfront/route"
 	"github.com/switchyard-mcp/switchyard/httpfront/web"
 	"github.com/switchyard-mcp/switchyard/httpfront/ws"
 )
@@ -65,6 +66,7 @@ type Server struct {
 	gw     *agentgw.API
 	mcp    *mcpfront.Front
 	ws     *ws.Handler
+	routes *route.Table
 	srv    *fasthttp.Server
 	open   bool
 	active atomic.Int64
@@ -73,7 +75,7 @@ type Server struct {
 	listener net.Listener
 }
 
-// New builds the front end. It does not listen yet.
+// New builds the front end and its route table. It does not listen yet.
 func New(rt *actors.Runtime, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -100,6 +102,13 @@ func New(rt *actors.Runtime, opts Options) *Server {
 		ws:   ws.New(rt, opts.WS),
 		open: opts.AdminKey == "" && opts.JWT == nil,
 	}
+	routes, err := route.New(s.ownRoutes(), s.api.Routes(), s.gw.Routes(), s.ws.Routes(), s.mcp.Routes())
+	if err != nil {
+		// The routes are the program's own: a bad one is a bug, found by
+		// any test that builds a server.
+		panic(fmt.Sprintf("httpfront: %v", err))
+	}
+	s.routes = routes
 	s.srv = &fasthttp.Server{
 		Handler:                       s.handle,
 		Name:                          "switchyard",
@@ -118,6 +127,22 @@ func New(rt *actors.Runtime, opts Options) *Server {
 
 // MCP returns the MCP front (the stdio command serves its aggregated server).
 func (s *Server) MCP() *mcpfront.Front { return s.mcp }
+
+// Routes returns a copy of the route table: every route of every surface,
+// with its method, pattern and permission.
+func (s *Server) Routes() []route.Route { return s.routes.Routes() }
+
+// ownRoutes are the routes the front serves itself: the service document,
+// health and metrics.
+func (s *Server) ownRoutes() []route.Route {
+	return []route.Route{
+		{Method: http.MethodGet, Pattern: "/", Open: true, Handler: func(ctx *fasthttp.RequestCtx, _ route.Params) { s.root(ctx) }},
+		{Method: http.MethodGet, Pattern: "/health", Open: true, Handler: func(ctx *fasthttp.RequestCtx, _ route.Params) { s.health(ctx) }},
+		// Open for scrapers unless configured otherwise.
+		{Method: http.MethodGet, Pattern: "/metrics", Permission: auth.SystemRead, Open: !s.opts.MetricsRequireAuth,
+			Handler: func(ctx *fasthttp.RequestCtx, _ route.Params) { s.metrics(ctx) }},
+	}
+}
 
 // Handler returns the request handler, for tests that serve it themselves.
 func (s *Server) Handler() fasthttp.RequestHandler { return s.handle }
@@ -170,32 +195,18 @@ func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
 	ctx.SetConnectionClose()
 }
 
-// openRoute reports routes served without credentials.
-func (s *Server) openRoute(method, path string) bool {
-	if method != http.MethodGet && method != http.MethodHead {
-		return false
-	}
-	switch path {
-	case "/", "/health", "/api/openapi.json":
-		return true
-	case "/metrics":
-		return !s.opts.MetricsRequireAuth
-	}
-	return false
-}
-
 var adminPrincipal = auth.Principal{ID: "admin", Roles: []string{auth.RoleAdmin}}
 
 // authenticate finds the request's principal: the bootstrap key (Bearer,
-// X-API-Key, or ?token= on websockets) or a bearer JWT. It returns nil
+// X-API-Key, or ?token= on websocket routes) or a bearer JWT. It returns nil
 // when the credentials are missing or invalid.
-func (s *Server) authenticate(ctx *fasthttp.RequestCtx, websocket bool) *auth.Principal {
+func (s *Server) authenticate(ctx *fasthttp.RequestCtx, queryToken bool) *auth.Principal {
 	key := ""
 	if h := ctx.Request.Header.Peek("Authorization"); len(h) > 7 && strings.EqualFold(string(h[:7]), "bearer ") {
 		key = strings.TrimSpace(string(h[7:]))
 	} else if h := ctx.Request.Header.Peek("X-API-Key"); len(h) > 0 {
 		key = string(h)
-	} else if websocket {
+	} else if queryToken {
 		key = string(ctx.QueryArgs().Peek("token"))
 	}
 	if key == "" {
@@ -215,23 +226,9 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx, websocket bool) *auth.Pr
 	return nil
 }
 
-// access classifies a request for authorisation.
-func access(method, path string) auth.Access {
-	switch {
-	case path == "/mcp" || strings.HasPrefix(path, "/mcp/"):
-		return auth.Call
-	case method == http.MethodPost && strings.HasPrefix(path, "/api/providers/") && strings.HasSuffix(path, "/call"):
-		return auth.Call
-	case method == http.MethodPost && (path == "/v1/mcp/tools/call" ||
-		strings.HasPrefix(path, "/v1/sessions/") && strings.HasSuffix(path, "/execute")):
-		return auth.Call
-	case method == http.MethodGet || method == http.MethodHead:
-		return auth.Read
-	default:
-		return auth.Write
-	}
-}
-
+// handle serves one request: the guards, then the route table's match (404
+// and 405 answered there), then authentication and the matched route's
+// permission, then the route's handler.
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	s.active.Add(1)
 	defer s.active.Add(-1)
@@ -241,18 +238,21 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			web.Error(ctx, web.Errorf(http.StatusInternalServerError, "InternalError", "internal error"))
 		}
 	}()
-	path := string(ctx.Path())
-	method := string(ctx.Method())
-	isWS := strings.HasPrefix(path, "/api/ws/")
-	if !s.open && !s.openRoute(method, path) {
-		p := s.authenticate(ctx, isWS)
+	m := s.routes.Lookup(ctx.Method(), string(ctx.Path()))
+	r := m.Route
+	if r == nil {
+		m.Refuse(ctx)
+		return
+	}
+	if !s.open && !r.Open {
+		p := s.authenticate(ctx, r.QueryToken)
 		if p == nil {
 			ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="switchyard"`)
 			web.Error(ctx, web.Errorf(http.StatusUnauthorized, "Unauthorized", "missing or invalid credentials"))
 			return
 		}
-		if !p.Allows(access(method, path)) {
-			web.Error(ctx, web.Errorf(http.StatusForbidden, "Forbidden", "principal %q lacks the permission for %s %s", p.ID, method, path))
+		if !p.Allows(r.Permission.Access()) {
+			web.Error(ctx, web.Errorf(http.StatusForbidden, "Forbidden", "principal %q lacks the permission %s for %s %s", p.ID, r.Permission, ctx.Method(), ctx.Path()))
 			return
 		}
 		// p.Tenant stays the credentials' own (empty for keys without
@@ -260,37 +260,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		// body naming another tenant only when it is set.
 		ctx.SetUserValue(web.PrincipalKey, p)
 	}
-	switch {
-	case path == "/":
-		s.root(ctx)
-	case path == "/health":
-		s.health(ctx)
-	case path == "/metrics" && method == http.MethodGet:
-		s.metrics(ctx)
-	case path == "/mcp" || strings.HasPrefix(path, "/mcp/"):
-		s.mcp.Serve(ctx)
-	case path == "/api/ws/events":
-		s.ws.Events(ctx)
-	case path == "/api/ws/state":
-		s.ws.State(ctx)
-	case strings.HasPrefix(path, "/api/ws/providers/") && strings.HasSuffix(path, "/logs"):
-		id := strings.TrimSuffix(strings.TrimPrefix(path, "/api/ws/providers/"), "/logs")
-		s.ws.Logs(ctx, id)
-	case strings.HasPrefix(path, "/v1/"):
-		if !s.gw.Serve(ctx, strings.TrimPrefix(path, "/v1")) {
-			notFound(ctx, path)
-		}
-	case strings.HasPrefix(path, "/api/"):
-		if !s.api.Serve(ctx, strings.TrimPrefix(path, "/api")) {
-			notFound(ctx, path)
-		}
-	default:
-		notFound(ctx, path)
-	}
-}
-
-func notFound(ctx *fasthttp.RequestCtx, path string) {
-	web.Error(ctx, web.Errorf(http.StatusNotFound, "NotFound", "no route for %s %s", ctx.Method(), path))
+	r.Handler(ctx, m.Params)
 }
 
 // root answers GET / with the Agent Gateway's service document, listing

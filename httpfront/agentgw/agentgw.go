@@ -22,6 +22,7 @@ import (
 	"github.com/switchyard-mcp/switchyard/actors"
 	"github.com/switchyard-mcp/switchyard/auth"
 	"github.com/switchyard-mcp/switchyard/config"
+	"github.com/switchyard-mcp/switchyard/httpfront/route"
 	"github.com/switchyard-mcp/switchyard/httpfront/web"
 	"github.com/switchyard-mcp/switchyard/internal/jsonx"
 	"github.com/switchyard-mcp/switchyard/schema"
@@ -44,90 +45,47 @@ func New(rt *actors.Runtime, limits config.Limits) *API {
 // names none).
 type handler func(a *API, ctx *fasthttp.RequestCtx, id string)
 
-// route is what a path serves by method; a method it lacks answers 405.
-type route struct {
-	get, post, put, del handler
+// Routes are the /v1 routes. A path requested with a method none of its
+// routes take answers 405 in the /v1 error shape.
+func (a *API) Routes() []route.Route {
+	get, post, put, del := http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete
+	return []route.Route{
+		a.entry(get, "/v1/mcp/servers", auth.ProvidersRead, (*API).listServers),
+		a.entry(post, "/v1/mcp/servers", auth.ProvidersWrite, (*API).register),
+		a.entry(get, "/v1/mcp/servers/{id}", auth.ProvidersRead, (*API).server),
+		a.entry(del, "/v1/mcp/servers/{id}", auth.ProvidersDelete, (*API).deleteServer),
+		a.entry(get, "/v1/mcp/servers/{id}/tools", auth.ToolsRead, (*API).serverTools),
+		a.entry(get, "/v1/mcp/tools", auth.ToolsRead, (*API).tools),
+		a.entry(post, "/v1/mcp/tools/call", auth.ToolsCall, (*API).call),
+		a.entry(get, "/v1/a2a/agents", auth.AgentsRead, (*API).agents),
+		a.entry(post, "/v1/a2a/agents", auth.AgentsWrite, (*API).registerAgent),
+		a.entry(post, "/v1/a2a/send", auth.AgentsWrite, (*API).send),
+		a.entry(get, "/v1/a2a/tasks/{id}", auth.AgentsRead, (*API).task),
+		a.entry(get, "/v1/sessions", auth.SessionsRead, (*API).listSessions),
+		a.entry(post, "/v1/sessions", auth.SessionsWrite, (*API).createSession),
+		a.entry(get, "/v1/sessions/{id}", auth.SessionsRead, (*API).session),
+		a.entry(del, "/v1/sessions/{id}", auth.SessionsWrite, (*API).terminateSession),
+		a.entry(get, "/v1/sessions/{id}/tools", auth.SessionsRead, (*API).sessionTools),
+		a.entry(post, "/v1/sessions/{id}/execute", auth.ToolsCall, (*API).call),
+		a.entry(get, "/v1/policies/{tenant_id}", auth.PoliciesRead, (*API).policy),
+		a.entry(put, "/v1/policies/{tenant_id}", auth.PoliciesWrite, (*API).setPolicy),
+		a.entry(get, "/v1/hitl/pending", auth.ApprovalsRead, (*API).pending),
+		a.entry(get, "/v1/hitl/{id}", auth.ApprovalsRead, (*API).approval),
+		a.entry(post, "/v1/hitl/{id}/approve", auth.ApprovalsWrite, (*API).approve),
+		a.entry(post, "/v1/hitl/{id}/deny", auth.ApprovalsWrite, (*API).deny),
+		a.entry(post, "/v1/elicit", auth.SessionsWrite, (*API).elicit),
+		a.entry(get, "/v1/elicit/{id}", auth.SessionsRead, (*API).elicitation),
+		a.entry(post, "/v1/elicit/{id}/respond", auth.SessionsWrite, (*API).respond),
+	}
 }
 
-// Serve handles a request whose path starts with /v1/ (passed without the
-// /v1 prefix). It reports false when no route matches.
-func (a *API) Serve(ctx *fasthttp.RequestCtx, path string) bool {
-	seg := strings.Split(strings.Trim(path, "/"), "/")
-	// at matches n segments starting with first and, unless last is "",
-	// ending with last.
-	at := func(n int, first, last string) bool {
-		return len(seg) == n && seg[0] == first && (last == "" || seg[n-1] == last)
+// entry is one /v1 route; its handler gets the path's one parameter ("" for
+// a path without one).
+func (a *API) entry(method, pattern string, perm auth.Permission, h handler) route.Route {
+	return route.Route{
+		Method: method, Pattern: pattern, Permission: perm, NotAllowed: notAllowed,
+		Handler: func(ctx *fasthttp.RequestCtx, p route.Params) { h(a, ctx, p.At(0)) },
 	}
-	var (
-		r  route
-		id string
-	)
-	switch {
-	case len(seg) >= 2 && seg[0] == "mcp" && seg[1] == "servers":
-		switch {
-		case len(seg) == 2:
-			r = route{get: (*API).listServers, post: (*API).register}
-		case len(seg) == 3:
-			r, id = route{get: (*API).server, del: (*API).deleteServer}, seg[2]
-		case len(seg) == 4 && seg[3] == "tools":
-			r, id = route{get: (*API).serverTools}, seg[2]
-		default:
-			return false
-		}
-	case path == "/mcp/tools":
-		r.get = (*API).tools
-	case path == "/mcp/tools/call":
-		r.post = (*API).call
-	case path == "/a2a/agents":
-		r = route{get: (*API).agents, post: (*API).registerAgent}
-	case path == "/a2a/send":
-		r.post = (*API).send
-	case len(seg) == 3 && seg[0] == "a2a" && seg[1] == "tasks":
-		r, id = route{get: (*API).task}, seg[2]
-	case at(1, "sessions", ""):
-		r = route{get: (*API).listSessions, post: (*API).createSession}
-	case at(2, "sessions", ""):
-		r, id = route{get: (*API).session, del: (*API).terminateSession}, seg[1]
-	case at(3, "sessions", "tools"):
-		r, id = route{get: (*API).sessionTools}, seg[1]
-	case at(3, "sessions", "execute"):
-		r, id = route{post: (*API).call}, seg[1]
-	case at(2, "policies", ""):
-		r, id = route{get: (*API).policy, put: (*API).setPolicy}, seg[1]
-	case at(2, "hitl", "pending"):
-		r.get = (*API).pending
-	case at(2, "hitl", ""):
-		r, id = route{get: (*API).approval}, seg[1]
-	case at(3, "hitl", "approve"):
-		r, id = route{post: (*API).approve}, seg[1]
-	case at(3, "hitl", "deny"):
-		r, id = route{post: (*API).deny}, seg[1]
-	case at(1, "elicit", ""):
-		r.post = (*API).elicit
-	case at(2, "elicit", ""):
-		r, id = route{get: (*API).elicitation}, seg[1]
-	case at(3, "elicit", "respond"):
-		r, id = route{post: (*API).respond}, seg[1]
-	default:
-		return false
-	}
-	var h handler
-	switch string(ctx.Method()) {
-	case http.MethodGet:
-		h = r.get
-	case http.MethodPost:
-		h = r.post
-	case http.MethodPut:
-		h = r.put
-	case http.MethodDelete:
-		h = r.del
-	}
-	if h == nil {
-		notAllowed(ctx)
-		return true
-	}
-	h(a, ctx, id)
-	return true
 }
 
 // ---- errors ----

@@ -7,58 +7,56 @@ import (
 
 	"github.com/switchyard-mcp/switchyard/actors"
 	"github.com/switchyard-mcp/switchyard/config"
+	"github.com/switchyard-mcp/switchyard/httpfront/route"
 	"github.com/switchyard-mcp/switchyard/httpfront/web"
 )
 
-// groups serves /groups and /groups/{id}[/...] (seg starts after "groups").
-func (a *API) groups(ctx *fasthttp.RequestCtx, method string, seg []string) bool {
-	switch {
-	case len(seg) == 0 && method == http.MethodGet:
-		out := make([]map[string]any, 0, 4)
-		for _, g := range a.rt.Groups() {
-			out = append(out, groupBody(g))
-		}
-		web.JSON(ctx, http.StatusOK, map[string]any{"groups": out})
-	case len(seg) == 0 && method == http.MethodPost:
-		a.createGroup(ctx)
-	case len(seg) == 1:
-		switch method {
-		case http.MethodGet:
-			g, err := a.rt.Group(seg[0])
-			if err != nil {
-				web.Error(ctx, err)
-				return true
-			}
-			web.JSON(ctx, http.StatusOK, groupBody(g))
-		case http.MethodPut:
-			a.updateGroup(ctx, seg[0])
-		case http.MethodDelete:
-			if err := a.rt.DeleteGroup(seg[0]); err != nil {
-				web.Error(ctx, err)
-				return true
-			}
-			web.JSON(ctx, http.StatusOK, map[string]any{"group_id": seg[0], "deleted": true})
-		default:
-			notAllowed(ctx)
-		}
-	case len(seg) == 2 && seg[1] == "rebalance" && method == http.MethodPost:
-		if err := a.rt.Rebalance(seg[0]); err != nil {
-			web.Error(ctx, err)
-			return true
-		}
-		web.JSON(ctx, http.StatusOK, map[string]any{"status": "rebalanced", "group_id": seg[0]})
-	case len(seg) == 2 && seg[1] == "members" && method == http.MethodPost:
-		a.addMember(ctx, seg[0])
-	case len(seg) == 3 && seg[1] == "members" && method == http.MethodDelete:
-		if err := a.rt.RemoveGroupMember(seg[0], seg[2]); err != nil {
-			web.Error(ctx, err)
-			return true
-		}
-		web.JSON(ctx, http.StatusOK, map[string]any{"group_id": seg[0], "provider_id": seg[2], "removed": true})
-	default:
-		return false
+// group adapts a handler of /api/groups/{id}[/...].
+func group(h func(*fasthttp.RequestCtx, string)) route.Handler {
+	return func(ctx *fasthttp.RequestCtx, p route.Params) { h(ctx, p.Get("id")) }
+}
+
+func (a *API) listGroups(ctx *fasthttp.RequestCtx) {
+	out := make([]map[string]any, 0, 4)
+	for _, g := range a.rt.Groups() {
+		out = append(out, groupBody(g))
 	}
-	return true
+	web.JSON(ctx, http.StatusOK, map[string]any{"groups": out})
+}
+
+func (a *API) getGroup(ctx *fasthttp.RequestCtx, id string) {
+	g, err := a.rt.Group(id)
+	if err != nil {
+		web.Error(ctx, err)
+		return
+	}
+	web.JSON(ctx, http.StatusOK, groupBody(g))
+}
+
+func (a *API) deleteGroup(ctx *fasthttp.RequestCtx, id string) {
+	if err := a.rt.DeleteGroup(id); err != nil {
+		web.Error(ctx, err)
+		return
+	}
+	web.JSON(ctx, http.StatusOK, map[string]any{"group_id": id, "deleted": true})
+}
+
+func (a *API) rebalance(ctx *fasthttp.RequestCtx, id string) {
+	if err := a.rt.Rebalance(id); err != nil {
+		web.Error(ctx, err)
+		return
+	}
+	web.JSON(ctx, http.StatusOK, map[string]any{"status": "rebalanced", "group_id": id})
+}
+
+// removeMember serves DELETE /api/groups/{id}/members/{member}.
+func (a *API) removeMember(ctx *fasthttp.RequestCtx, p route.Params) {
+	id, member := p.Get("id"), p.Get("member")
+	if err := a.rt.RemoveGroupMember(id, member); err != nil {
+		web.Error(ctx, err)
+		return
+	}
+	web.JSON(ctx, http.StatusOK, map[string]any{"group_id": id, "provider_id": member, "removed": true})
 }
 
 func groupBody(g *actors.GroupInfo) map[string]any {

@@ -10,13 +10,14 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/switchyard-mcp/switchyard/actors"
+	"github.com/switchyard-mcp/switchyard/auth"
 	"github.com/switchyard-mcp/switchyard/config"
+	"github.com/switchyard-mcp/switchyard/httpfront/route"
 	"github.com/switchyard-mcp/switchyard/httpfront/web"
 	"github.com/switchyard-mcp/switchyard/internal/jsonx"
 )
@@ -33,72 +34,61 @@ func New(rt *actors.Runtime, limits config.Limits) *API {
 	return &API{rt: rt, limits: limits}
 }
 
-// Serve handles a request whose path starts with /api/ (the path is passed
-// without the /api prefix, e.g. "/providers/math/tools"). It reports false
-// when no route matches so the caller can answer 404.
-func (a *API) Serve(ctx *fasthttp.RequestCtx, path string) bool {
-	method := string(ctx.Method())
-	seg := strings.Split(strings.Trim(path, "/"), "/")
-	switch {
-	case path == "/system" && method == http.MethodGet:
-		a.system(ctx)
-	case len(seg) == 1 && seg[0] == "providers":
-		switch method {
-		case http.MethodGet:
-			a.list(ctx)
-		case http.MethodPost:
-			a.create(ctx)
-		default:
-			notAllowed(ctx)
-		}
-	case len(seg) >= 2 && seg[0] == "providers":
-		return a.provider(ctx, method, seg[1], seg[2:])
-	case seg[0] == "groups":
-		return a.groups(ctx, method, seg[1:])
-	default:
-		return false
+// Routes are the /api providers, groups and system routes.
+func (a *API) Routes() []route.Route {
+	get, post, put, del := http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete
+	return []route.Route{
+		{Method: get, Pattern: "/api/system", Permission: auth.SystemRead, Handler: plain(a.system)},
+		{Method: get, Pattern: "/api/providers", Permission: auth.ProvidersRead, Handler: plain(a.list)},
+		{Method: post, Pattern: "/api/providers", Permission: auth.ProvidersWrite, Handler: plain(a.create)},
+		{Method: get, Pattern: "/api/providers/{id}", Permission: auth.ProvidersRead, Handler: a.provider(a.get)},
+		{Method: put, Pattern: "/api/providers/{id}", Permission: auth.ProvidersWrite, Handler: a.provider(a.update)},
+		{Method: del, Pattern: "/api/providers/{id}", Permission: auth.ProvidersDelete, Handler: a.provider(a.delete)},
+		{Method: post, Pattern: "/api/providers/{id}/start", Permission: auth.ProvidersStart, Handler: a.provider(a.start)},
+		{Method: post, Pattern: "/api/providers/{id}/stop", Permission: auth.ProvidersStop, Handler: a.provider(a.stop)},
+		{Method: get, Pattern: "/api/providers/{id}/tools", Permission: auth.ToolsRead, Handler: a.provider(a.tools)},
+		{Method: get, Pattern: "/api/providers/{id}/health", Permission: auth.ProvidersRead, Handler: a.provider(a.health)},
+		{Method: get, Pattern: "/api/providers/{id}/logs", Permission: auth.ProvidersRead, Handler: a.provider(a.logs)},
+		{Method: get, Pattern: "/api/providers/{id}/tools/history", Permission: auth.ToolsRead, Handler: a.provider(a.history)},
+		{Method: post, Pattern: "/api/providers/{id}/tools/{tool}/call", Permission: auth.ToolsCall, Handler: a.toolCall},
+		{Method: get, Pattern: "/api/groups", Permission: auth.GroupsRead, Handler: plain(a.listGroups)},
+		{Method: post, Pattern: "/api/groups", Permission: auth.GroupsWrite, Handler: plain(a.createGroup)},
+		{Method: get, Pattern: "/api/groups/{id}", Permission: auth.GroupsRead, Handler: group(a.getGroup)},
+		{Method: put, Pattern: "/api/groups/{id}", Permission: auth.GroupsWrite, Handler: group(a.updateGroup)},
+		{Method: del, Pattern: "/api/groups/{id}", Permission: auth.GroupsDelete, Handler: group(a.deleteGroup)},
+		{Method: post, Pattern: "/api/groups/{id}/rebalance", Permission: auth.GroupsWrite, Handler: group(a.rebalance)},
+		{Method: post, Pattern: "/api/groups/{id}/members", Permission: auth.GroupsWrite, Handler: group(a.addMember)},
+		{Method: del, Pattern: "/api/groups/{id}/members/{member}", Permission: auth.GroupsWrite, Handler: a.removeMember},
 	}
-	return true
 }
 
-func notAllowed(ctx *fasthttp.RequestCtx) {
-	web.Error(ctx, web.Errorf(http.StatusMethodNotAllowed, "MethodNotAllowed", "method %s not allowed here", ctx.Method()))
+// plain adapts a handler of a path without parameters.
+func plain(h func(*fasthttp.RequestCtx)) route.Handler {
+	return func(ctx *fasthttp.RequestCtx, _ route.Params) { h(ctx) }
 }
 
-func (a *API) provider(ctx *fasthttp.RequestCtx, method, id string, rest []string) bool {
-	// Another tenant's provider is not found, whatever the route (a group
-	// id, not a provider, goes on to the routes that take one).
+// provider adapts a handler of /api/providers/{id}[/...].
+func (a *API) provider(h func(*fasthttp.RequestCtx, string)) route.Handler {
+	return func(ctx *fasthttp.RequestCtx, p route.Params) {
+		if id := p.Get("id"); a.visible(ctx, id) {
+			h(ctx, id)
+		}
+	}
+}
+
+// toolCall serves POST /api/providers/{id}/tools/{tool}/call.
+func (a *API) toolCall(ctx *fasthttp.RequestCtx, p route.Params) {
+	if id := p.Get("id"); a.visible(ctx, id) {
+		a.call(ctx, id, p.Get("tool"))
+	}
+}
+
+// visible answers 404 for another tenant's provider, whatever the route,
+// and reports whether the request may go on (a group id, not a provider,
+// goes on to the routes that take one).
+func (a *API) visible(ctx *fasthttp.RequestCtx, id string) bool {
 	if info, err := a.rt.Get(id); err == nil && info.Spec.Tenant != web.Tenant(ctx) {
 		web.Error(ctx, fmt.Errorf("%w: provider %q", actors.ErrNotFound, id))
-		return true
-	}
-	switch {
-	case len(rest) == 0:
-		switch method {
-		case http.MethodGet:
-			a.get(ctx, id)
-		case http.MethodPut:
-			a.update(ctx, id)
-		case http.MethodDelete:
-			a.delete(ctx, id)
-		default:
-			notAllowed(ctx)
-		}
-	case len(rest) == 1 && rest[0] == "start" && method == http.MethodPost:
-		a.start(ctx, id)
-	case len(rest) == 1 && rest[0] == "stop" && method == http.MethodPost:
-		a.stop(ctx, id)
-	case len(rest) == 1 && rest[0] == "tools" && method == http.MethodGet:
-		a.tools(ctx, id)
-	case len(rest) == 1 && rest[0] == "health" && method == http.MethodGet:
-		a.health(ctx, id)
-	case len(rest) == 1 && rest[0] == "logs" && method == http.MethodGet:
-		a.logs(ctx, id)
-	case len(rest) == 2 && rest[0] == "tools" && rest[1] == "history" && method == http.MethodGet:
-		a.history(ctx, id)
-	case len(rest) == 3 && rest[0] == "tools" && rest[2] == "call" && method == http.MethodPost:
-		a.call(ctx, id, rest[1])
-	default:
 		return false
 	}
 	return true

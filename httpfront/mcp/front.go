@@ -26,6 +26,7 @@ import (
 	"github.com/switchyard-mcp/switchyard/actors"
 	"github.com/switchyard-mcp/switchyard/auth"
 	"github.com/switchyard-mcp/switchyard/events"
+	"github.com/switchyard-mcp/switchyard/httpfront/route"
 	"github.com/switchyard-mcp/switchyard/httpfront/web"
 	"github.com/switchyard-mcp/switchyard/internal/jsonx"
 )
@@ -563,20 +564,30 @@ func (f *Front) serverFor(r *http.Request) *sdk.Server {
 	return v.srv
 }
 
-// Serve handles /mcp and /mcp/{provider_id}. Requests from a foreign
+// Routes are the MCP endpoints /mcp and /mcp/{id}, with every method the
+// streamable HTTP transport takes (POST messages, GET the stream, DELETE
+// the session); all of them call tools.
+func (f *Front) Routes() []route.Route {
+	agg := func(ctx *fasthttp.RequestCtx, _ route.Params) { f.Serve(ctx, "") }
+	one := func(ctx *fasthttp.RequestCtx, p route.Params) { f.Serve(ctx, p.Get("id")) }
+	var rs []route.Route
+	for _, m := range []string{http.MethodPost, http.MethodGet, http.MethodDelete} {
+		rs = append(rs,
+			route.Route{Method: m, Pattern: "/mcp", Permission: auth.ToolsCall, Handler: agg},
+			route.Route{Method: m, Pattern: "/mcp/{id}", Permission: auth.ToolsCall, Handler: one})
+	}
+	return rs
+}
+
+// Serve handles /mcp (id "") and /mcp/{id}. Requests from a foreign
 // browser origin are refused with 403.
-func (f *Front) Serve(ctx *fasthttp.RequestCtx) {
+func (f *Front) Serve(ctx *fasthttp.RequestCtx, id string) {
 	if !SameOrigin(ctx) {
 		web.Error(ctx, web.Errorf(http.StatusForbidden, "ForbiddenOrigin", "origin %q is not allowed", ctx.Request.Header.Peek("Origin")))
 		return
 	}
-	path := string(ctx.Path())
 	tenant := web.Tenant(ctx)
-	if id := strings.Trim(strings.TrimPrefix(path, "/mcp"), "/"); id != "" {
-		if strings.Contains(id, "/") {
-			web.Error(ctx, web.Errorf(http.StatusNotFound, "NotFound", "no MCP endpoint at %s", path))
-			return
-		}
+	if id != "" {
 		// Another tenant's provider does not exist for this request.
 		if f.rt.Owns(tenant, id) != nil {
 			web.Error(ctx, web.Errorf(http.StatusNotFound, "ProviderNotFoundError", "no provider or group %q", id))

@@ -27,6 +27,7 @@ import (
 	"github.com/switchyard-mcp/switchyard/actors"
 	"github.com/switchyard-mcp/switchyard/auth"
 	"github.com/switchyard-mcp/switchyard/events"
+	"github.com/switchyard-mcp/switchyard/httpfront/route"
 	"github.com/switchyard-mcp/switchyard/httpfront/web"
 )
 
@@ -119,6 +120,19 @@ func New(rt *actors.Runtime, opts Options) *Handler {
 		Error:       handshakeError,
 	}
 	return h
+}
+
+// Routes are the websocket endpoints. Their credentials may come as
+// ?token=, since browsers cannot set headers on a websocket.
+func (h *Handler) Routes() []route.Route {
+	return []route.Route{
+		{Method: http.MethodGet, Pattern: "/api/ws/events", Permission: auth.SystemRead, QueryToken: true,
+			Handler: func(ctx *fasthttp.RequestCtx, _ route.Params) { h.Events(ctx) }},
+		{Method: http.MethodGet, Pattern: "/api/ws/state", Permission: auth.ProvidersRead, QueryToken: true,
+			Handler: func(ctx *fasthttp.RequestCtx, _ route.Params) { h.State(ctx) }},
+		{Method: http.MethodGet, Pattern: "/api/ws/providers/{id}/logs", Permission: auth.ProvidersRead, QueryToken: true,
+			Handler: func(ctx *fasthttp.RequestCtx, p route.Params) { h.Logs(ctx, p.Get("id")) }},
+	}
 }
 
 // Events serves GET /api/ws/events: every domain event, one per frame.
