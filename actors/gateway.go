@@ -674,11 +674,11 @@ func (r *Runtime) pin(id, fp string, tools []transports.Tool) error {
 // tenantServer finds a provider of the tenant; another tenant's provider
 // is ErrServerNotFound, as if it did not exist.
 func (r *Runtime) tenantServer(tenant, id string) (*providerRef, error) {
-	ref, err := r.lookup(id)
-	if err != nil || ref.info.Load().Spec.Tenant != tenant {
+	t, err := r.resolve(tenant, id)
+	if err != nil || t.provider == nil {
 		return nil, fmt.Errorf("%w: %q", ErrServerNotFound, id)
 	}
-	return ref, nil
+	return t.provider, nil
 }
 
 // TenantServer returns a provider of the tenant; another tenant's provider

@@ -78,17 +78,16 @@ func (a *API) provider(h func(*fasthttp.RequestCtx, string)) route.Handler {
 
 // toolCall serves POST /api/providers/{id}/tools/{tool}/call.
 func (a *API) toolCall(ctx *fasthttp.RequestCtx, p route.Params) {
-	if id := p.Get("id"); a.visible(ctx, id) {
-		a.call(ctx, id, p.Get("tool"))
-	}
+	// The call pipeline applies the ownership rule itself.
+	a.call(ctx, p.Get("id"), p.Get("tool"))
 }
 
-// visible answers 404 for another tenant's provider, whatever the route,
-// and reports whether the request may go on (a group id, not a provider,
-// goes on to the routes that take one).
+// visible answers 404 for an id that is not a provider or group of the
+// request's tenant (the runtime's one ownership rule), whatever the route,
+// and reports whether the request may go on.
 func (a *API) visible(ctx *fasthttp.RequestCtx, id string) bool {
-	if info, err := a.rt.Get(id); err == nil && info.Spec.Tenant != web.Tenant(ctx) {
-		web.Error(ctx, fmt.Errorf("%w: provider %q", actors.ErrNotFound, id))
+	if err := a.rt.Owns(web.Tenant(ctx), id); err != nil {
+		web.Error(ctx, err)
 		return false
 	}
 	return true
