@@ -105,8 +105,10 @@ func Error(ctx *fasthttp.RequestCtx, err error) {
 	JSON(ctx, status, map[string]any{"error": kind, "message": err.Error(), "status_code": status})
 }
 
-// Decode reads a JSON body into v, refusing unknown fields and trailing
-// data. An empty body leaves v untouched when optional is true.
+// Decode reads a JSON object body into v, refusing unknown fields,
+// trailing data and any other JSON value: decoding null or a scalar into a
+// struct would silently leave it untouched. An empty body leaves v
+// untouched when optional is true; an explicit null never does.
 func Decode(ctx *fasthttp.RequestCtx, v any, optional bool) error {
 	body := ctx.PostBody()
 	if len(body) == 0 {
@@ -114,6 +116,9 @@ func Decode(ctx *fasthttp.RequestCtx, v any, optional bool) error {
 			return nil
 		}
 		return fmt.Errorf("%w: request body is empty", ErrBadJSON)
+	}
+	if i := bytes.IndexFunc(body, notJSONSpace); i >= 0 && body[i] != '{' {
+		return fmt.Errorf("%w: request body must be a JSON object", ErrBadJSON)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -125,6 +130,9 @@ func Decode(ctx *fasthttp.RequestCtx, v any, optional bool) error {
 	}
 	return nil
 }
+
+// notJSONSpace reports whether r is not JSON insignificant whitespace.
+func notJSONSpace(r rune) bool { return r != ' ' && r != '\t' && r != '\n' && r != '\r' }
 
 // PrincipalKey is where the front end's middleware keeps the request's
 // *auth.Principal (absent when the server runs without credentials).
