@@ -28,6 +28,7 @@ import (
 	"github.com/switchyard-mcp/switchyard/events"
 	"github.com/switchyard-mcp/switchyard/httpfront/web"
 	"github.com/switchyard-mcp/switchyard/internal/jsonx"
+	"github.com/switchyard-mcp/switchyard/internal/logx"
 )
 
 // Sep separates provider and tool in aggregated tool names.
@@ -89,6 +90,9 @@ func New(rt *actors.Runtime, opts Options) *Front {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	// The SDK logs some errors once per message: bound them, so one large
+	// batch or a flood of bad requests cannot flood the log.
+	opts.Logger = slog.New(logx.RateLimit(opts.Logger.Handler(), 0, 0))
 	f := &Front{rt: rt, opts: opts, per: map[string]*view{}, stop: make(chan struct{})}
 	f.agg = f.newView("switchyard", func(ctx context.Context, tool string) {
 		if tool == "" {
