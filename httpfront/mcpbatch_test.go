@@ -63,6 +63,46 @@ func batch(n int, method, params string) string {
 	return b.String() + "]"
 }
 
+// wantBatchRefused checks the JSON-RPC Invalid Request answer to a batch.
+func wantBatchRefused(t *testing.T, r response, what string) {
+	t.Helper()
+	e, _ := r.body["error"].(map[string]any)
+	if r.status != 400 || r.body["jsonrpc"] != "2.0" || r.body["id"] != nil || e == nil ||
+		e["code"] != float64(-32600) || !strings.Contains(fmt.Sprint(e["message"]), "batches are not supported") {
+		t.Fatalf("%s: %d %s, want 400 with a JSON-RPC -32600 error and id null", what, r.status, r.raw)
+	}
+	if _, ok := r.body["id"]; !ok {
+		t.Fatalf("%s: no id member in %s", what, r.raw)
+	}
+}
+
+// TestMCPBatchesByRevision checks that /mcp and /mcp/{id} refuse JSON-RPC
+// batches on the revisions that removed them (2025-06-18 and later),
+// whether the request's header or its session names the revision, and
+// still serve them to 2025-03-26 sessions.
+func TestMCPBatchesByRevision(t *testing.T) {
+	g := startGateway(t, Options{}, spec("p"))
+	pings := batch(2, "ping", "{}")
+	for _, path := range []string{"/mcp", "/mcp/p"} {
+		for _, v := range []string{"2025-06-18", "2025-11-25"} {
+			sid := g.initSession(t, path, v)
+			wantBatchRefused(t, g.mcpPost(t, path, pings, "Mcp-Session-Id", sid, "Mcp-Protocol-Version", v), path+" "+v+" with the header")
+			wantBatchRefused(t, g.mcpPost(t, path, " \n"+pings, "Mcp-Session-Id", sid), path+" "+v+" by its session")
+			// One request at a time still works.
+			if r := g.mcpPost(t, path, `{"jsonrpc":"2.0","id":7,"method":"ping"}`, "Mcp-Session-Id", sid, "Mcp-Protocol-Version", v); r.status != 200 {
+				t.Fatalf("%s %s ping: %d %s", path, v, r.status, r.raw)
+			}
+		}
+		wantBatchRefused(t, g.mcpPost(t, path, pings, "Mcp-Protocol-Version", "2026-07-28"), path+" 2026-07-28")
+
+		sid := g.initSession(t, path, "2025-03-26")
+		r := g.mcpPost(t, path, pings, "Mcp-Session-Id", sid, "Mcp-Protocol-Version", "2025-03-26")
+		if r.status != 200 || !bytes.HasPrefix(bytes.TrimSpace(r.raw), []byte("[")) {
+			t.Fatalf("%s 2025-03-26 batch: %d %s, want 200 with an array", path, r.status, r.raw)
+		}
+	}
+}
+
 // TestMCPBatchLogsBounded sends a 1,000-element batch whose every element
 // makes the SDK log an error and checks that the log gets a bounded number
 // of lines rather than one per element.
