@@ -66,8 +66,8 @@ func NewHS256(secret string) (*HS256, error) {
 
 // claims are the JWT claims Switchyard reads. Iss and Aud are only checked
 // by JWKS, when it is configured to. Each typed claim refuses a value of
-// another JSON type (null included) with ErrClaims as it is decoded, so a
-// string "exp" or a string "roles" never passes as a number or a list.
+// another JSON type with ErrClaims as it is decoded, so a string "exp" or
+// a string "roles" never passes as a number or a list.
 type claims struct {
 	Sub    claimString     `json:"sub"`
 	Tenant claimString     `json:"tenant_id"`
@@ -123,11 +123,16 @@ func (d numericDate) time() time.Time {
 	return time.Unix(int64(max(min(d.secs, limit), -limit)), 0)
 }
 
-// claimRoles is the roles claim: a JSON list of strings.
+// claimRoles is the roles claim: a JSON list of strings, or null for no
+// roles (which grants nothing).
 type claimRoles []string
 
-// UnmarshalJSON accepts a list of strings only.
+// UnmarshalJSON accepts a list of strings or null only.
 func (r *claimRoles) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*r = nil
+		return nil
+	}
 	var v []string
 	if len(b) == 0 || b[0] != '[' || json.Unmarshal(b, &v) != nil {
 		return fmt.Errorf("%w: roles must be a list of strings", ErrClaims)

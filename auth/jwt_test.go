@@ -35,8 +35,8 @@ func TestHS256Verify(t *testing.T) {
 	if p.ID != "alice" || p.Tenant != "acme" || len(p.Roles) != 1 || p.Roles[0] != "developer" {
 		t.Fatalf("principal %+v", p)
 	}
-	if p, err := v.Verify(sign(map[string]any{"sub": "bob", "exp": float64(exp) + 0.5, "iat": float64(now.Unix()) - 0.25})); err != nil || len(p.Roles) != 0 || p.Tenant != "" {
-		t.Fatalf("exp and iat in fractional seconds: %+v %v", p, err)
+	if p, err := v.Verify(sign(map[string]any{"sub": "bob", "exp": float64(exp) + 0.5, "iat": float64(now.Unix()) - 0.25, "roles": nil})); err != nil || len(p.Roles) != 0 || p.Tenant != "" {
+		t.Fatalf("exp and iat in fractional seconds, roles null: %+v %v", p, err)
 	}
 
 	none := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none"}`)) + "." + strings.Split(good, ".")[1] + "."
@@ -57,7 +57,6 @@ func TestHS256Verify(t *testing.T) {
 		{"no exp", sign(map[string]any{"sub": "a"}), ErrClaims},
 		{"bad roles", sign(map[string]any{"sub": "a", "exp": exp, "roles": 7}), ErrClaims},
 		{"roles a string", sign(map[string]any{"sub": "a", "exp": exp, "roles": "admin"}), ErrClaims},
-		{"roles null", sign(map[string]any{"sub": "a", "exp": exp, "roles": nil}), ErrClaims},
 		{"roles not all strings", sign(map[string]any{"sub": "a", "exp": exp, "roles": []any{"admin", 1}}), ErrClaims},
 		{"exp a string", sign(map[string]any{"sub": "a", "exp": "9999999999"}), ErrClaims},
 		{"exp null", sign(map[string]any{"sub": "a", "exp": nil}), ErrClaims},
