@@ -14,11 +14,7 @@ import (
 func (a *API) groups(ctx *fasthttp.RequestCtx, method string, seg []string) bool {
 	switch {
 	case len(seg) == 0 && method == http.MethodGet:
-		out := make([]map[string]any, 0, 4)
-		for _, g := range a.rt.Groups() {
-			out = append(out, groupBody(g))
-		}
-		web.JSON(ctx, http.StatusOK, map[string]any{"groups": out})
+		a.listGroups(ctx)
 	case len(seg) == 0 && method == http.MethodPost:
 		a.createGroup(ctx)
 	case len(seg) == 1:
@@ -59,6 +55,20 @@ func (a *API) groups(ctx *fasthttp.RequestCtx, method string, seg []string) bool
 		return false
 	}
 	return true
+}
+
+// listGroups answers GET /api/groups, a page at a time.
+func (a *API) listGroups(ctx *fasthttp.RequestCtx) {
+	page, next, err := web.Page(ctx, a.rt.Groups(), func(g *actors.GroupInfo) string { return g.Spec.ID })
+	if err != nil {
+		web.Error(ctx, err)
+		return
+	}
+	out := make([]map[string]any, len(page))
+	for i, g := range page {
+		out[i] = groupBody(g)
+	}
+	listJSON(ctx, map[string]any{"groups": out}, next)
 }
 
 func groupBody(g *actors.GroupInfo) map[string]any {
