@@ -3,7 +3,7 @@ module github.com/switchyard-mcp/switchyard
 go 1.26.0
 
 require (
-	github.com/VictoriaMetrics/metrics v1.41.2
+	github.com/VictoriaMetrics/metrics v1.45.0
 	github.com/asynkron/protoactor-go v0.0.0-20240822202345-3c0e61ca19c9
 	github.com/containerd/errdefs v1.0.0
 	github.com/fasthttp/websocket v1.5.12

@@ -276,7 +276,7 @@ func TestJWKSVerify(t *testing.T) {
 		p     *Principal
 	}{
 		{"RS256", goodRS, nil, &Principal{ID: "alice", Tenant: "acme", Roles: []string{"developer"}}},
-		{"ES256", token(t, "ES256", "ec1", k.ec1, claimsFor("bob", "tenant_id", "t2", "roles", "viewer auditor")), nil,
+		{"ES256", token(t, "ES256", "ec1", k.ec1, claimsFor("bob", "tenant_id", "t2", "roles", []string{"viewer", "auditor"})), nil,
 			&Principal{ID: "bob", Tenant: "t2", Roles: []string{"viewer", "auditor"}}},
 		{"ES256 without kid, one EC key", token(t, "ES256", "", k.ec1, claimsFor("carol")), nil, &Principal{ID: "carol"}},
 		{"RS256 without kid, two RSA keys", token(t, "RS256", "", k.rsa1, good), ErrUnknownKey, nil},
@@ -292,6 +292,10 @@ func TestJWKSVerify(t *testing.T) {
 		{"expired", token(t, "RS256", "rsa1", k.rsa1, map[string]any{"sub": "a", "exp": base.Add(-time.Hour).Unix()}), ErrExpired, nil},
 		{"not yet valid", token(t, "ES256", "ec1", k.ec1, claimsFor("a", "nbf", base.Add(time.Hour).Unix())), ErrExpired, nil},
 		{"no sub", token(t, "ES256", "ec1", k.ec1, map[string]any{"exp": base.Add(time.Hour).Unix()}), ErrClaims, nil},
+		{"exp a string", token(t, "ES256", "ec1", k.ec1, map[string]any{"sub": "a", "exp": "9999999999"}), ErrClaims, nil},
+		{"roles a string", token(t, "RS256", "rsa1", k.rsa1, claimsFor("a", "roles", "admin")), ErrClaims, nil},
+		{"nbf a string", token(t, "ES256", "ec1", k.ec1, claimsFor("a", "nbf", "0")), ErrClaims, nil},
+		{"tenant_id a number", token(t, "ES256", "ec1", k.ec1, claimsFor("a", "tenant_id", 1)), ErrClaims, nil},
 		{"HS256", token(t, "HS256", "rsa1", []byte("secret"), good), ErrAlgorithm, nil},
 		{"alg none", none, ErrAlgorithm, nil},
 		{"RS512", token(t, "RS512", "rsa1", k.rsa1, good), ErrAlgorithm, nil},
@@ -698,6 +702,9 @@ func FuzzJWKSVerify(f *testing.F) {
 			if p == nil || p.ID == "" {
 				t.Fatalf("accepted %q without a principal", s)
 			}
+			if err := claimTypes(s); err != nil {
+				t.Fatalf("accepted %q: %v", s, err)
+			}
 			return
 		}
 		for _, e := range sentinels {
@@ -707,4 +714,44 @@ func FuzzJWKSVerify(f *testing.F) {
 		}
 		t.Fatalf("error %v is none of the sentinels", err)
 	})
+}
+
+// claimTypes checks, independently of the verifier, that an accepted
+// token's claims have their types: sub and tenant_id strings, exp a
+// number, nbf and iat numbers when present, roles a list of strings or
+// null.
+func claimTypes(token string) error {
+	parts := strings.Split(token, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return err
+	}
+	var c map[string]any
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return err
+	}
+	for name, want := range map[string]string{"sub": "string", "tenant_id": "string", "exp": "number", "nbf": "number", "iat": "number", "roles": "list"} {
+		v, ok := c[name]
+		if !ok || (name == "roles" && v == nil) {
+			continue
+		}
+		got := "other"
+		switch v := v.(type) {
+		case string:
+			got = "string"
+		case float64:
+			got = "number"
+		case []any:
+			got = "list"
+			for _, e := range v {
+				if _, ok := e.(string); !ok {
+					got = "list with a non-string"
+				}
+			}
+		}
+		if got != want {
+			return fmt.Errorf("claim %s is a %s, want a %s", name, got, want)
+		}
+	}
+	return nil
 }

@@ -11,7 +11,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
+	"math"
+	"strconv"
 	"time"
 )
 
@@ -26,7 +27,8 @@ var (
 	ErrSignature = errors.New("invalid token signature")
 	// ErrExpired: exp is in the past, or nbf in the future.
 	ErrExpired = errors.New("token expired or not yet valid")
-	// ErrClaims: a required claim (sub, exp) is missing or mistyped.
+	// ErrClaims: a required claim (sub, exp) is missing, or a claim is not
+	// of its JSON type.
 	ErrClaims = errors.New("invalid token claims")
 )
 
@@ -63,15 +65,80 @@ func NewHS256(secret string) (*HS256, error) {
 }
 
 // claims are the JWT claims Switchyard reads. Iss and Aud are only checked
-// by JWKS, when it is configured to.
+// by JWKS, when it is configured to. Each typed claim refuses a value of
+// another JSON type with ErrClaims as it is decoded, so a string "exp" or
+// a string "roles" never passes as a number or a list.
 type claims struct {
-	Sub      string          `json:"sub"`
-	Tenant   string          `json:"tenant_id"`
-	Exp      *json.Number    `json:"exp"`
-	Nbf      *json.Number    `json:"nbf"`
-	RolesRaw json.RawMessage `json:"roles"`
-	Iss      json.RawMessage `json:"iss"`
-	Aud      json.RawMessage `json:"aud"`
+	Sub    claimString     `json:"sub"`
+	Tenant claimString     `json:"tenant_id"`
+	Exp    numericDate     `json:"exp"`
+	Nbf    numericDate     `json:"nbf"`
+	Iat    numericDate     `json:"iat"`
+	Roles  claimRoles      `json:"roles"`
+	Iss    json.RawMessage `json:"iss"`
+	Aud    json.RawMessage `json:"aud"`
+}
+
+// claimString is a claim that must be a JSON string.
+type claimString string
+
+// UnmarshalJSON accepts a JSON string only.
+func (s *claimString) UnmarshalJSON(b []byte) error {
+	if len(b) == 0 || b[0] != '"' {
+		return fmt.Errorf("%w: want a string, got %.20s", ErrClaims, b)
+	}
+	var v string
+	if err := json.Unmarshal(b, &v); err != nil {
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	*s = claimString(v)
+	return nil
+}
+
+// numericDate is a NumericDate claim (RFC 7519): a JSON number of seconds
+// since the epoch, integer or not. set tells a present claim from an
+// absent one.
+type numericDate struct {
+	secs float64
+	set  bool
+}
+
+// UnmarshalJSON accepts a JSON number only.
+func (d *numericDate) UnmarshalJSON(b []byte) error {
+	if len(b) == 0 || (b[0] != '-' && (b[0] < '0' || b[0] > '9')) {
+		return fmt.Errorf("%w: want a number of seconds, got %.20s", ErrClaims, b)
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil || math.IsInf(f, 0) {
+		return fmt.Errorf("%w: numeric date %.20s out of range", ErrClaims, b)
+	}
+	d.secs, d.set = f, true
+	return nil
+}
+
+// time returns d as a time, saturating far outside the int64 range of
+// seconds.
+func (d numericDate) time() time.Time {
+	const limit = 1 << 62
+	return time.Unix(int64(max(min(d.secs, limit), -limit)), 0)
+}
+
+// claimRoles is the roles claim: a JSON list of strings, or null for no
+// roles (which grants nothing).
+type claimRoles []string
+
+// UnmarshalJSON accepts a list of strings or null only.
+func (r *claimRoles) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*r = nil
+		return nil
+	}
+	var v []string
+	if len(b) == 0 || b[0] != '[' || json.Unmarshal(b, &v) != nil {
+		return fmt.Errorf("%w: roles must be a list of strings", ErrClaims)
+	}
+	*r = v
+	return nil
 }
 
 // Verify checks a compact JWS and returns its principal.
@@ -109,7 +176,8 @@ func (v *HS256) verifyJWS(t *jws) (*Principal, error) {
 func (v *HS256) Accepts(alg string) bool { return v != nil && alg == "HS256" }
 
 // decodeClaims decodes the claims part of a token whose signature has been
-// verified.
+// verified. HS256 and JWKS share it, so a claim has one type whatever
+// signed it.
 func decodeClaims(part string) (*claims, error) {
 	c := new(claims)
 	if err := decodePart(part, c); err != nil {
@@ -122,37 +190,16 @@ func decodeClaims(part string) (*claims, error) {
 // principal. Every verifier shares it so that claims mean the same whatever
 // signed them.
 func (c *claims) principal(now time.Time, leeway time.Duration) (*Principal, error) {
-	if c.Sub == "" || c.Exp == nil {
+	if c.Sub == "" || !c.Exp.set {
 		return nil, fmt.Errorf("%w: sub and exp are required", ErrClaims)
 	}
-	exp, err := c.Exp.Float64()
-	if err != nil {
-		return nil, fmt.Errorf("%w: exp: %w", ErrClaims, err)
-	}
-	if now.After(time.Unix(int64(exp), 0).Add(leeway)) {
+	if now.After(c.Exp.time().Add(leeway)) {
 		return nil, ErrExpired
 	}
-	if c.Nbf != nil {
-		nbf, err := c.Nbf.Float64()
-		if err != nil {
-			return nil, fmt.Errorf("%w: nbf: %w", ErrClaims, err)
-		}
-		if now.Add(leeway).Before(time.Unix(int64(nbf), 0)) {
-			return nil, ErrExpired
-		}
+	if c.Nbf.set && now.Add(leeway).Before(c.Nbf.time()) {
+		return nil, ErrExpired
 	}
-	p := &Principal{ID: c.Sub, Tenant: c.Tenant}
-	if len(c.RolesRaw) > 0 && string(c.RolesRaw) != "null" {
-		// roles may be a list or one space-separated string.
-		if err := json.Unmarshal(c.RolesRaw, &p.Roles); err != nil {
-			var one string
-			if json.Unmarshal(c.RolesRaw, &one) != nil {
-				return nil, fmt.Errorf("%w: roles must be a list of strings", ErrClaims)
-			}
-			p.Roles = strings.Fields(one)
-		}
-	}
-	return p, nil
+	return &Principal{ID: string(c.Sub), Tenant: string(c.Tenant), Roles: c.Roles}, nil
 }
 
 // decodePart decodes one base64url part of a token as JSON into v.
@@ -164,6 +211,9 @@ func decodePart(part string, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, ErrClaims) || errors.Is(err, ErrMalformed) {
+			return err
+		}
 		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	return nil

@@ -35,8 +35,8 @@ func TestHS256Verify(t *testing.T) {
 	if p.ID != "alice" || p.Tenant != "acme" || len(p.Roles) != 1 || p.Roles[0] != "developer" {
 		t.Fatalf("principal %+v", p)
 	}
-	if p, err := v.Verify(sign(map[string]any{"sub": "bob", "exp": exp, "roles": "viewer auditor"})); err != nil || len(p.Roles) != 2 || p.Tenant != "" {
-		t.Fatalf("roles as a string: %+v %v", p, err)
+	if p, err := v.Verify(sign(map[string]any{"sub": "bob", "exp": float64(exp) + 0.5, "iat": float64(now.Unix()) - 0.25, "roles": nil})); err != nil || len(p.Roles) != 0 || p.Tenant != "" {
+		t.Fatalf("exp and iat in fractional seconds, roles null: %+v %v", p, err)
 	}
 
 	none := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none"}`)) + "." + strings.Split(good, ".")[1] + "."
@@ -56,6 +56,17 @@ func TestHS256Verify(t *testing.T) {
 		{"no sub", sign(map[string]any{"exp": exp}), ErrClaims},
 		{"no exp", sign(map[string]any{"sub": "a"}), ErrClaims},
 		{"bad roles", sign(map[string]any{"sub": "a", "exp": exp, "roles": 7}), ErrClaims},
+		{"roles a string", sign(map[string]any{"sub": "a", "exp": exp, "roles": "admin"}), ErrClaims},
+		{"roles not all strings", sign(map[string]any{"sub": "a", "exp": exp, "roles": []any{"admin", 1}}), ErrClaims},
+		{"exp a string", sign(map[string]any{"sub": "a", "exp": "9999999999"}), ErrClaims},
+		{"exp null", sign(map[string]any{"sub": "a", "exp": nil}), ErrClaims},
+		{"exp a bool", sign(map[string]any{"sub": "a", "exp": true}), ErrClaims},
+		{"nbf a string", sign(map[string]any{"sub": "a", "exp": exp, "nbf": "0"}), ErrClaims},
+		{"iat a string", sign(map[string]any{"sub": "a", "exp": exp, "iat": "0"}), ErrClaims},
+		{"sub a number", sign(map[string]any{"sub": 42, "exp": exp}), ErrClaims},
+		{"sub null", sign(map[string]any{"sub": nil, "exp": exp}), ErrClaims},
+		{"tenant_id a number", sign(map[string]any{"sub": "a", "exp": exp, "tenant_id": 7}), ErrClaims},
+		{"tenant_id a list", sign(map[string]any{"sub": "a", "exp": exp, "tenant_id": []string{"acme"}}), ErrClaims},
 		{"two parts", "a.b", ErrMalformed},
 		{"not base64", "!!.??.**", ErrMalformed},
 		{"huge", strings.Repeat("a", 9000), ErrMalformed},

@@ -86,6 +86,13 @@ func TestJWKSBearer(t *testing.T) {
 		t.Fatal(err)
 	}
 	wrongAud := map[string]any{"sub": "u", "exp": exp, "aud": "elsewhere", "roles": []string{auth.RoleViewer}}
+	hs256 := func(c map[string]any) string {
+		tok, err := auth.SignHS256("jwt-secret", c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
 	for _, c := range []struct {
 		name   string
 		token  string
@@ -96,6 +103,10 @@ func TestJWKSBearer(t *testing.T) {
 		{"ES256 signed by another key", es256Token(t, "k1", other, claims), 401},
 		{"ES256 with an unknown kid", es256Token(t, "k2", other, claims), 401},
 		{"ES256 for another audience", es256Token(t, "k1", key, wrongAud), 401},
+		{"HS256 with exp as a string", hs256(map[string]any{"sub": "u", "exp": "9999999999", "roles": []string{auth.RoleViewer}}), 401},
+		{"HS256 with roles as a string", hs256(map[string]any{"sub": "u", "exp": exp, "roles": auth.RoleViewer}), 401},
+		{"ES256 with exp as a string", es256Token(t, "k1", key, map[string]any{"sub": "u", "exp": "9999999999", "aud": "switchyard", "roles": []string{auth.RoleViewer}}), 401},
+		{"ES256 with roles as a string", es256Token(t, "k1", key, map[string]any{"sub": "u", "exp": exp, "aud": "switchyard", "roles": auth.RoleViewer}), 401},
 		{"HS256 signed with the wrong secret", func() string {
 			tok, err := auth.SignHS256("other-secret", map[string]any{"sub": "u", "exp": exp, "roles": []string{auth.RoleAdmin}})
 			if err != nil {

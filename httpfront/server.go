@@ -30,6 +30,7 @@ import (
 	"github.com/switchyard-mcp/switchyard/httpfront/route"
 	"github.com/switchyard-mcp/switchyard/httpfront/web"
 	"github.com/switchyard-mcp/switchyard/httpfront/ws"
+	"github.com/switchyard-mcp/switchyard/internal/logx"
 )
 
 // ErrInsecure is returned when the server would listen open (no
@@ -120,7 +121,7 @@ func New(rt *actors.Runtime, opts Options) *Server {
 		DisableHeaderNamesNormalizing: false,
 		ErrorHandler:                  s.transportError,
 		CloseOnShutdown:               true,
-		Logger:                        fasthttpLogger{s.log},
+		Logger:                        newFasthttpLogger(s.log),
 	}
 	return s
 }
@@ -176,10 +177,18 @@ func isLoopback(a net.Addr) bool {
 	return ok && tcp.IP.IsLoopback()
 }
 
+// fasthttpLogger writes fasthttp's messages to the front's logger, rate
+// limited by format: they are per connection, and a flood of bad
+// connections must not flood the log.
 type fasthttpLogger struct{ l *slog.Logger }
 
+// newFasthttpLogger returns a fasthttpLogger over a rate-limited l.
+func newFasthttpLogger(l *slog.Logger) fasthttpLogger {
+	return fasthttpLogger{slog.New(logx.RateLimit(l.Handler(), 0, 0))}
+}
+
 func (f fasthttpLogger) Printf(format string, args ...any) {
-	f.l.Debug(fmt.Sprintf(format, args...), "component", "http")
+	f.l.Debug(fmt.Sprintf(format, args...), "component", "http", logx.Key(format))
 }
 
 // transportError answers requests fasthttp rejects before the handler runs,

@@ -116,26 +116,41 @@ func (c *cli) do(method, path string, body any, out any) error {
 }
 
 func (c *cli) providers(w io.Writer) error {
-	var res struct {
-		Providers []struct {
-			Provider    string `json:"provider"`
-			State       string `json:"state"`
-			Mode        string `json:"mode"`
-			ToolsCount  int    `json:"tools_count"`
-			Health      string `json:"health_status"`
-			Description string `json:"description"`
-		} `json:"providers"`
-	}
-	if err := c.do(http.MethodGet, "/api/providers", nil, &res); err != nil {
-		return err
-	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	_, _ = fmt.Fprintln(tw, "PROVIDER\tSTATE\tMODE\tTOOLS\tHEALTH\tDESCRIPTION")
-	for _, p := range res.Providers {
-		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", p.Provider, p.State, p.Mode, p.ToolsCount, p.Health, p.Description)
+	// The list comes a page at a time; next_cursor names the next one.
+	for cursor, pages := "", 0; ; pages++ {
+		var res struct {
+			Providers []struct {
+				Provider    string `json:"provider"`
+				State       string `json:"state"`
+				Mode        string `json:"mode"`
+				ToolsCount  int    `json:"tools_count"`
+				Health      string `json:"health_status"`
+				Description string `json:"description"`
+			} `json:"providers"`
+			Next string `json:"next_cursor"`
+		}
+		path := "/api/providers?limit=1000"
+		if cursor != "" {
+			path += "&cursor=" + url.QueryEscape(cursor)
+		}
+		if err := c.do(http.MethodGet, path, nil, &res); err != nil {
+			return err
+		}
+		for _, p := range res.Providers {
+			_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", p.Provider, p.State, p.Mode, p.ToolsCount, p.Health, p.Description)
+		}
+		if res.Next == "" || pages == maxListPages {
+			break
+		}
+		cursor = res.Next
 	}
 	return tw.Flush()
 }
+
+// maxListPages bounds the pages one listing follows.
+const maxListPages = 1000
 
 // parseArgs turns key=value words into an arguments object; values that
 // parse as JSON (numbers, booleans, objects) keep their type.

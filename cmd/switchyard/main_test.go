@@ -426,3 +426,38 @@ func TestServeDockerLeavesNoContainer(t *testing.T) {
 		t.Fatalf("containers outlived the gateway: %v", ids)
 	}
 }
+
+// TestClientCommandsQuiet runs the real binary's client commands against a
+// served gateway: they print their answer and nothing on stderr (no
+// start-up line of the server's metrics library), and providers ls lists
+// every provider, however many pages the server answers them in.
+func TestClientCommandsQuiet(t *testing.T) {
+	var cfg strings.Builder
+	cfg.WriteString("providers:\n")
+	for i := range 120 {
+		fmt.Fprintf(&cfg, "  p%03d:\n    mode: subprocess\n    command: [%q]\n", i, testServer)
+	}
+	gw := startServe(t, writeConfig(t, cfg.String()), t.TempDir())
+	client := func(args ...string) (string, string) {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		cmd := exec.Command(gatewayBin, append(args, "--server", gw.base)...)
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%v: %v\nstdout %s\nstderr %s", args, err, out.String(), errOut.String())
+		}
+		return out.String(), errOut.String()
+	}
+	out, errOut := client("providers", "ls")
+	if errOut != "" {
+		t.Fatalf("providers ls wrote to stderr: %q", errOut)
+	}
+	if n := strings.Count(out, "\n"); n != 121 || !strings.Contains(out, "p119") {
+		t.Fatalf("providers ls printed %d lines, want a header and 120 providers:\n%s", n, out)
+	}
+	out, errOut = client("call", "p000", "echo", "text=quiet")
+	if errOut != "" || !strings.Contains(out, `"text": "quiet"`) {
+		t.Fatalf("call: stdout %q stderr %q", out, errOut)
+	}
+	gw.terminate(t, 30*time.Second)
+}

@@ -305,11 +305,24 @@ func serverJSON(i *actors.Info) map[string]any {
 func (a *API) listServers(ctx *fasthttp.RequestCtx, _ string) {
 	_, tenant := tenantOf(ctx)
 	list := a.rt.TenantServers(tenant)
-	out := make([]map[string]any, len(list))
-	for i, s := range list {
+	page, next, err := web.Page(ctx, list, func(i *actors.Info) string { return i.Spec.ID })
+	if err != nil {
+		fail(ctx, err, false)
+		return
+	}
+	out := make([]map[string]any, len(page))
+	for i, s := range page {
 		out[i] = serverJSON(s)
 	}
-	web.JSON(ctx, http.StatusOK, map[string]any{"servers": out, "total": len(out)})
+	listJSON(ctx, map[string]any{"servers": out, "total": len(list)}, next)
+}
+
+// listJSON answers a page of a list, with next_cursor when more follow.
+func listJSON(ctx *fasthttp.RequestCtx, body map[string]any, next string) {
+	if next != "" {
+		body["next_cursor"] = next
+	}
+	web.JSON(ctx, http.StatusOK, body)
 }
 
 func (a *API) server(ctx *fasthttp.RequestCtx, id string) {
@@ -407,6 +420,7 @@ type toolEntry struct {
 	Tool       json.RawMessage `json:"tool"`
 	ServerID   string          `json:"server_id"`
 	ServerName string          `json:"server_name"`
+	name       string          // the tool's name, its key within the server
 }
 
 // discover lists the tenant's callable tools (quarantined servers are
@@ -423,7 +437,7 @@ func (a *API) discover(tenant string, keep func(name string) bool) []toolEntry {
 		}
 		for _, t := range s.ServerTools() {
 			if keep == nil || keep(t.Name) {
-				out = append(out, toolEntry{Tool: toolJSON(t), ServerID: s.Spec.ID, ServerName: name})
+				out = append(out, toolEntry{Tool: toolJSON(t), ServerID: s.Spec.ID, ServerName: name, name: t.Name})
 			}
 		}
 	}
@@ -433,7 +447,12 @@ func (a *API) discover(tenant string, keep func(name string) bool) []toolEntry {
 func (a *API) tools(ctx *fasthttp.RequestCtx, _ string) {
 	_, tenant := tenantOf(ctx)
 	list := a.discover(tenant, nil)
-	web.JSON(ctx, http.StatusOK, map[string]any{"tools": list, "total": len(list)})
+	page, next, err := web.Page(ctx, list, func(t toolEntry) string { return t.ServerID + "/" + t.name })
+	if err != nil {
+		fail(ctx, err, false)
+		return
+	}
+	listJSON(ctx, map[string]any{"tools": page, "total": len(list)}, next)
 }
 
 // ---- tool calls ----
@@ -522,7 +541,12 @@ func (r *sessionRequest) bodyTenant() string { return r.TenantID }
 func (a *API) listSessions(ctx *fasthttp.RequestCtx, _ string) {
 	_, tenant := tenantOf(ctx)
 	list := a.rt.Sessions(tenant)
-	web.JSON(ctx, http.StatusOK, map[string]any{"sessions": list, "total": len(list)})
+	page, next, err := web.Page(ctx, list, func(s *actors.SessionInfo) string { return s.ID })
+	if err != nil {
+		fail(ctx, err, false)
+		return
+	}
+	listJSON(ctx, map[string]any{"sessions": page, "total": len(list)}, next)
 }
 
 func (a *API) session(ctx *fasthttp.RequestCtx, id string) {
@@ -648,7 +672,12 @@ func (a *API) setPolicy(ctx *fasthttp.RequestCtx, tenant string) {
 func (a *API) pending(ctx *fasthttp.RequestCtx, _ string) {
 	_, tenant := tenantOf(ctx)
 	list := a.rt.Approvals(tenant, actors.ApprovalPending)
-	web.JSON(ctx, http.StatusOK, map[string]any{"pending": list, "total": len(list)})
+	page, next, err := web.Page(ctx, list, func(a *actors.ApprovalInfo) string { return a.ID })
+	if err != nil {
+		fail(ctx, err, false)
+		return
+	}
+	listJSON(ctx, map[string]any{"pending": page, "total": len(list)}, next)
 }
 
 func (a *API) approval(ctx *fasthttp.RequestCtx, id string) {
@@ -754,12 +783,16 @@ func (r *agentRequest) bodyTenant() string { return r.TenantID }
 func (a *API) agents(ctx *fasthttp.RequestCtx, _ string) {
 	_, tenant := tenantOf(ctx)
 	list := a.rt.Agents(tenant)
-	body := map[string]any{"agents": list, "total": len(list)}
+	page, next, err := web.Page(ctx, list, func(a *actors.Agent) string { return a.ID })
+	if err != nil {
+		fail(ctx, err, false)
+		return
+	}
+	body := map[string]any{"agents": page, "total": len(list)}
 	if len(list) == 0 {
-		body["agents"] = []any{}
 		body["note"] = "Register agents via POST /v1/a2a/agents"
 	}
-	web.JSON(ctx, http.StatusOK, body)
+	listJSON(ctx, body, next)
 }
 
 func (a *API) registerAgent(ctx *fasthttp.RequestCtx, _ string) {

@@ -16,14 +16,6 @@ func group(h func(*fasthttp.RequestCtx, string)) route.Handler {
 	return func(ctx *fasthttp.RequestCtx, p route.Params) { h(ctx, p.Get("id")) }
 }
 
-func (a *API) listGroups(ctx *fasthttp.RequestCtx) {
-	out := make([]map[string]any, 0, 4)
-	for _, g := range a.rt.Groups() {
-		out = append(out, groupBody(g))
-	}
-	web.JSON(ctx, http.StatusOK, map[string]any{"groups": out})
-}
-
 func (a *API) getGroup(ctx *fasthttp.RequestCtx, id string) {
 	g, err := a.rt.Group(id)
 	if err != nil {
@@ -57,6 +49,20 @@ func (a *API) removeMember(ctx *fasthttp.RequestCtx, p route.Params) {
 		return
 	}
 	web.JSON(ctx, http.StatusOK, map[string]any{"group_id": id, "provider_id": member, "removed": true})
+}
+
+// listGroups answers GET /api/groups, a page at a time.
+func (a *API) listGroups(ctx *fasthttp.RequestCtx) {
+	page, next, err := web.Page(ctx, a.rt.Groups(), func(g *actors.GroupInfo) string { return g.Spec.ID })
+	if err != nil {
+		web.Error(ctx, err)
+		return
+	}
+	out := make([]map[string]any, len(page))
+	for i, g := range page {
+		out[i] = groupBody(g)
+	}
+	listJSON(ctx, map[string]any{"groups": out}, next)
 }
 
 func groupBody(g *actors.GroupInfo) map[string]any {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -123,13 +124,28 @@ func (a *API) list(ctx *fasthttp.RequestCtx) {
 			"state must be one of cold, initializing, ready, degraded, dead, stopped (got %q)", state))
 		return
 	}
-	out := make([]summary, 0, 8)
-	for _, i := range a.rt.TenantServers(web.Tenant(ctx)) {
-		if state == "" || string(i.State) == state {
-			out = append(out, summarize(i))
-		}
+	list := a.rt.TenantServers(web.Tenant(ctx))
+	if state != "" {
+		list = slices.DeleteFunc(list, func(i *actors.Info) bool { return string(i.State) != state })
 	}
-	web.JSON(ctx, http.StatusOK, map[string]any{"providers": out})
+	page, next, err := web.Page(ctx, list, func(i *actors.Info) string { return i.Spec.ID })
+	if err != nil {
+		web.Error(ctx, err)
+		return
+	}
+	out := make([]summary, len(page))
+	for i, info := range page {
+		out[i] = summarize(info)
+	}
+	listJSON(ctx, map[string]any{"providers": out}, next)
+}
+
+// listJSON answers a page of a list, with next_cursor when more follow.
+func listJSON(ctx *fasthttp.RequestCtx, body map[string]any, next string) {
+	if next != "" {
+		body["next_cursor"] = next
+	}
+	web.JSON(ctx, http.StatusOK, body)
 }
 
 // create registers a provider from a body with the fields of a provider

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -29,6 +30,7 @@ import (
 	"github.com/switchyard-mcp/switchyard/httpfront/route"
 	"github.com/switchyard-mcp/switchyard/httpfront/web"
 	"github.com/switchyard-mcp/switchyard/internal/jsonx"
+	"github.com/switchyard-mcp/switchyard/internal/logx"
 )
 
 // Sep separates provider and tool in aggregated tool names.
@@ -100,6 +102,9 @@ func New(rt *actors.Runtime, opts Options) *Front {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	// The SDK logs some errors once per message: bound them, so one large
+	// batch or a flood of bad requests cannot flood the log.
+	opts.Logger = slog.New(logx.RateLimit(opts.Logger.Handler(), 0, 0))
 	f := &Front{rt: rt, opts: opts, per: map[string]*view{}, stop: make(chan struct{})}
 	f.agg = f.newView("switchyard", func(ctx context.Context, tool string) {
 		if tool == "" {
@@ -601,7 +606,88 @@ func (f *Front) Serve(ctx *fasthttp.RequestCtx, id string) {
 			"the aggregated /mcp serves tenant %q only; tenant %q reaches its servers at /mcp/{id}", auth.DefaultTenant, tenant))
 		return
 	}
+	if f.refuseBatch(ctx) {
+		return
+	}
 	f.handler(ctx)
+}
+
+// batchesRemoved is the protocol revision that dropped JSON-RPC batching.
+const batchesRemoved = "2025-06-18"
+
+// refuseBatch answers 400 with a JSON-RPC Invalid Request error to a batch
+// (a POST body that is a JSON array) whose protocol revision has no
+// batching: the one its MCP-Protocol-Version header names, else the one
+// its session negotiated. A batch that names neither (an initialize, or a
+// 2025-03-26 client) goes on. It reports whether it answered.
+func (f *Front) refuseBatch(ctx *fasthttp.RequestCtx) bool {
+	if !ctx.IsPost() {
+		return false
+	}
+	body := ctx.PostBody()
+	i := 0
+	for i < len(body) && (body[i] == ' ' || body[i] == '\t' || body[i] == '\n' || body[i] == '\r') {
+		i++
+	}
+	if i == len(body) || body[i] != '[' {
+		return false
+	}
+	version := string(ctx.Request.Header.Peek("Mcp-Protocol-Version"))
+	if version == "" {
+		version = f.sessionVersion(ctx)
+	}
+	if version == "" || version < batchesRemoved {
+		return false
+	}
+	b := append([]byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":`), jsonx.AppendString(nil,
+		"Invalid Request: JSON-RPC batches are not supported in protocol revision "+batchesRemoved+" and later (this request: "+version+")")...)
+	web.Raw(ctx, http.StatusBadRequest, append(b, "}}"...))
+	return true
+}
+
+// sessionVersion is the protocol revision negotiated by the session the
+// request names (Mcp-Session-Id) on the server of its path, "" when it
+// names none or an unknown one.
+func (f *Front) sessionVersion(ctx *fasthttp.RequestCtx) string {
+	id := string(ctx.Request.Header.Peek("Mcp-Session-Id"))
+	if id == "" {
+		return ""
+	}
+	v := f.agg
+	if p := strings.Trim(strings.TrimPrefix(string(ctx.Path()), "/mcp"), "/"); p != "" {
+		f.mu.Lock()
+		v = f.per[p]
+		f.mu.Unlock()
+		if v == nil {
+			return ""
+		}
+	}
+	for ss := range v.srv.Sessions() {
+		if ss.ID() != id {
+			continue
+		}
+		if ip := ss.InitializeParams(); ip != nil {
+			return negotiated(ip.ProtocolVersion)
+		}
+		return ""
+	}
+	return ""
+}
+
+// negotiated is the revision the SDK's initialize answers for the one a
+// client asks: the same when supported (and older than the stateless
+// 2026-07-28, which has no initialize), else its newest older one.
+func negotiated(asked string) string {
+	supported := sdk.SupportedProtocolVersions()
+	if slices.Contains(supported, asked) && asked < "2026-07-28" {
+		return asked
+	}
+	for _, v := range supported {
+		if v < "2026-07-28" {
+			return v
+		}
+	}
+	return asked
 }
 
 // SameOrigin accepts requests without an Origin header (non-browser

@@ -6,13 +6,16 @@ package web
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/switchyard-mcp/switchyard/actors"
 	"github.com/switchyard-mcp/switchyard/auth"
 )
 
@@ -66,8 +69,10 @@ func Error(ctx *fasthttp.RequestCtx, err error) {
 	JSON(ctx, status, map[string]any{"error": kind, "message": err.Error(), "status_code": status})
 }
 
-// Decode reads a JSON body into v, refusing unknown fields and trailing
-// data. An empty body leaves v untouched when optional is true.
+// Decode reads a JSON object body into v, refusing unknown fields,
+// trailing data and any other JSON value: decoding null or a scalar into a
+// struct would silently leave it untouched. An empty body leaves v
+// untouched when optional is true; an explicit null never does.
 func Decode(ctx *fasthttp.RequestCtx, v any, optional bool) error {
 	body := ctx.PostBody()
 	if len(body) == 0 {
@@ -75,6 +80,9 @@ func Decode(ctx *fasthttp.RequestCtx, v any, optional bool) error {
 			return nil
 		}
 		return fmt.Errorf("%w: request body is empty", ErrBadJSON)
+	}
+	if i := bytes.IndexFunc(body, notJSONSpace); i >= 0 && body[i] != '{' {
+		return fmt.Errorf("%w: request body must be a JSON object", ErrBadJSON)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -85,6 +93,84 @@ func Decode(ctx *fasthttp.RequestCtx, v any, optional bool) error {
 		return fmt.Errorf("%w: trailing data after the JSON value", ErrBadJSON)
 	}
 	return nil
+}
+
+// notJSONSpace reports whether r is not JSON insignificant whitespace.
+func notJSONSpace(r rune) bool { return r != ' ' && r != '\t' && r != '\n' && r != '\r' }
+
+// Paging of list endpoints: the query's limit (DefaultPageLimit when
+// absent, 1 to MaxPageLimit) and its cursor, the opaque position a previous
+// page answered as next_cursor.
+const (
+	DefaultPageLimit = 100
+	MaxPageLimit     = 1000
+	// maxCursorBytes bounds a cursor before it is decoded.
+	maxCursorBytes = 1024
+)
+
+// Page returns the page of items the request's limit and cursor query
+// parameters select, and the cursor of the next page ("" when no item
+// follows). key names an item uniquely; items must come in a stable order
+// (creation order or sorted ids). A bad limit or a malformed cursor is an
+// actors.ErrInvalid error (400 on every surface).
+//
+// A cursor holds the count of items before the next page and the key of
+// the last item served. When the list changed in between, the page starts
+// after that item wherever it now stands, or where it stood when it is
+// gone, so an item that stays is served once.
+func Page[T any](ctx *fasthttp.RequestCtx, items []T, key func(T) string) (page []T, next string, err error) {
+	limit, start, err := pagePosition(ctx, len(items), func(i int) string { return key(items[i]) })
+	if err != nil {
+		return nil, "", err
+	}
+	end := min(start+limit, len(items))
+	page = items[start:end]
+	if page == nil {
+		page = []T{}
+	}
+	if end < len(items) {
+		next = base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%d:%s", end, key(items[end-1])))
+	}
+	return page, next, nil
+}
+
+// pagePosition parses the request's limit and cursor and resolves the
+// cursor to the index the page starts at in a list of n items.
+func pagePosition(ctx *fasthttp.RequestCtx, n int, key func(int) string) (limit, start int, err error) {
+	args := ctx.QueryArgs()
+	limit = DefaultPageLimit
+	if args.Has("limit") {
+		v := string(args.Peek("limit"))
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > MaxPageLimit {
+			return 0, 0, fmt.Errorf("%w: limit must be an integer from 1 to %d (got %q)", actors.ErrInvalid, MaxPageLimit, v)
+		}
+	}
+	cursor := args.Peek("cursor")
+	if len(cursor) == 0 {
+		return limit, 0, nil
+	}
+	bad := fmt.Errorf("%w: malformed cursor: pass the next_cursor of a previous page", actors.ErrInvalid)
+	if len(cursor) > maxCursorBytes {
+		return 0, 0, bad
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(string(cursor))
+	if err != nil {
+		return 0, 0, bad
+	}
+	count, last, ok := bytes.Cut(raw, []byte(":"))
+	pos, err := strconv.Atoi(string(count))
+	if !ok || err != nil || pos < 1 || string(count) != strconv.Itoa(pos) {
+		return 0, 0, bad
+	}
+	if pos <= n && key(pos-1) == string(last) {
+		return limit, pos, nil
+	}
+	for i := range n {
+		if key(i) == string(last) {
+			return limit, i + 1, nil
+		}
+	}
+	return limit, min(pos-1, n), nil
 }
 
 // PrincipalKey is where the front end's middleware keeps the request's
