@@ -154,6 +154,10 @@ type gateway struct {
 	elicitations map[string]*elicitation
 }
 
+// groupTenant is the tenant groups belong to: they are the operator's, of
+// the default tenant (their events carry it, and only it may call them).
+const groupTenant = "default"
+
 // tenantKey names an object within a tenant.
 type tenantKey struct{ tenant, id string }
 

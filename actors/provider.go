@@ -168,7 +168,7 @@ func (p *provider) Receive(ctx actor.Context) {
 		p.onHealthDone(m)
 	case *protocolErr:
 		if m.gen == p.gen {
-			p.rt.hub.Publish(p.spec.ID, events.ProtocolError{Error: m.err.Error()})
+			p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.ProtocolError{Error: m.err.Error()})
 			p.lastErr = m.err.Error()
 			p.failCheck(m.err)
 		}
@@ -241,7 +241,7 @@ func (p *provider) setState(s State, reason string) {
 	from := p.state
 	p.state = s
 	p.rt.metrics.setState(p.spec.ID, s)
-	p.rt.hub.Publish(p.spec.ID, events.ProviderStateChanged{From: string(from), To: string(s), Reason: reason})
+	p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.ProviderStateChanged{From: string(from), To: string(s), Reason: reason})
 	p.armIdle()
 	p.publish()
 }
@@ -382,7 +382,7 @@ func (p *provider) onCallDone(m *callDone) {
 	p.hist[p.histPos%historySize] = inv
 	p.histPos++
 	p.rt.totalCalls.Add(1)
-	p.rt.hub.Publish(p.spec.ID, events.ToolInvoked{Tool: m.tool, Outcome: m.outcome, LatencyMs: inv.LatencyMs, Error: inv.Error})
+	p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.ToolInvoked{Tool: m.tool, Outcome: m.outcome, LatencyMs: inv.LatencyMs, Error: inv.Error})
 }
 
 func (p *provider) history(m *History) *HistoryReply {
@@ -521,7 +521,7 @@ func (p *provider) setTools(tools []transports.Tool) {
 	p.checkPinned()
 	p.publish()
 	if changed {
-		p.rt.hub.Publish(p.spec.ID, events.ToolsChanged{Tools: len(tools)})
+		p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.ToolsChanged{Tools: len(tools)})
 	}
 }
 
@@ -534,8 +534,8 @@ func (p *provider) checkPinned() {
 		p.rt.gw.metrics.poisoning.Inc()
 		p.rt.log.Warn("tool poisoning detected: provider quarantined", "provider", p.spec.ID, "tenant", p.spec.Tenant,
 			"registered", p.spec.Pinned, "served", p.fingerprint)
-		p.rt.hub.Publish(p.spec.ID, events.ToolPoisoningDetected{Tenant: p.spec.Tenant, Registered: p.spec.Pinned, Served: p.fingerprint})
-		p.rt.hub.Publish(p.spec.ID, events.Alert{Level: "critical", Message: "provider " + p.spec.ID + " quarantined: " + p.quarantine})
+		p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.ToolPoisoningDetected{Tenant: p.spec.Tenant, Registered: p.spec.Pinned, Served: p.fingerprint})
+		p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.Alert{Level: "critical", Message: "provider " + p.spec.ID + " quarantined: " + p.quarantine})
 	}
 }
 
@@ -660,7 +660,7 @@ func (p *provider) launch() {
 				},
 			},
 			OnStderr:   func(line string) { rt.logLine(ref, line) },
-			OnProgress: func(msg string) { rt.hub.Publish(ref.id, events.BackendProgress{Message: msg}) },
+			OnProgress: func(msg string) { rt.hub.PublishFor(spec.Tenant, ref.id, events.BackendProgress{Message: msg}) },
 			OnExit:     func(err error) { root.Send(self, &exited{gen: gen, err: err}) },
 		})
 		if err != nil {
@@ -748,7 +748,7 @@ func (p *provider) crashed(cause error) {
 	}
 	p.restarts++
 	p.rt.metrics.restart(p.spec.ID)
-	p.rt.hub.Publish(p.spec.ID, events.ProviderRestarting{Attempt: d.Attempt, DelayMs: ms(d.Delay), Reason: cause.Error()})
+	p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.ProviderRestarting{Attempt: d.Attempt, DelayMs: ms(d.Delay), Reason: cause.Error()})
 	p.setState(StateInitializing, "restarting: "+cause.Error())
 	if d.Delay <= 0 {
 		p.launch()
@@ -765,7 +765,7 @@ func (p *provider) giveUp(reason string) {
 	msg := fmt.Sprintf("provider %s: %s", p.spec.ID, reason)
 	p.lastErr = msg
 	p.setState(StateDead, msg)
-	p.rt.hub.Publish(p.spec.ID, events.Alert{Level: "critical", Message: msg})
+	p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.Alert{Level: "critical", Message: msg})
 	p.failWaiters(fmt.Errorf("%w: %s", ErrUnavailable, msg))
 }
 
@@ -879,7 +879,7 @@ func (p *provider) onHealthDone(m *healthDone) {
 
 func (p *provider) failCheck(err error) {
 	degraded := p.health.Fail()
-	p.rt.hub.Publish(p.spec.ID, events.HealthChecked{OK: false, Failures: p.health.Failures(), Error: err.Error()})
+	p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.HealthChecked{OK: false, Failures: p.health.Failures(), Error: err.Error()})
 	if degraded && p.state == StateReady {
 		p.setState(StateDegraded, fmt.Sprintf("%d consecutive failures: %v", p.health.Failures(), err))
 		return
