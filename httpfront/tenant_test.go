@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/switchyard-mcp/switchyard/auth"
+	"github.com/switchyard-mcp/switchyard/events"
 )
 
 // TestMetricsRequireSystemRead: with metrics.require_auth, /metrics (whose
@@ -29,5 +30,34 @@ func TestMetricsRequireSystemRead(t *testing.T) {
 		if r.status != 200 || !strings.Contains(string(r.raw), "agent_gateway_tool_calls_total") {
 			t.Fatalf("%s scrapes /metrics: %d %.200s", what, r.status, r.raw)
 		}
+	}
+}
+
+// TestSystemScopedToTenant: /api/system counts only the request's tenant's
+// providers, tools and calls.
+func TestSystemScopedToTenant(t *testing.T) {
+	a, b := spec("a"), spec("b")
+	a.Tenant, b.Tenant = "alpha", "beta"
+	g := startGateway(t, Options{}, a, b)
+	sub := g.rt.Hub().Subscribe(func(e *events.Event) bool { return e.Kind == "ToolInvoked" }, 64)
+	defer sub.Close()
+	for range 2 {
+		expect(t, g.do(t, "POST", "/api/providers/b/tools/echo/call", `{"arguments":{"text":"hi"}}`, "x-tenant-id", "beta"), 200, "beta calls")
+	}
+	// The counters are those of the finished calls, which the events follow.
+	for range 2 {
+		waitEvent(t, sub, "beta's call", func(e *events.Event) bool { return e.ProviderID == "b" })
+	}
+	system := func(tenant string) map[string]any {
+		r := g.do(t, "GET", "/api/system", "", "x-tenant-id", tenant)
+		expect(t, r, 200, tenant+"'s system")
+		s, _ := r.body["system"].(map[string]any)
+		return s
+	}
+	if s := system("alpha"); s["total_tool_calls"] != float64(0) || s["total_providers"] != float64(1) || s["total_tools"] != float64(0) {
+		t.Fatalf("alpha's system counts beta's: %v", s)
+	}
+	if s := system("beta"); s["total_tool_calls"] != float64(2) || s["total_providers"] != float64(1) {
+		t.Fatalf("beta's system: %v", s)
 	}
 }
