@@ -171,6 +171,7 @@ type gwMetrics struct {
 	hops                             *metrics.Counter
 	hitl, hitlApproved, hitlDenied   *metrics.Counter
 	poisoning                        *metrics.Counter
+	hiddenTools                      *metrics.Counter
 	budgetRefused, allowlistRefused  *metrics.Counter
 	callLimitRefused, sessionRefused *metrics.Counter
 }
@@ -209,6 +210,7 @@ func newGateway(rt *Runtime, o GatewayOptions) *gateway {
 		hitlApproved:     set.NewCounter("agent_gateway_hitl_approved"),
 		hitlDenied:       set.NewCounter("agent_gateway_hitl_denied"),
 		poisoning:        set.NewCounter("agent_gateway_tool_poisoning_detected"),
+		hiddenTools:      set.NewCounter("switchyard_gateway_hidden_tools_total"),
 		budgetRefused:    set.NewCounter(`switchyard_gateway_refusals_total{reason="budget_exceeded"}`),
 		allowlistRefused: set.NewCounter(`switchyard_gateway_refusals_total{reason="tool_not_allowed"}`),
 		callLimitRefused: set.NewCounter(`switchyard_gateway_refusals_total{reason="tool_call_limit"}`),
@@ -552,10 +554,12 @@ type ServerRegistration struct {
 	Defaults Spec
 }
 
-// RegisterServer creates a remote provider for the tenant, pinned to the
-// fingerprint of its tools. It refuses a tool name already served by
-// another server of the same tenant (only that tenant's servers are
-// compared, so nothing about other tenants is revealed).
+// RegisterServer creates a remote provider for the tenant. Without
+// declared tools it connects, lists the server's tools and pins them all;
+// with them, the declaration is the server's allowlist, checked and pinned
+// at the first contact (see pinTools). It refuses a tool name already
+// served by another server of the same tenant (only that tenant's servers
+// are compared, so nothing about other tenants is revealed).
 func (r *Runtime) RegisterServer(ctx context.Context, reg ServerRegistration) (*Info, error) {
 	u, err := url.Parse(reg.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -605,16 +609,18 @@ func (r *Runtime) RegisterServer(ctx context.Context, reg ServerRegistration) (*
 		}
 		return nil, &CollisionError{Names: names}
 	}
-	fp := Fingerprint(tools)
 	if fetched {
-		// The provider was created unpinned to learn its tools; pin it now.
-		if err := r.pin(spec.ID, fp, tools); err != nil {
+		// The provider was created unpinned to learn its tools; pin them
+		// all now.
+		if err := r.pin(spec.ID, Fingerprint(tools), tools); err != nil {
 			_ = r.Delete(spec.ID)
 			return nil, err
 		}
 		return r.Get(spec.ID)
 	}
-	spec.Pinned, spec.Declared = fp, tools
+	// Declared tools are the server's allowlist; the provider checks and
+	// pins them at its first contact (see pinTools).
+	spec.Pinned, spec.Declared = "", tools
 	if err := r.Create(spec); err != nil {
 		return nil, err
 	}
@@ -643,8 +649,8 @@ func (r *Runtime) collisions(tenant, self string, tools []transports.Tool) []str
 	return out
 }
 
-// ServerTools returns the tools a server offers: its live tools when known,
-// else those declared at registration.
+// ServerTools returns the tools a server offers: its live tools (those its
+// pin lets through) when known, else those declared at registration.
 func (i *Info) ServerTools() []transports.Tool {
 	if i.ToolsKnown {
 		return i.Tools
@@ -652,14 +658,104 @@ func (i *Info) ServerTools() []transports.Tool {
 	return i.Spec.Declared
 }
 
-// ServerFingerprint is the pinned fingerprint, else that of the known tools.
-// (Declared tools always come pinned: they are fingerprinted once, at
-// registration.)
+// ServerFingerprint is the pinned fingerprint, else that of the known tools,
+// else (a declared server not reached yet) that of its declaration.
 func (i *Info) ServerFingerprint() string {
-	if i.Spec.Pinned != "" {
+	switch {
+	case i.Spec.Pinned != "":
 		return i.Spec.Pinned
+	case i.ToolsKnown || i.Spec.Declared == nil:
+		return i.Fingerprint
 	}
-	return i.Fingerprint
+	return Fingerprint(i.Spec.Declared)
+}
+
+// pinTools applies a server's pin to the tools it serves (sorted by name)
+// and returns those it offers, their fingerprint, and why they break the
+// pin ("" when they do not).
+//
+//   - A provider without pin or declaration offers everything it serves.
+//   - A declared server (Declared set, Pinned not yet) is checked at its
+//     first contact: each declared tool must be served with the same name
+//     and description. When they are, the served definitions of the
+//     declared tools become the pin (spec.Declared and spec.Pinned are
+//     updated); tools served beyond the declaration stay hidden.
+//   - A pinned server offers only its pinned tools; one that disappeared or
+//     whose description or input schema changed breaks the pin.
+func pinTools(spec *Spec, served []transports.Tool) (visible []transports.Tool, fp, broken string) {
+	if spec.Pinned == "" && spec.Declared == nil {
+		return served, Fingerprint(served), ""
+	}
+	byName := make(map[string]*transports.Tool, len(served))
+	for i := range served {
+		byName[served[i].Name] = &served[i]
+	}
+	if spec.Pinned == "" {
+		var bad []string
+		for _, d := range spec.Declared {
+			switch s := byName[d.Name]; {
+			case s == nil:
+				bad = append(bad, fmt.Sprintf("declared tool %q is not served", d.Name))
+			case s.Description != d.Description:
+				bad = append(bad, fmt.Sprintf("declared tool %q is served with another description", d.Name))
+			}
+		}
+		if len(bad) > 0 {
+			visible = onlyNamed(served, spec.Declared)
+			return visible, Fingerprint(visible), strings.Join(bad, "; ")
+		}
+		spec.Declared = onlyNamed(served, spec.Declared)
+		spec.Pinned = Fingerprint(spec.Declared)
+	}
+	visible = onlyNamed(served, spec.Declared)
+	if fp = Fingerprint(visible); fp == spec.Pinned {
+		return visible, fp, ""
+	}
+	var drift []string
+	for _, pt := range spec.Declared {
+		switch s := byName[pt.Name]; {
+		case s == nil:
+			drift = append(drift, fmt.Sprintf("pinned tool %q is no longer served", pt.Name))
+		case s.Description != pt.Description:
+			drift = append(drift, fmt.Sprintf("pinned tool %q changed its description", pt.Name))
+		case Fingerprint([]transports.Tool{*s}) != Fingerprint([]transports.Tool{pt}):
+			drift = append(drift, fmt.Sprintf("pinned tool %q changed its input schema", pt.Name))
+		}
+	}
+	if len(drift) == 0 {
+		drift = append(drift, "tools changed since registration")
+	}
+	return visible, fp, strings.Join(drift, "; ")
+}
+
+// onlyNamed returns the tools of served whose names are among those of
+// allow, in the order of served (never nil, so an empty pin stays a pin).
+func onlyNamed(served, allow []transports.Tool) []transports.Tool {
+	out := make([]transports.Tool, 0, len(allow))
+	for _, t := range served {
+		if slices.ContainsFunc(allow, func(a transports.Tool) bool { return a.Name == t.Name }) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// hiddenAdded lists the tools of served that a pinned server did not serve
+// before (prev) and does not offer: new tools, a security event each.
+func hiddenAdded(spec *Spec, prev, served, visible []transports.Tool) []string {
+	if spec.Pinned == "" {
+		return nil
+	}
+	has := func(list []transports.Tool, name string) bool {
+		return slices.ContainsFunc(list, func(t transports.Tool) bool { return t.Name == name })
+	}
+	var out []string
+	for _, t := range served {
+		if !has(prev, t.Name) && !has(visible, t.Name) {
+			out = append(out, t.Name)
+		}
+	}
+	return out
 }
 
 // pinMsg pins a provider created to learn its tools.

@@ -92,6 +92,7 @@ type provider struct {
 	proc    transports.Backend
 	sess    *transports.Session
 	tools   []transports.Tool
+	served  []transports.Tool
 	toolIdx map[string]*toolStats
 	known   bool
 	waiting []waiter
@@ -113,8 +114,9 @@ type provider struct {
 	histPos int64
 	checks  []HealthCheck
 	server  *transports.ServerInfo
-	// fingerprint is that of tools; quarantine is set (for good) when it
-	// stops matching spec.Pinned.
+	// tools are the tools offered (those the pin lets through, see
+	// pinTools), served all the server lists; fingerprint is that of
+	// tools; quarantine is set (for good) when they break the pin.
 	fingerprint string
 	quarantine  string
 	// active are the calls in flight, to find who a server's request for
@@ -191,8 +193,13 @@ func (p *provider) Receive(ctx actor.Context) {
 	case *pinMsg:
 		p.spec.Pinned = m.fp
 		p.spec.Declared = m.tools
-		p.checkPinned()
-		p.publish()
+		if p.known {
+			// A copy: setTools sorts in place, and served may be shared
+			// with a published snapshot.
+			p.setTools(append([]transports.Tool(nil), p.served...))
+		} else {
+			p.publish()
+		}
 		ctx.Respond(&Result{State: p.state})
 	case *idleTick:
 		if m.gen == p.gen {
@@ -502,11 +509,16 @@ func (p *provider) onListTools(m *ListTools, sender *actor.PID) {
 
 func (p *provider) setTools(tools []transports.Tool) {
 	sort.Slice(tools, func(i, j int) bool { return tools[i].Name < tools[j].Name })
-	changed := !p.known || !sameTools(p.tools, tools)
-	p.tools = tools
+	var added []string
+	visible, fp, broken := pinTools(&p.spec, tools)
+	if p.known {
+		added = hiddenAdded(&p.spec, p.served, tools, visible)
+	}
+	changed := !p.known || !sameTools(p.tools, visible)
+	p.tools, p.served, p.fingerprint = visible, tools, fp
 	p.known = true
-	idx := make(map[string]*toolStats, len(tools))
-	for _, t := range tools {
+	idx := make(map[string]*toolStats, len(visible))
+	for _, t := range visible {
 		if ts := p.toolIdx[t.Name]; ts != nil {
 			idx[t.Name] = ts
 		} else {
@@ -514,27 +526,32 @@ func (p *provider) setTools(tools []transports.Tool) {
 		}
 	}
 	p.toolIdx = idx
-	if changed {
-		// Unchanged tools (a restart, a refresh) keep their fingerprint.
-		p.fingerprint = Fingerprint(tools)
-	}
-	p.checkPinned()
+	p.checkPinned(broken)
 	p.publish()
 	if changed {
-		p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.ToolsChanged{Tools: len(tools)})
+		p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.ToolsChanged{Tools: len(visible)})
+	}
+	for _, name := range added {
+		p.rt.gw.metrics.hiddenTools.Inc()
+		p.rt.log.Warn("pinned server serves a new tool: hidden", "provider", p.spec.ID, "tenant", p.spec.Tenant, "tool", name)
+		p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.ToolAdded{Tenant: p.spec.Tenant, Tool: name})
 	}
 }
 
-// checkPinned quarantines the provider when the tools it serves no longer
-// match the fingerprint it was registered with (a "rug pull"). Quarantine
-// lasts until the server is registered again.
-func (p *provider) checkPinned() {
-	if p.known && p.spec.Pinned != "" && p.fingerprint != p.spec.Pinned && p.quarantine == "" {
-		p.quarantine = fmt.Sprintf("tools changed since registration (fingerprint %s, registered %s)", p.fingerprint, p.spec.Pinned)
+// checkPinned quarantines the provider when the tools it serves break its
+// pin (a "rug pull", or declared tools it does not serve as declared):
+// broken says how. Quarantine lasts until the server is registered again.
+func (p *provider) checkPinned(broken string) {
+	if broken != "" && p.quarantine == "" {
+		registered := p.spec.Pinned
+		if registered == "" {
+			registered = Fingerprint(p.spec.Declared)
+		}
+		p.quarantine = fmt.Sprintf("%s (fingerprint %s, registered %s)", broken, p.fingerprint, registered)
 		p.rt.gw.metrics.poisoning.Inc()
 		p.rt.log.Warn("tool poisoning detected: provider quarantined", "provider", p.spec.ID, "tenant", p.spec.Tenant,
-			"registered", p.spec.Pinned, "served", p.fingerprint)
-		p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.ToolPoisoningDetected{Tenant: p.spec.Tenant, Registered: p.spec.Pinned, Served: p.fingerprint})
+			"reason", broken, "registered", registered, "served", p.fingerprint)
+		p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.ToolPoisoningDetected{Tenant: p.spec.Tenant, Registered: registered, Served: p.fingerprint})
 		p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.Alert{Level: "critical", Message: "provider " + p.spec.ID + " quarantined: " + p.quarantine})
 	}
 }

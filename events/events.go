@@ -279,6 +279,20 @@ func (ToolPoisoningDetected) Type() string { return "ToolPoisoningDetected" }
 // TenantID names the tenant the event belongs to.
 func (e ToolPoisoningDetected) TenantID() string { return e.Tenant }
 
+// ToolAdded is a security event: a server pinned at registration started
+// serving a tool it was not registered with. The tool stays hidden (not
+// listed, not callable) until the server is registered again.
+type ToolAdded struct {
+	Tenant string `json:"tenant_id"`
+	Tool   string `json:"tool_name"`
+}
+
+// Type implements Payload.
+func (ToolAdded) Type() string { return "ToolAdded" }
+
+// TenantID names the tenant the event belongs to.
+func (e ToolAdded) TenantID() string { return e.Tenant }
+
 // SessionChanged records an agent session created, ended or expired.
 type SessionChanged struct {
 	Tenant  string `json:"tenant_id"`
