@@ -141,9 +141,11 @@ type gateway struct {
 	approvalsSup *actor.PID
 	chainsSup    *actor.PID
 
-	// regMu serialises server registrations so the collision check and
-	// the create are one step.
-	regMu sync.Mutex
+	// regMu guards pending, the registrations in progress by server id.
+	// It is held only to check collisions and reserve or claim tool names,
+	// never across a registration's network I/O.
+	regMu   sync.Mutex
+	pending map[string]*pendingServer
 
 	mu           sync.RWMutex
 	policies     map[string]*Policy
@@ -157,6 +159,14 @@ type gateway struct {
 // groupTenant is the tenant groups belong to: they are the operator's, of
 // the default tenant (their events carry it, and only it may call them).
 const groupTenant = "default"
+
+// pendingServer reserves a server id while its registration runs, with
+// the tool names it claims in its tenant (declared ones from the start,
+// listed ones once checked).
+type pendingServer struct {
+	tenant string
+	names  []string
+}
 
 // tenantKey names an object within a tenant.
 type tenantKey struct{ tenant, id string }
@@ -189,6 +199,7 @@ func newGateway(rt *Runtime, o GatewayOptions) *gateway {
 		approvals:    map[string]*approvalRef{},
 		tasks:        map[string]*chainRef{},
 		elicitations: map[string]*elicitation{},
+		pending:      map[string]*pendingServer{},
 	}
 	if g.audit == nil {
 		g.memory = audit.NewMemory(0)
@@ -565,6 +576,9 @@ func (r *Runtime) RegisterServer(ctx context.Context, reg ServerRegistration) (*
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("%w: url must be an absolute http(s) URL", ErrInvalid)
 	}
+	if reg.Tenant == "" {
+		reg.Tenant = "default"
+	}
 	if err := r.Policy(reg.Tenant).hostAllowed(reg.URL); err != nil {
 		return nil, err
 	}
@@ -587,56 +601,96 @@ func (r *Runtime) RegisterServer(ctx context.Context, reg ServerRegistration) (*
 	spec.Command, spec.Image = nil, ""
 	spec.RegisteredAt = time.Now().UTC()
 
-	r.gw.regMu.Lock()
-	defer r.gw.regMu.Unlock()
-	tools := reg.Tools
-	fetched := false
-	if tools == nil {
-		// Learn the tools first: create the provider, list, and pin.
-		if err := r.Create(spec); err != nil {
-			return nil, err
-		}
-		tools, err = r.Tools(ctx, spec.ID, true)
-		if err != nil {
-			_ = r.Delete(spec.ID)
-			return nil, fmt.Errorf("%w: listing the server's tools: %w", ErrUnavailable, err)
-		}
-		fetched = true
+	// Reserve the id, and the declared names, in one short step; the
+	// connect and tool listing below run without the lock, so a slow
+	// server delays only its own registration.
+	g := r.gw
+	claim := &pendingServer{tenant: reg.Tenant, names: toolNames(reg.Tools)}
+	g.regMu.Lock()
+	if _, busy := g.pending[spec.ID]; busy {
+		g.regMu.Unlock()
+		return nil, fmt.Errorf("%w: server %q is being registered", ErrExists, spec.ID)
 	}
-	if names := r.collisions(reg.Tenant, spec.ID, tools); len(names) > 0 {
-		if fetched {
-			_ = r.Delete(spec.ID)
-		}
+	if names := r.collisions(reg.Tenant, spec.ID, reg.Tools); len(names) > 0 {
+		g.regMu.Unlock()
 		return nil, &CollisionError{Names: names}
 	}
-	if fetched {
-		// The provider was created unpinned to learn its tools; pin them
-		// all now.
-		if err := r.pin(spec.ID, Fingerprint(tools), tools); err != nil {
-			_ = r.Delete(spec.ID)
+	g.pending[spec.ID] = claim
+	g.regMu.Unlock()
+	defer func() {
+		g.regMu.Lock()
+		delete(g.pending, spec.ID)
+		g.regMu.Unlock()
+	}()
+
+	if reg.Tools != nil {
+		// Declared tools are the server's allowlist; the provider checks
+		// and pins them at its first contact (see pinTools).
+		spec.Pinned, spec.Declared = "", reg.Tools
+		if err := r.Create(spec); err != nil {
 			return nil, err
 		}
 		return r.Get(spec.ID)
 	}
-	// Declared tools are the server's allowlist; the provider checks and
-	// pins them at its first contact (see pinTools).
-	spec.Pinned, spec.Declared = "", tools
+	// Learn the tools first: create the provider, list, and pin them all.
 	if err := r.Create(spec); err != nil {
+		return nil, err
+	}
+	tools, err := r.Tools(ctx, spec.ID, true)
+	if err != nil {
+		_ = r.Delete(spec.ID)
+		return nil, fmt.Errorf("%w: listing the server's tools: %w", ErrUnavailable, err)
+	}
+	// Commit: the listed names must still be free, counting the
+	// registrations that ran meanwhile; they are claimed until the pin
+	// makes them the provider's own.
+	g.regMu.Lock()
+	names := r.collisions(reg.Tenant, spec.ID, tools)
+	if len(names) == 0 {
+		claim.names = toolNames(tools)
+	}
+	g.regMu.Unlock()
+	if len(names) > 0 {
+		_ = r.Delete(spec.ID)
+		return nil, &CollisionError{Names: names}
+	}
+	if err := r.pin(spec.ID, Fingerprint(tools), tools); err != nil {
+		_ = r.Delete(spec.ID)
 		return nil, err
 	}
 	return r.Get(spec.ID)
 }
 
-// collisions lists the tool names of tools already served by another
-// provider of the tenant.
+func toolNames(tools []transports.Tool) []string {
+	out := make([]string, len(tools))
+	for i, t := range tools {
+		out[i] = t.Name
+	}
+	return out
+}
+
+// collisions lists the tool names of tools already offered by another
+// server of the tenant, or claimed by a registration in progress (whose
+// provider's own tools do not count until it is committed). The caller
+// holds regMu.
 func (r *Runtime) collisions(tenant, self string, tools []transports.Tool) []string {
+	if len(tools) == 0 {
+		return nil
+	}
 	taken := map[string]bool{}
 	for _, info := range r.List() {
-		if info.Spec.Tenant != tenant || info.Spec.ID == self {
+		if info.Spec.Tenant != tenant || info.Spec.ID == self || r.gw.pending[info.Spec.ID] != nil {
 			continue
 		}
 		for _, t := range info.ServerTools() {
 			taken[t.Name] = true
+		}
+	}
+	for id, c := range r.gw.pending {
+		if id != self && c.tenant == tenant {
+			for _, n := range c.names {
+				taken[n] = true
+			}
 		}
 	}
 	var out []string
