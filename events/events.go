@@ -214,8 +214,10 @@ func (h *Hub) Publish(providerID string, p Payload) {
 // subscriber; an empty tenant is taken from a TenantScoped payload. A
 // subscriber whose queue is full is dropped rather than waited for.
 func (h *Hub) PublishFor(tenant, providerID string, p Payload) {
-	if ts, ok := p.(TenantScoped); ok && tenant == "" {
-		tenant = ts.TenantID()
+	if tenant == "" {
+		if ts, ok := p.(TenantScoped); ok {
+			tenant = ts.TenantID()
+		}
 	}
 	ev := &Event{Kind: p.Type(), Seq: h.seq.Add(1), Time: h.now().UTC(), ProviderID: providerID, Tenant: tenant, Data: p}
 	var slow []*Subscription
