@@ -140,9 +140,11 @@ type gateway struct {
 	approvalsSup *actor.PID
 	chainsSup    *actor.PID
 
-	// regMu serialises server registrations so the collision check and
-	// the create are one step.
-	regMu sync.Mutex
+	// regMu guards pending, the registrations in progress by server id.
+	// It is held only to check collisions and reserve or claim tool names,
+	// never across a registration's network I/O.
+	regMu   sync.Mutex
+	pending map[string]*pendingServer
 
 	mu           sync.RWMutex
 	policies     map[string]*Policy
@@ -151,6 +153,18 @@ type gateway struct {
 	approvals    map[string]*approvalRef
 	tasks        map[string]*chainRef
 	elicitations map[string]*elicitation
+}
+
+// groupTenant is the tenant groups belong to: they are the operator's, of
+// the default tenant (their events carry it, and only it may call them).
+const groupTenant = "default"
+
+// pendingServer reserves a server id while its registration runs, with
+// the tool names it claims in its tenant (declared ones from the start,
+// listed ones once checked).
+type pendingServer struct {
+	tenant string
+	names  []string
 }
 
 // tenantKey names an object within a tenant.
@@ -166,6 +180,7 @@ type gwMetrics struct {
 	hops                             *metrics.Counter
 	hitl, hitlApproved, hitlDenied   *metrics.Counter
 	poisoning                        *metrics.Counter
+	hiddenTools                      *metrics.Counter
 	budgetRefused, allowlistRefused  *metrics.Counter
 	callLimitRefused, sessionRefused *metrics.Counter
 }
@@ -183,6 +198,7 @@ func newGateway(rt *Runtime, o GatewayOptions) *gateway {
 		approvals:    map[string]*approvalRef{},
 		tasks:        map[string]*chainRef{},
 		elicitations: map[string]*elicitation{},
+		pending:      map[string]*pendingServer{},
 	}
 	if g.audit == nil {
 		g.memory = audit.NewMemory(0)
@@ -204,6 +220,7 @@ func newGateway(rt *Runtime, o GatewayOptions) *gateway {
 		hitlApproved:     set.NewCounter("agent_gateway_hitl_approved"),
 		hitlDenied:       set.NewCounter("agent_gateway_hitl_denied"),
 		poisoning:        set.NewCounter("agent_gateway_tool_poisoning_detected"),
+		hiddenTools:      set.NewCounter("switchyard_gateway_hidden_tools_total"),
 		budgetRefused:    set.NewCounter(`switchyard_gateway_refusals_total{reason="budget_exceeded"}`),
 		allowlistRefused: set.NewCounter(`switchyard_gateway_refusals_total{reason="tool_not_allowed"}`),
 		callLimitRefused: set.NewCounter(`switchyard_gateway_refusals_total{reason="tool_call_limit"}`),
@@ -547,14 +564,19 @@ type ServerRegistration struct {
 	Defaults Spec
 }
 
-// RegisterServer creates a remote provider for the tenant, pinned to the
-// fingerprint of its tools. It refuses a tool name already served by
-// another server of the same tenant (only that tenant's servers are
-// compared, so nothing about other tenants is revealed).
+// RegisterServer creates a remote provider for the tenant. Without
+// declared tools it connects, lists the server's tools and pins them all;
+// with them, the declaration is the server's allowlist, checked and pinned
+// at the first contact (see pinTools). It refuses a tool name already
+// served by another server of the same tenant (only that tenant's servers
+// are compared, so nothing about other tenants is revealed).
 func (r *Runtime) RegisterServer(ctx context.Context, reg ServerRegistration) (*Info, error) {
 	u, err := url.Parse(reg.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("%w: url must be an absolute http(s) URL", ErrInvalid)
+	}
+	if reg.Tenant == "" {
+		reg.Tenant = "default"
 	}
 	if err := r.Policy(reg.Tenant).hostAllowed(reg.URL); err != nil {
 		return nil, err
@@ -578,54 +600,96 @@ func (r *Runtime) RegisterServer(ctx context.Context, reg ServerRegistration) (*
 	spec.Command, spec.Image = nil, ""
 	spec.RegisteredAt = time.Now().UTC()
 
-	r.gw.regMu.Lock()
-	defer r.gw.regMu.Unlock()
-	tools := reg.Tools
-	fetched := false
-	if tools == nil {
-		// Learn the tools first: create the provider, list, and pin.
-		if err := r.Create(spec); err != nil {
-			return nil, err
-		}
-		tools, err = r.Tools(ctx, spec.ID, true)
-		if err != nil {
-			_ = r.Delete(spec.ID)
-			return nil, fmt.Errorf("%w: listing the server's tools: %w", ErrUnavailable, err)
-		}
-		fetched = true
+	// Reserve the id, and the declared names, in one short step; the
+	// connect and tool listing below run without the lock, so a slow
+	// server delays only its own registration.
+	g := r.gw
+	claim := &pendingServer{tenant: reg.Tenant, names: toolNames(reg.Tools)}
+	g.regMu.Lock()
+	if _, busy := g.pending[spec.ID]; busy {
+		g.regMu.Unlock()
+		return nil, fmt.Errorf("%w: server %q is being registered", ErrExists, spec.ID)
 	}
-	if names := r.collisions(reg.Tenant, spec.ID, tools); len(names) > 0 {
-		if fetched {
-			_ = r.Delete(spec.ID)
-		}
+	if names := r.collisions(reg.Tenant, spec.ID, reg.Tools); len(names) > 0 {
+		g.regMu.Unlock()
 		return nil, &CollisionError{Names: names}
 	}
-	fp := Fingerprint(tools)
-	if fetched {
-		// The provider was created unpinned to learn its tools; pin it now.
-		if err := r.pin(spec.ID, fp, tools); err != nil {
-			_ = r.Delete(spec.ID)
+	g.pending[spec.ID] = claim
+	g.regMu.Unlock()
+	defer func() {
+		g.regMu.Lock()
+		delete(g.pending, spec.ID)
+		g.regMu.Unlock()
+	}()
+
+	if reg.Tools != nil {
+		// Declared tools are the server's allowlist; the provider checks
+		// and pins them at its first contact (see pinTools).
+		spec.Pinned, spec.Declared = "", reg.Tools
+		if err := r.Create(spec); err != nil {
 			return nil, err
 		}
 		return r.Get(spec.ID)
 	}
-	spec.Pinned, spec.Declared = fp, tools
+	// Learn the tools first: create the provider, list, and pin them all.
 	if err := r.Create(spec); err != nil {
+		return nil, err
+	}
+	tools, err := r.Tools(ctx, spec.ID, true)
+	if err != nil {
+		_ = r.Delete(spec.ID)
+		return nil, fmt.Errorf("%w: listing the server's tools: %w", ErrUnavailable, err)
+	}
+	// Commit: the listed names must still be free, counting the
+	// registrations that ran meanwhile; they are claimed until the pin
+	// makes them the provider's own.
+	g.regMu.Lock()
+	names := r.collisions(reg.Tenant, spec.ID, tools)
+	if len(names) == 0 {
+		claim.names = toolNames(tools)
+	}
+	g.regMu.Unlock()
+	if len(names) > 0 {
+		_ = r.Delete(spec.ID)
+		return nil, &CollisionError{Names: names}
+	}
+	if err := r.pin(spec.ID, Fingerprint(tools), tools); err != nil {
+		_ = r.Delete(spec.ID)
 		return nil, err
 	}
 	return r.Get(spec.ID)
 }
 
-// collisions lists the tool names of tools already served by another
-// provider of the tenant.
+func toolNames(tools []transports.Tool) []string {
+	out := make([]string, len(tools))
+	for i, t := range tools {
+		out[i] = t.Name
+	}
+	return out
+}
+
+// collisions lists the tool names of tools already offered by another
+// server of the tenant, or claimed by a registration in progress (whose
+// provider's own tools do not count until it is committed). The caller
+// holds regMu.
 func (r *Runtime) collisions(tenant, self string, tools []transports.Tool) []string {
+	if len(tools) == 0 {
+		return nil
+	}
 	taken := map[string]bool{}
 	for _, info := range r.List() {
-		if info.Spec.Tenant != tenant || info.Spec.ID == self {
+		if info.Spec.Tenant != tenant || info.Spec.ID == self || r.gw.pending[info.Spec.ID] != nil {
 			continue
 		}
 		for _, t := range info.ServerTools() {
 			taken[t.Name] = true
+		}
+	}
+	for id, c := range r.gw.pending {
+		if id != self && c.tenant == tenant {
+			for _, n := range c.names {
+				taken[n] = true
+			}
 		}
 	}
 	var out []string
@@ -638,8 +702,8 @@ func (r *Runtime) collisions(tenant, self string, tools []transports.Tool) []str
 	return out
 }
 
-// ServerTools returns the tools a server offers: its live tools when known,
-// else those declared at registration.
+// ServerTools returns the tools a server offers: its live tools (those its
+// pin lets through) when known, else those declared at registration.
 func (i *Info) ServerTools() []transports.Tool {
 	if i.ToolsKnown {
 		return i.Tools
@@ -647,14 +711,104 @@ func (i *Info) ServerTools() []transports.Tool {
 	return i.Spec.Declared
 }
 
-// ServerFingerprint is the pinned fingerprint, else that of the known tools.
-// (Declared tools always come pinned: they are fingerprinted once, at
-// registration.)
+// ServerFingerprint is the pinned fingerprint, else that of the known tools,
+// else (a declared server not reached yet) that of its declaration.
 func (i *Info) ServerFingerprint() string {
-	if i.Spec.Pinned != "" {
+	switch {
+	case i.Spec.Pinned != "":
 		return i.Spec.Pinned
+	case i.ToolsKnown || i.Spec.Declared == nil:
+		return i.Fingerprint
 	}
-	return i.Fingerprint
+	return Fingerprint(i.Spec.Declared)
+}
+
+// pinTools applies a server's pin to the tools it serves (sorted by name)
+// and returns those it offers, their fingerprint, and why they break the
+// pin ("" when they do not).
+//
+//   - A provider without pin or declaration offers everything it serves.
+//   - A declared server (Declared set, Pinned not yet) is checked at its
+//     first contact: each declared tool must be served with the same name
+//     and description. When they are, the served definitions of the
+//     declared tools become the pin (spec.Declared and spec.Pinned are
+//     updated); tools served beyond the declaration stay hidden.
+//   - A pinned server offers only its pinned tools; one that disappeared or
+//     whose description or input schema changed breaks the pin.
+func pinTools(spec *Spec, served []transports.Tool) (visible []transports.Tool, fp, broken string) {
+	if spec.Pinned == "" && spec.Declared == nil {
+		return served, Fingerprint(served), ""
+	}
+	byName := make(map[string]*transports.Tool, len(served))
+	for i := range served {
+		byName[served[i].Name] = &served[i]
+	}
+	if spec.Pinned == "" {
+		var bad []string
+		for _, d := range spec.Declared {
+			switch s := byName[d.Name]; {
+			case s == nil:
+				bad = append(bad, fmt.Sprintf("declared tool %q is not served", d.Name))
+			case s.Description != d.Description:
+				bad = append(bad, fmt.Sprintf("declared tool %q is served with another description", d.Name))
+			}
+		}
+		if len(bad) > 0 {
+			visible = onlyNamed(served, spec.Declared)
+			return visible, Fingerprint(visible), strings.Join(bad, "; ")
+		}
+		spec.Declared = onlyNamed(served, spec.Declared)
+		spec.Pinned = Fingerprint(spec.Declared)
+	}
+	visible = onlyNamed(served, spec.Declared)
+	if fp = Fingerprint(visible); fp == spec.Pinned {
+		return visible, fp, ""
+	}
+	var drift []string
+	for _, pt := range spec.Declared {
+		switch s := byName[pt.Name]; {
+		case s == nil:
+			drift = append(drift, fmt.Sprintf("pinned tool %q is no longer served", pt.Name))
+		case s.Description != pt.Description:
+			drift = append(drift, fmt.Sprintf("pinned tool %q changed its description", pt.Name))
+		case Fingerprint([]transports.Tool{*s}) != Fingerprint([]transports.Tool{pt}):
+			drift = append(drift, fmt.Sprintf("pinned tool %q changed its input schema", pt.Name))
+		}
+	}
+	if len(drift) == 0 {
+		drift = append(drift, "tools changed since registration")
+	}
+	return visible, fp, strings.Join(drift, "; ")
+}
+
+// onlyNamed returns the tools of served whose names are among those of
+// allow, in the order of served (never nil, so an empty pin stays a pin).
+func onlyNamed(served, allow []transports.Tool) []transports.Tool {
+	out := make([]transports.Tool, 0, len(allow))
+	for _, t := range served {
+		if slices.ContainsFunc(allow, func(a transports.Tool) bool { return a.Name == t.Name }) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// hiddenAdded lists the tools of served that a pinned server did not serve
+// before (prev) and does not offer: new tools, a security event each.
+func hiddenAdded(spec *Spec, prev, served, visible []transports.Tool) []string {
+	if spec.Pinned == "" {
+		return nil
+	}
+	has := func(list []transports.Tool, name string) bool {
+		return slices.ContainsFunc(list, func(t transports.Tool) bool { return t.Name == name })
+	}
+	var out []string
+	for _, t := range served {
+		if !has(prev, t.Name) && !has(visible, t.Name) {
+			out = append(out, t.Name)
+		}
+	}
+	return out
 }
 
 // pinMsg pins a provider created to learn its tools.

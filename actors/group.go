@@ -146,7 +146,7 @@ func (g *group) Receive(ctx actor.Context) {
 			}
 		}
 		cur.breaker.Reset()
-		g.rt.hub.Publish(cur.spec.ID, events.GroupChanged{Reason: "rebalanced"})
+		g.rt.hub.PublishFor(groupTenant, cur.spec.ID, events.GroupChanged{Reason: "rebalanced"})
 		ctx.Respond(nil)
 	}
 }
@@ -159,7 +159,7 @@ func (g *group) publish(spec GroupSpec, prev *groupRoute) error {
 		return err
 	}
 	g.ref.route.Store(route)
-	g.rt.hub.Publish(spec.ID, events.GroupChanged{Reason: "updated"})
+	g.rt.hub.PublishFor(groupTenant, spec.ID, events.GroupChanged{Reason: "updated"})
 	return nil
 }
 
@@ -206,7 +206,7 @@ func (r *Runtime) newBreaker(spec GroupSpec, member string) *supervisor.Breaker 
 	cfg := spec.Breaker
 	gid, hub := spec.ID, r.hub
 	cfg.OnChange = func(from, to supervisor.BreakerState) {
-		hub.Publish(gid, events.BreakerChanged{Member: member, From: from.String(), To: to.String()})
+		hub.PublishFor(groupTenant, gid, events.BreakerChanged{Member: member, From: from.String(), To: to.String()})
 	}
 	return supervisor.NewBreaker(cfg, supervisor.RealClock{})
 }
@@ -484,7 +484,7 @@ func (s *providersSupervisor) createGroup(ctx actor.Context, route *groupRoute) 
 	rt.groups[id] = ref
 	rt.groupOrder = append(rt.groupOrder, id)
 	rt.mu.Unlock()
-	rt.hub.Publish(id, events.GroupChanged{Reason: "created"})
+	rt.hub.PublishFor(groupTenant, id, events.GroupChanged{Reason: "created"})
 	return nil
 }
 
@@ -501,6 +501,6 @@ func (s *providersSupervisor) deleteGroup(ctx actor.Context, id string) error {
 		return fmt.Errorf("%w: %q", ErrGroupNotFound, id)
 	}
 	_ = ctx.StopFuture(ref.pid).Wait()
-	rt.hub.Publish(id, events.GroupChanged{Reason: "deleted"})
+	rt.hub.PublishFor(groupTenant, id, events.GroupChanged{Reason: "deleted"})
 	return nil
 }

@@ -98,11 +98,13 @@ type Spec struct {
 
 	// Name is a display name (servers registered through /v1 carry one).
 	Name string `json:"name,omitempty"`
-	// Pinned is the tool fingerprint the provider was registered with; when
-	// the tools it serves stop matching it, the provider is quarantined.
+	// Pinned is the fingerprint of the pinned tools (Declared); when the
+	// tools served break it, the provider is quarantined.
 	Pinned string `json:"-"`
-	// Declared are the tools given at registration, shown until the
-	// provider has been reached.
+	// Declared are the tools a server registered through the agent
+	// gateway is allowed to offer: those declared at registration (shown
+	// until the provider has been reached), and once Pinned is set the
+	// pinned definitions. Tools served beyond them stay hidden.
 	Declared []transports.Tool `json:"-"`
 	// RegisteredAt is when the provider was created.
 	RegisteredAt time.Time `json:"-"`

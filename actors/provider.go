@@ -89,6 +89,7 @@ type provider struct {
 	proc    transports.Backend
 	sess    *transports.Session
 	tools   []transports.Tool
+	served  []transports.Tool
 	toolIdx map[string]*toolStats
 	known   bool
 	waiting []waiter
@@ -110,8 +111,9 @@ type provider struct {
 	histPos int64
 	checks  []HealthCheck
 	server  *transports.ServerInfo
-	// fingerprint is that of tools; quarantine is set (for good) when it
-	// stops matching spec.Pinned.
+	// tools are the tools offered (those the pin lets through, see
+	// pinTools), served all the server lists; fingerprint is that of
+	// tools; quarantine is set (for good) when they break the pin.
 	fingerprint string
 	quarantine  string
 	// active are the calls in flight, to find who a server's request for
@@ -165,7 +167,7 @@ func (p *provider) Receive(ctx actor.Context) {
 		p.onHealthDone(m)
 	case *protocolErr:
 		if m.gen == p.gen {
-			p.rt.hub.Publish(p.spec.ID, events.ProtocolError{Error: m.err.Error()})
+			p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.ProtocolError{Error: m.err.Error()})
 			p.lastErr = m.err.Error()
 			p.failCheck(m.err)
 		}
@@ -188,8 +190,13 @@ func (p *provider) Receive(ctx actor.Context) {
 	case *pinMsg:
 		p.spec.Pinned = m.fp
 		p.spec.Declared = m.tools
-		p.checkPinned()
-		p.publish()
+		if p.known {
+			// A copy: setTools sorts in place, and served may be shared
+			// with a published snapshot.
+			p.setTools(append([]transports.Tool(nil), p.served...))
+		} else {
+			p.publish()
+		}
 		ctx.Respond(&Result{State: p.state})
 	case *idleTick:
 		if m.gen == p.gen {
@@ -238,7 +245,7 @@ func (p *provider) setState(s State, reason string) {
 	from := p.state
 	p.state = s
 	p.rt.metrics.setState(p.spec.ID, s)
-	p.rt.hub.Publish(p.spec.ID, events.ProviderStateChanged{From: string(from), To: string(s), Reason: reason})
+	p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.ProviderStateChanged{From: string(from), To: string(s), Reason: reason})
 	p.armIdle()
 	p.publish()
 }
@@ -379,7 +386,7 @@ func (p *provider) onCallDone(m *callDone) {
 	p.hist[p.histPos%historySize] = inv
 	p.histPos++
 	p.rt.totalCalls.Add(1)
-	p.rt.hub.Publish(p.spec.ID, events.ToolInvoked{Tool: m.tool, Outcome: m.outcome, LatencyMs: inv.LatencyMs, Error: inv.Error})
+	p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.ToolInvoked{Tool: m.tool, Outcome: m.outcome, LatencyMs: inv.LatencyMs, Error: inv.Error})
 }
 
 func (p *provider) history(m *History) *HistoryReply {
@@ -499,11 +506,16 @@ func (p *provider) onListTools(m *ListTools, sender *actor.PID) {
 
 func (p *provider) setTools(tools []transports.Tool) {
 	sort.Slice(tools, func(i, j int) bool { return tools[i].Name < tools[j].Name })
-	changed := !p.known || !sameTools(p.tools, tools)
-	p.tools = tools
+	var added []string
+	visible, fp, broken := pinTools(&p.spec, tools)
+	if p.known {
+		added = hiddenAdded(&p.spec, p.served, tools, visible)
+	}
+	changed := !p.known || !sameTools(p.tools, visible)
+	p.tools, p.served, p.fingerprint = visible, tools, fp
 	p.known = true
-	idx := make(map[string]*toolStats, len(tools))
-	for _, t := range tools {
+	idx := make(map[string]*toolStats, len(visible))
+	for _, t := range visible {
 		if ts := p.toolIdx[t.Name]; ts != nil {
 			idx[t.Name] = ts
 		} else {
@@ -511,28 +523,33 @@ func (p *provider) setTools(tools []transports.Tool) {
 		}
 	}
 	p.toolIdx = idx
-	if changed {
-		// Unchanged tools (a restart, a refresh) keep their fingerprint.
-		p.fingerprint = Fingerprint(tools)
-	}
-	p.checkPinned()
+	p.checkPinned(broken)
 	p.publish()
 	if changed {
-		p.rt.hub.Publish(p.spec.ID, events.ToolsChanged{Tools: len(tools)})
+		p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.ToolsChanged{Tools: len(visible)})
+	}
+	for _, name := range added {
+		p.rt.gw.metrics.hiddenTools.Inc()
+		p.rt.log.Warn("pinned server serves a new tool: hidden", "provider", p.spec.ID, "tenant", p.spec.Tenant, "tool", name)
+		p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.ToolAdded{Tenant: p.spec.Tenant, Tool: name})
 	}
 }
 
-// checkPinned quarantines the provider when the tools it serves no longer
-// match the fingerprint it was registered with (a "rug pull"). Quarantine
-// lasts until the server is registered again.
-func (p *provider) checkPinned() {
-	if p.known && p.spec.Pinned != "" && p.fingerprint != p.spec.Pinned && p.quarantine == "" {
-		p.quarantine = fmt.Sprintf("tools changed since registration (fingerprint %s, registered %s)", p.fingerprint, p.spec.Pinned)
+// checkPinned quarantines the provider when the tools it serves break its
+// pin (a "rug pull", or declared tools it does not serve as declared):
+// broken says how. Quarantine lasts until the server is registered again.
+func (p *provider) checkPinned(broken string) {
+	if broken != "" && p.quarantine == "" {
+		registered := p.spec.Pinned
+		if registered == "" {
+			registered = Fingerprint(p.spec.Declared)
+		}
+		p.quarantine = fmt.Sprintf("%s (fingerprint %s, registered %s)", broken, p.fingerprint, registered)
 		p.rt.gw.metrics.poisoning.Inc()
 		p.rt.log.Warn("tool poisoning detected: provider quarantined", "provider", p.spec.ID, "tenant", p.spec.Tenant,
-			"registered", p.spec.Pinned, "served", p.fingerprint)
-		p.rt.hub.Publish(p.spec.ID, events.ToolPoisoningDetected{Tenant: p.spec.Tenant, Registered: p.spec.Pinned, Served: p.fingerprint})
-		p.rt.hub.Publish(p.spec.ID, events.Alert{Level: "critical", Message: "provider " + p.spec.ID + " quarantined: " + p.quarantine})
+			"reason", broken, "registered", registered, "served", p.fingerprint)
+		p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.ToolPoisoningDetected{Tenant: p.spec.Tenant, Registered: registered, Served: p.fingerprint})
+		p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.Alert{Level: "critical", Message: "provider " + p.spec.ID + " quarantined: " + p.quarantine})
 	}
 }
 
@@ -657,7 +674,7 @@ func (p *provider) launch() {
 				},
 			},
 			OnStderr:   func(line string) { rt.logLine(ref, line) },
-			OnProgress: func(msg string) { rt.hub.Publish(ref.id, events.BackendProgress{Message: msg}) },
+			OnProgress: func(msg string) { rt.hub.PublishFor(spec.Tenant, ref.id, events.BackendProgress{Message: msg}) },
 			OnExit:     func(err error) { root.Send(self, &exited{gen: gen, err: err}) },
 		})
 		if err != nil {
@@ -745,7 +762,7 @@ func (p *provider) crashed(cause error) {
 	}
 	p.restarts++
 	p.rt.metrics.restart(p.spec.ID)
-	p.rt.hub.Publish(p.spec.ID, events.ProviderRestarting{Attempt: d.Attempt, DelayMs: ms(d.Delay), Reason: cause.Error()})
+	p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.ProviderRestarting{Attempt: d.Attempt, DelayMs: ms(d.Delay), Reason: cause.Error()})
 	p.setState(StateInitializing, "restarting: "+cause.Error())
 	if d.Delay <= 0 {
 		p.launch()
@@ -762,7 +779,7 @@ func (p *provider) giveUp(reason string) {
 	msg := fmt.Sprintf("provider %s: %s", p.spec.ID, reason)
 	p.lastErr = msg
 	p.setState(StateDead, msg)
-	p.rt.hub.Publish(p.spec.ID, events.Alert{Level: "critical", Message: msg})
+	p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.Alert{Level: "critical", Message: msg})
 	p.failWaiters(fmt.Errorf("%w: %s", ErrUnavailable, msg))
 }
 
@@ -876,7 +893,7 @@ func (p *provider) onHealthDone(m *healthDone) {
 
 func (p *provider) failCheck(err error) {
 	degraded := p.health.Fail()
-	p.rt.hub.Publish(p.spec.ID, events.HealthChecked{OK: false, Failures: p.health.Failures(), Error: err.Error()})
+	p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.HealthChecked{OK: false, Failures: p.health.Failures(), Error: err.Error()})
 	if degraded && p.state == StateReady {
 		p.setState(StateDegraded, fmt.Sprintf("%d consecutive failures: %v", p.health.Failures(), err))
 		return

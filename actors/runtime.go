@@ -241,7 +241,7 @@ func (r *Runtime) trackProcess(p transports.Backend) {
 func (r *Runtime) logLine(ref *providerRef, line string) {
 	e := LogEntry{Timestamp: time.Now().UTC(), Line: line, ProviderID: ref.id, Stream: "stderr"}
 	ref.logs.add(e)
-	r.hub.Publish(ref.id, events.ProviderLog{Stream: "stderr", Line: line, At: e.Timestamp})
+	r.hub.PublishFor(ref.info.Load().Spec.Tenant, ref.id, events.ProviderLog{Stream: "stderr", Line: line, At: e.Timestamp})
 }
 
 func (r *Runtime) lookup(id string) (*providerRef, error) {
@@ -534,7 +534,7 @@ func (s *providersSupervisor) create(ctx actor.Context, spec Spec) error {
 	rt.order = append(rt.order, spec.ID)
 	rt.mu.Unlock()
 	rt.metrics.setState(spec.ID, StateCold)
-	rt.hub.Publish(spec.ID, events.ProviderRegistered{Mode: spec.Mode})
+	rt.hub.PublishFor(spec.Tenant, spec.ID, events.ProviderRegistered{Mode: spec.Mode})
 	return nil
 }
 
@@ -559,6 +559,6 @@ func (s *providersSupervisor) delete(ctx actor.Context, id string) error {
 	// its backend, it does not wait for it.
 	_ = ctx.StopFuture(ref.pid).Wait()
 	rt.metrics.remove(id)
-	rt.hub.Publish(id, events.ProviderRemoved{})
+	rt.hub.PublishFor(ref.info.Load().Spec.Tenant, id, events.ProviderRemoved{})
 	return nil
 }

@@ -43,3 +43,16 @@ func (p *Principal) Allows(a Access) bool {
 	}
 	return false
 }
+
+// IsAdmin reports whether the principal holds the admin role. Of the
+// built-in roles only admin grants system:read, the permission of the
+// gateway-wide views (such as /metrics when it requires authentication)
+// whose labels name every tenant's servers and tools.
+func (p *Principal) IsAdmin() bool {
+	for _, r := range p.Roles {
+		if r == RoleAdmin {
+			return true
+		}
+	}
+	return false
+}

@@ -25,6 +25,12 @@ type Event struct {
 	Time time.Time `json:"timestamp"`
 	// ProviderID names the provider the event concerns, if any.
 	ProviderID string `json:"provider_id,omitempty"`
+	// Tenant names the tenant the event belongs to: that of the provider
+	// or group it concerns, or of the object a tenant-scoped payload
+	// describes; "" for a runtime-wide event. Subscribers filter on it,
+	// so a tenant's stream never carries another tenant's events, even
+	// those of a provider already removed.
+	Tenant string `json:"tenant_id,omitempty"`
 	// Data is the typed payload.
 	Data Payload `json:"data"`
 }
@@ -193,10 +199,27 @@ func (h *Hub) Subscribers() int {
 // Published reports how many events the hub has published.
 func (h *Hub) Published() uint64 { return h.seq.Load() }
 
-// Publish stamps and delivers an event to every matching subscriber. A
-// subscriber whose queue is full is dropped rather than waited for.
+// TenantScoped is implemented by the payloads of events that belong to a
+// tenant by themselves (sessions, approvals, tasks, security events).
+type TenantScoped interface{ TenantID() string }
+
+// Publish stamps and delivers an event of no tenant, or of the tenant its
+// payload names (see TenantScoped). Events about a provider or a group go
+// through PublishFor with the owner's tenant.
 func (h *Hub) Publish(providerID string, p Payload) {
-	ev := &Event{Kind: p.Type(), Seq: h.seq.Add(1), Time: h.now().UTC(), ProviderID: providerID, Data: p}
+	h.PublishFor("", providerID, p)
+}
+
+// PublishFor stamps and delivers an event of a tenant to every matching
+// subscriber; an empty tenant is taken from a TenantScoped payload. A
+// subscriber whose queue is full is dropped rather than waited for.
+func (h *Hub) PublishFor(tenant, providerID string, p Payload) {
+	if tenant == "" {
+		if ts, ok := p.(TenantScoped); ok {
+			tenant = ts.TenantID()
+		}
+	}
+	ev := &Event{Kind: p.Type(), Seq: h.seq.Add(1), Time: h.now().UTC(), ProviderID: providerID, Tenant: tenant, Data: p}
 	var slow []*Subscription
 	h.mu.RLock()
 	for s := range h.subs {
@@ -257,6 +280,20 @@ func (ToolPoisoningDetected) Type() string { return "ToolPoisoningDetected" }
 
 // TenantID names the tenant the event belongs to.
 func (e ToolPoisoningDetected) TenantID() string { return e.Tenant }
+
+// ToolAdded is a security event: a server pinned at registration started
+// serving a tool it was not registered with. The tool stays hidden (not
+// listed, not callable) until the server is registered again.
+type ToolAdded struct {
+	Tenant string `json:"tenant_id"`
+	Tool   string `json:"tool_name"`
+}
+
+// Type implements Payload.
+func (ToolAdded) Type() string { return "ToolAdded" }
+
+// TenantID names the tenant the event belongs to.
+func (e ToolAdded) TenantID() string { return e.Tenant }
 
 // SessionChanged records an agent session created, ended or expired.
 type SessionChanged struct {

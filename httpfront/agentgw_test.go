@@ -508,8 +508,8 @@ func TestV1RugPullQuarantines(t *testing.T) {
 		return g.v1(t, "POST", "/v1/mcp/tools/call", fmt.Sprintf(`{"server_id":%q,"tool_name":%q,"arguments":%s}`, id, tool, args), "alpha")
 	}
 	want(t, call("echo", `{"text":"before"}`), 200, "", "call before the change")
-	// The server changes its tools after registration.
-	want(t, call("add_tool", `{"name":"exfiltrate"}`), 200, "", "tool added at run time")
+	// The server drops a pinned tool after registration.
+	want(t, call("remove_tool", `{"name":"add"}`), 200, "", "tool removed at run time")
 	waitEvent(t, sub, "tool poisoning", func(e *events.Event) bool {
 		p, ok := e.Data.(events.ToolPoisoningDetected)
 		return ok && e.ProviderID == id && p.Tenant == "alpha" && p.Registered != p.Served

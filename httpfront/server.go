@@ -313,7 +313,17 @@ func (s *Server) health(ctx *fasthttp.RequestCtx) {
 	})
 }
 
+// metrics answers GET /metrics. Its labels name every tenant's servers and
+// tools, so when metrics.require_auth closes it, only a principal granted
+// system:read (an admin) may scrape it; a tenant's developer or viewer
+// gets 403.
 func (s *Server) metrics(ctx *fasthttp.RequestCtx) {
+	if s.opts.MetricsRequireAuth && !s.open {
+		if p, _ := ctx.UserValue(web.PrincipalKey).(*auth.Principal); p == nil || !p.IsAdmin() {
+			web.Error(ctx, web.Errorf(http.StatusForbidden, "Forbidden", "/metrics needs the system:read permission (an admin principal)"))
+			return
+		}
+	}
 	ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
 	ctx.SetStatusCode(http.StatusOK)
 	w := ctx.Response.BodyWriter()

@@ -407,19 +407,23 @@ func (a *API) history(ctx *fasthttp.RequestCtx, id string) {
 	web.JSON(ctx, http.StatusOK, map[string]any{"provider_id": id, "history": records, "total": h.Total})
 }
 
+// system answers GET /api/system with the request's tenant's numbers
+// only: its providers, their tools and the calls they finished.
 func (a *API) system(ctx *fasthttp.RequestCtx) {
 	byState := map[string]int{}
 	total, tools := 0, 0
+	var calls int64
 	for _, i := range a.rt.TenantServers(web.Tenant(ctx)) {
 		total++
 		byState[string(i.State)]++
 		tools += len(i.Tools)
+		calls += i.Calls
 	}
 	web.JSON(ctx, http.StatusOK, map[string]any{"system": map[string]any{
 		"total_providers":    total,
 		"providers_by_state": byState,
 		"total_tools":        tools,
-		"total_tool_calls":   a.rt.TotalCalls(),
+		"total_tool_calls":   calls,
 		"uptime_seconds":     a.rt.Uptime().Seconds(),
 		"version":            a.rt.Version(),
 	}})

@@ -634,28 +634,25 @@ func truncateReason(s string) string {
 	return s
 }
 
-// tenantScoped is implemented by the payloads of events that belong to a
-// tenant (sessions, approvals, tasks, security events).
-type tenantScoped interface{ TenantID() string }
-
-// scoped narrows a filter to the events a tenant may see: those of its own
-// objects and providers, and those of no tenant (runtime-wide alerts). An
-// event of a provider already removed is shown to the default tenant only.
-// It runs in the publisher, so it only reads published snapshots.
+// scoped narrows a filter to the events a tenant may see: those whose
+// envelope names the tenant, and those of no tenant (runtime-wide alerts).
+// The tenant is the request's (a tenant-bound token's, else x-tenant-id,
+// else the default tenant), so a subscriber sees only its own tenant's
+// providers, groups and objects. An event about a provider published
+// without a tenant falls back to the provider's current owner; one whose
+// provider is gone is shown to the default tenant only. It runs in the
+// publisher, so it only reads published snapshots.
 func (h *Handler) scoped(tenant string, filter events.Filter) events.Filter {
 	return func(ev *events.Event) bool {
-		if ts, ok := ev.Data.(tenantScoped); ok {
-			if ts.TenantID() != tenant {
-				return false
-			}
-		} else if ev.ProviderID != "" {
-			owner := auth.DefaultTenant
+		owner := ev.Tenant
+		if owner == "" && ev.ProviderID != "" {
+			owner = auth.DefaultTenant
 			if info, err := h.rt.Get(ev.ProviderID); err == nil {
 				owner = info.Spec.Tenant
 			}
-			if owner != tenant {
-				return false
-			}
+		}
+		if owner != "" && owner != tenant {
+			return false
 		}
 		return filter == nil || filter(ev)
 	}

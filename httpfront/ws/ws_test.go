@@ -135,6 +135,7 @@ type frame struct {
 	Seq        uint64          `json:"seq"`
 	Timestamp  time.Time       `json:"timestamp"`
 	ProviderID string          `json:"provider_id"`
+	Tenant     string          `json:"tenant_id"`
 	Data       json.RawMessage `json:"data"`
 	Replay     bool            `json:"replay"`
 	raw        []byte
@@ -525,7 +526,11 @@ func callStderr(t *testing.T, rt *actors.Runtime, id, text string, n int) {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	args := fmt.Sprintf(`{"n":%d,"text":%q}`, n, text)
-	if _, err := rt.Call(ctx, &actors.CallRequest{Tenant: actors.DefaultTenant, Target: id, Tool: "stderr", Args: []byte(args)}); err != nil {
+	tenant, _, err := rt.Owner(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Call(ctx, &actors.CallRequest{Tenant: tenant, Target: id, Tool: "stderr", Args: []byte(args)}); err != nil {
 		t.Fatalf("call stderr: %v", err)
 	}
 }
@@ -735,4 +740,96 @@ func TestCloseEndsAllConnections(t *testing.T) {
 		t.Fatalf("dial after Close: %v %v", err, resp)
 	}
 	h.Close() // idempotent
+}
+
+// TestStreamsScopedToTenant: a provider of tenant beta starts, serves a
+// call and is removed. Beta's streams carry it; the streams of the default
+// tenant and of alpha carry nothing about it, not even the events
+// published after it left the registry (its last state change and its
+// removal), and neither may open its logs.
+func TestStreamsScopedToTenant(t *testing.T) {
+	rt := newRuntime(t)
+	if err := rt.Create(actors.Spec{ID: "b1", Tenant: "beta", Mode: "subprocess", Command: []string{testbin.TestServer(t)}}); err != nil {
+		t.Fatal(err)
+	}
+	h := newHandler(t, rt, Options{})
+	addr := serve(t, map[string]*Handler{"": h})
+	as := func(tenant string) http.Header {
+		if tenant == "" {
+			return nil
+		}
+		return http.Header{"X-Tenant-Id": {tenant}}
+	}
+	beta := startPump(t, dial(t, addr, "/api/ws/events", as("beta")))
+	betaState := startPump(t, dial(t, addr, "/api/ws/state", as("beta")))
+	others := map[string]*pump{
+		"default events": startPump(t, dial(t, addr, "/api/ws/events", as(""))),
+		"default state":  startPump(t, dial(t, addr, "/api/ws/state", as(""))),
+		"alpha events":   startPump(t, dial(t, addr, "/api/ws/events", as("alpha"))),
+		"alpha state":    startPump(t, dial(t, addr, "/api/ws/state", as("alpha"))),
+	}
+	for _, tenant := range []string{"", "alpha"} {
+		_, resp, err := dialRaw(addr, "/api/ws/providers/b1/logs", as(tenant))
+		if !errors.Is(err, websocket.ErrBadHandshake) || resp == nil || resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("tenant %q opens beta's logs: %v %v", tenant, err, resp)
+		}
+	}
+	betaLogs := startPump(t, dial(t, addr, "/api/ws/providers/b1/logs", as("beta")))
+
+	callStderr(t, rt, "b1", "beta says", 1)
+	if f := betaLogs.next(t); f.Type != "ProviderLog" || f.log(t).Line != "beta says 1" {
+		t.Fatalf("beta's log stream: %s", f.raw)
+	}
+	// Beta sees the call (so it was published before the removal).
+	seen := map[string]bool{}
+	for !seen["ToolInvoked"] {
+		if f := beta.next(t); f.ProviderID == "b1" {
+			if f.Tenant != "beta" {
+				t.Fatalf("beta's event without its tenant: %s", f.raw)
+			}
+			seen[f.Type] = true
+		}
+	}
+	// Delete answers once the provider's last events (its final state
+	// change, its removal) are published; a marker published after it is
+	// behind them in every queue, so a stream that reaches the marker
+	// without b1 never carries it.
+	if err := rt.Delete("b1"); err != nil {
+		t.Fatal(err)
+	}
+	rt.Hub().Publish("", events.ProviderStateChanged{From: "none", To: "marker"})
+	for name, p := range others {
+		for {
+			f := p.next(t)
+			if f.ProviderID == "b1" || f.Tenant == "beta" {
+				t.Fatalf("%s carries beta's event: %s", name, f.raw)
+			}
+			if f.Type == "ProviderStateChanged" && strings.Contains(string(f.Data), `"marker"`) {
+				break
+			}
+		}
+	}
+	// Beta sees its provider go, every event stamped with its tenant.
+	for !seen["ProviderRemoved"] {
+		f := beta.next(t)
+		if f.ProviderID == "b1" {
+			if f.Tenant != "beta" {
+				t.Fatalf("beta's event without its tenant: %s", f.raw)
+			}
+			seen[f.Type] = true
+		}
+	}
+	for _, kind := range []string{"ProviderStateChanged", "ToolInvoked", "ProviderLog"} {
+		if !seen[kind] {
+			t.Fatalf("beta's stream lacks %s", kind)
+		}
+	}
+	for {
+		f := betaState.next(t)
+		var d events.ProviderStateChanged
+		_ = json.Unmarshal(f.Data, &d)
+		if f.ProviderID == "b1" && d.To == "stopped" {
+			break
+		}
+	}
 }
