@@ -208,7 +208,7 @@ func (r *Runtime) newBreaker(spec GroupSpec, member string) *supervisor.Breaker 
 	cfg.OnChange = func(from, to supervisor.BreakerState) {
 		hub.Publish(gid, events.BreakerChanged{Member: member, From: from.String(), To: to.String()})
 	}
-	return supervisor.NewBreaker(cfg, supervisor.RealClock{})
+	return supervisor.NewBreaker(cfg, r.clock)
 }
 
 // usable reads a provider's published state without copying its snapshot.

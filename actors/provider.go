@@ -69,6 +69,9 @@ type (
 		outcome string
 		latency time.Duration
 		err     error
+		// at is when the call ended by rt.clock: it counts as activity
+		// then, not when the actor gets to this message.
+		at time.Time
 	}
 )
 
@@ -99,14 +102,16 @@ type provider struct {
 	queue     []waiter
 	restarter *supervisor.Restarter
 	health    *supervisor.HealthTracker
-	healthT   *time.Timer
-	restartT  *time.Timer
-	idleT     *time.Timer
+	healthT   supervisor.Timer
+	restartT  supervisor.Timer
+	idleT     supervisor.Timer
 
 	lastErr   string
 	restarts  int
 	startedAt time.Time
-	lastUsed  time.Time
+	// lastUsed is when a call last began or ended, read from rt.clock
+	// like every time the idle, health and restart timers depend on.
+	lastUsed time.Time
 	// hist is a ring of the last historySize invocations; histPos counts
 	// every invocation, so hist[histPos%historySize] is the next slot.
 	hist    []Invocation
@@ -130,7 +135,7 @@ func newProvider(rt *Runtime, ref *providerRef, spec Spec) *provider {
 		state:     StateCold,
 		toolIdx:   map[string]*toolStats{},
 		active:    map[*CallTool]struct{}{},
-		restarter: supervisor.NewRestarter(spec.Restart, supervisor.RealClock{}, nil),
+		restarter: supervisor.NewRestarter(spec.Restart, rt.clock, nil),
 		health:    supervisor.NewHealthTracker(spec.DegradedAfter),
 	}
 }
@@ -258,12 +263,12 @@ func (p *provider) armIdle() {
 	}
 	wait := p.spec.IdleTTL
 	if !p.lastUsed.IsZero() {
-		if left := p.spec.IdleTTL - time.Since(p.lastUsed); left > 0 && left < wait {
+		if left := p.spec.IdleTTL - p.rt.clock.Now().Sub(p.lastUsed); left > 0 && left < wait {
 			wait = left
 		}
 	}
 	gen, self, root := p.gen, p.self, p.rt.system.Root
-	p.idleT = time.AfterFunc(wait, func() { root.Send(self, &idleTick{gen: gen}) })
+	p.idleT = p.rt.clock.AfterFunc(wait, func() { root.Send(self, &idleTick{gen: gen}) })
 }
 
 // ---- calls ----
@@ -329,7 +334,7 @@ func (p *provider) dispatch(m *CallTool, sender *actor.PID) {
 			return
 		}
 	}
-	rt, self, tool := p.rt, p.self, m.Tool
+	rt, self, tool, clock := p.rt, p.self, m.Tool, p.rt.clock
 	ts.inflight.Inc()
 	id, err := p.sess.GoCallWith(tool, m.Args, m.Extra, timeout, func(r transports.Response) {
 		lat := time.Since(begin)
@@ -347,7 +352,7 @@ func (p *provider) dispatch(m *CallTool, sender *actor.PID) {
 		ts.observe(outcome, lat)
 		// The actor hears first, so anything the caller asks after its
 		// reply (history, counters) already includes this call.
-		rt.system.Root.Send(self, &callDone{msg: m, tool: tool, outcome: outcome, latency: lat, err: rep.Err})
+		rt.system.Root.Send(self, &callDone{msg: m, tool: tool, outcome: outcome, latency: lat, err: rep.Err, at: clock.Now()})
 		m.respond(rt, sender, rep)
 	})
 	if err != nil {
@@ -359,7 +364,7 @@ func (p *provider) dispatch(m *CallTool, sender *actor.PID) {
 	m.started(p.sess.Mux(), id)
 	p.active[m] = struct{}{}
 	p.ref.inflight.Add(1)
-	p.lastUsed = begin
+	p.lastUsed = p.rt.clock.Now()
 }
 
 func (p *provider) onCallDone(m *callDone) {
@@ -367,7 +372,9 @@ func (p *provider) onCallDone(m *callDone) {
 	p.ref.inflight.Add(-1)
 	p.drainQueue()
 	now := time.Now()
-	p.lastUsed = now
+	if m.at.After(p.lastUsed) {
+		p.lastUsed = m.at
+	}
 	// Counters are read live by snapshot(); no new snapshot per call.
 	p.ref.calls.Add(1)
 	p.ref.lastUsed.Store(now.UnixNano())
@@ -708,7 +715,7 @@ func (p *provider) onStarted(m *started) {
 	info := m.sess.Info()
 	p.server = &info
 	p.startedAt = time.Now()
-	p.lastUsed = p.startedAt
+	p.lastUsed = p.rt.clock.Now()
 	p.lastErr = ""
 	p.restarter.Healthy()
 	p.health = supervisor.NewHealthTracker(p.spec.DegradedAfter)
@@ -756,7 +763,7 @@ func (p *provider) crashed(cause error) {
 	}
 	p.gen++ // a late exit of the old process must not count twice
 	gen, self, root := p.gen, p.self, p.rt.system.Root
-	p.restartT = time.AfterFunc(d.Delay, func() { root.Send(self, &restartNow{gen: gen}) })
+	p.restartT = p.rt.clock.AfterFunc(d.Delay, func() { root.Send(self, &restartNow{gen: gen}) })
 }
 
 // giveUp marks the provider dead, raises a critical alert and refuses the
@@ -790,7 +797,7 @@ func (p *provider) onIdle() {
 	if p.state != StateReady && p.state != StateDegraded {
 		return
 	}
-	if p.inFlight() > 0 || len(p.waiting) > 0 || time.Since(p.lastUsed) < p.spec.IdleTTL {
+	if p.inFlight() > 0 || len(p.waiting) > 0 || p.rt.clock.Now().Sub(p.lastUsed) < p.spec.IdleTTL {
 		p.armIdle() // busy or recently used: not idle yet
 		return
 	}
@@ -826,7 +833,7 @@ func (p *provider) scheduleHealth() {
 		return
 	}
 	gen, self, root := p.gen, p.self, p.rt.system.Root
-	p.healthT = time.AfterFunc(p.spec.HealthInterval, func() { root.Send(self, &healthTick{gen: gen}) })
+	p.healthT = p.rt.clock.AfterFunc(p.spec.HealthInterval, func() { root.Send(self, &healthTick{gen: gen}) })
 }
 
 func (p *provider) stopHealth() {

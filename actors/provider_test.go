@@ -155,17 +155,34 @@ func TestLazyStartAndCall(t *testing.T) {
 	}
 }
 
+// newFakeRT is newRT on a fake clock: idle stops, health checks and
+// restart backoffs happen only when the test advances it.
+func newFakeRT(t *testing.T) (*Runtime, *supervisor.FakeClock) {
+	t.Helper()
+	clk := supervisor.NewFakeClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	return newRTWith(t, Options{Version: "test", Clock: clk}), clk
+}
+
+// waitTimers waits until the runtime's actors have exactly n timers armed.
+func waitTimers(t *testing.T, clk *supervisor.FakeClock, n int) {
+	t.Helper()
+	if !clk.WaitTimers(n, 5*time.Second) {
+		t.Fatalf("%d timers armed, want %d", clk.Timers(), n)
+	}
+}
+
 func TestIdleStop(t *testing.T) {
-	rt := newRT(t)
+	rt, clk := newFakeRT(t)
 	sub := watch(t, rt)
 	spec := fastSpec("idle")
-	spec.IdleTTL = 300 * time.Millisecond
-	spec.HealthInterval = 50 * time.Millisecond // pings must not count as activity
+	spec.IdleTTL = 5 * time.Minute
 	if err := rt.Create(spec); err != nil {
 		t.Fatal(err)
 	}
 	call(t, rt, "idle", "echo", `{"text":"x"}`)
 	pid := mustInfo(t, rt, "idle").Pid
+	waitTimers(t, clk, 1) // the idle timer
+	clk.Advance(spec.IdleTTL)
 	e := waitEvent(t, sub, 10*time.Second, "idle stop", stateIs("idle", StateCold))
 	if c := e.Data.(events.ProviderStateChanged); c.Reason != "idle" {
 		t.Fatalf("reason %q", c.Reason)
@@ -178,6 +195,35 @@ func TestIdleStop(t *testing.T) {
 	if got := text(t, call(t, rt, "idle", "echo", `{"text":"again"}`)); got != "again" {
 		t.Fatalf("echo after idle stop = %q", got)
 	}
+}
+
+// TestIdleTTLCountsFromTheLastCall: a call half way through the TTL
+// postpones the stop to a full TTL after it, and not a moment longer.
+func TestIdleTTLCountsFromTheLastCall(t *testing.T) {
+	rt, clk := newFakeRT(t)
+	sub := watch(t, rt)
+	spec := fastSpec("ttl")
+	spec.IdleTTL = time.Minute
+	if err := rt.Create(spec); err != nil {
+		t.Fatal(err)
+	}
+	call(t, rt, "ttl", "echo", `{"text":"first"}`)
+	waitTimers(t, clk, 1)
+	clk.Advance(30 * time.Second)
+	call(t, rt, "ttl", "echo", `{"text":"half way"}`)
+	clk.Advance(30 * time.Second) // the first TTL ends: used 30s ago, not idle
+	// The timer fired; the actor re-arms it for the 30s left instead of
+	// stopping (a stop arms no idle timer).
+	waitTimers(t, clk, 1)
+	if info := mustInfo(t, rt, "ttl"); info.State != StateReady {
+		t.Fatalf("stopped %s after the last call, TTL %s: %s", 30*time.Second, spec.IdleTTL, info.State)
+	}
+	clk.Advance(30*time.Second - time.Millisecond)
+	if clk.Timers() != 1 {
+		t.Fatal("the idle timer fired before a full TTL without calls")
+	}
+	clk.Advance(time.Millisecond)
+	waitEvent(t, sub, 10*time.Second, "idle stop", stateIs("ttl", StateCold))
 }
 
 // waitInfo polls a provider's live counters (no event announces them)
@@ -228,27 +274,89 @@ func TestCrashRestartsAndNextCallSucceeds(t *testing.T) {
 	testbin.WaitGone(t, pid, 10*time.Second)
 }
 
+// restarting matches a provider's restart decision with the given attempt.
+func restarting(id string, attempt int) func(*events.Event) bool {
+	return func(e *events.Event) bool {
+		r, ok := e.Data.(events.ProviderRestarting)
+		return ok && e.ProviderID == id && r.Attempt == attempt
+	}
+}
+
 func TestDeadAfterTooManyRestarts(t *testing.T) {
-	rt := newRT(t)
+	rt, clk := newFakeRT(t)
 	sub := watch(t, rt)
 	spec := fastSpec("d", "SY_TESTSERVER_MODE", "exit")
 	if err := rt.Create(spec); err != nil {
 		t.Fatal(err)
 	}
-	_, err := rt.Call(context.Background(), "d", "echo", []byte(`{"text":"x"}`))
-	if !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("call to a provider that cannot start: %v", err)
+	done := make(chan error, 1)
+	go func() {
+		_, err := rt.Call(context.Background(), "d", "echo", []byte(`{"text":"x"}`))
+		done <- err
+	}()
+	// The first crash restarts at once, the next ones after a backoff.
+	waitEvent(t, sub, 10*time.Second, "restart 1", restarting("d", 1))
+	for _, step := range []struct {
+		attempt int
+		delay   time.Duration
+	}{{2, 20 * time.Millisecond}, {3, 40 * time.Millisecond}} {
+		e := waitEvent(t, sub, 10*time.Second, fmt.Sprintf("restart %d", step.attempt), restarting("d", step.attempt))
+		if got := e.Data.(events.ProviderRestarting).DelayMs; got != ms(step.delay) {
+			t.Fatalf("attempt %d waits %vms, want %s", step.attempt, got, step.delay)
+		}
+		waitTimers(t, clk, 1)
+		clk.Advance(step.delay)
 	}
 	waitEvent(t, sub, 10*time.Second, "alert", func(e *events.Event) bool {
 		a, ok := e.Data.(events.Alert)
 		return ok && e.ProviderID == "d" && a.Level == "critical"
 	})
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("call to a provider that cannot start: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call waiting for a provider that went dead was not answered")
+	}
 	info := mustInfo(t, rt, "d")
 	if info.State != StateDead || info.Restarts != 3 || !strings.Contains(info.LastError, "restarts") {
 		t.Fatalf("dead provider: %+v", info)
 	}
 	if _, err := rt.Call(context.Background(), "d", "echo", nil); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("call to a dead provider: %v", err)
+	}
+}
+
+// TestRestartBackoffWaitsOnTheClock: a restart after a backoff happens when
+// the backoff has passed on the runtime's clock, not before.
+func TestRestartBackoffWaitsOnTheClock(t *testing.T) {
+	rt, clk := newFakeRT(t)
+	sub := watch(t, rt)
+	spec := fastSpec("b", "SY_TESTSERVER_MODE", "exit")
+	spec.Restart.MaxRestarts = 10
+	spec.Restart.InitialBackoff = 10 * time.Second
+	spec.Restart.MaxBackoff = time.Hour
+	if err := rt.Create(spec); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = rt.Call(context.Background(), "b", "echo", nil) }()
+	e := waitEvent(t, sub, 10*time.Second, "restart 2", restarting("b", 2))
+	if got := e.Data.(events.ProviderRestarting).DelayMs; got != 10000 {
+		t.Fatalf("second restart waits %vms, want 10000", got)
+	}
+	waitTimers(t, clk, 1)
+	clk.Advance(10*time.Second - time.Millisecond)
+	if clk.Timers() != 1 {
+		t.Fatal("the restart timer fired before its backoff passed")
+	}
+	clk.Advance(time.Millisecond)
+	e = waitEvent(t, sub, 10*time.Second, "restart 3", restarting("b", 3))
+	if got := e.Data.(events.ProviderRestarting).DelayMs; got != 20000 {
+		t.Fatalf("third restart waits %vms, want 20000 (doubled)", got)
+	}
+	if info := mustInfo(t, rt, "b"); info.Restarts != 3 || info.State != StateInitializing {
+		t.Fatalf("after three failed starts: restarts=%d state=%s", info.Restarts, info.State)
 	}
 }
 
@@ -503,24 +611,28 @@ func TestCancelledCallIsAbandoned(t *testing.T) {
 }
 
 func TestHealthChecksPassAndDoNotKeepAlive(t *testing.T) {
-	rt := newRT(t)
+	rt, clk := newFakeRT(t)
 	sub := watch(t, rt)
 	spec := fastSpec("hc")
-	// A check's timeout is its interval; 100ms leaves a loaded machine
-	// (the race detector, parallel packages) room to answer a ping.
-	spec.HealthInterval = 100 * time.Millisecond
-	spec.IdleTTL = 700 * time.Millisecond
+	spec.HealthInterval = time.Second
+	spec.IdleTTL = 3500 * time.Millisecond
 	if err := rt.Create(spec); err != nil {
 		t.Fatal(err)
 	}
 	call(t, rt, "hc", "echo", `{"text":"x"}`)
-	// Health checks run every 100ms, yet the provider still goes idle.
-	waitEvent(t, sub, 10*time.Second, "idle stop", stateIs("hc", StateCold))
-	info := mustInfo(t, rt, "hc")
-	if len(info.Health) < 3 {
-		t.Fatalf("only %d health checks ran", len(info.Health))
+	waitTimers(t, clk, 2) // idle and health
+	for i := 1; i <= 3; i++ {
+		clk.Advance(spec.HealthInterval)
+		// The check ran once the actor has armed the next one.
+		waitTimers(t, clk, 2)
+		if n := len(mustInfo(t, rt, "hc").Health); n != i {
+			t.Fatalf("after %d intervals %d health checks ran", i, n)
+		}
 	}
-	for _, c := range info.Health {
+	// Three checks passed, yet the provider goes idle on time.
+	clk.Advance(500 * time.Millisecond)
+	waitEvent(t, sub, 10*time.Second, "idle stop", stateIs("hc", StateCold))
+	for _, c := range mustInfo(t, rt, "hc").Health {
 		if !c.OK {
 			t.Fatalf("a health check failed against a healthy server: %+v", c)
 		}

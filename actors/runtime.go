@@ -13,6 +13,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/switchyard-mcp/switchyard/events"
+	"github.com/switchyard-mcp/switchyard/supervisor"
 	"github.com/switchyard-mcp/switchyard/transports"
 )
 
@@ -108,6 +109,10 @@ type Options struct {
 	Owner string
 	// Gateway tunes the agent gateway's sessions, approvals and chains.
 	Gateway GatewayOptions
+	// Clock times the providers' idle stops, health checks and restart
+	// backoffs and the groups' breaker timeouts (real time if nil); tests
+	// drive it with a FakeClock.
+	Clock supervisor.TimerClock
 }
 
 // Runtime is the actor system with its providers supervisor, and the API
@@ -120,6 +125,7 @@ type Runtime struct {
 	version string
 	started time.Time
 	opts    Options
+	clock   supervisor.TimerClock
 	sup     *actor.PID
 
 	mu         sync.RWMutex
@@ -154,6 +160,9 @@ func NewRuntime(o Options) *Runtime {
 	if o.Version == "" {
 		o.Version = "dev"
 	}
+	if o.Clock == nil {
+		o.Clock = supervisor.RealClock{}
+	}
 	// protoactor logs routine events (dead letters of late replies after a
 	// stop) at info level; only its warnings and errors are worth keeping.
 	actorLog := slog.New(minLevel{o.Logger.Handler(), slog.LevelWarn}).With("component", "actors")
@@ -169,6 +178,7 @@ func NewRuntime(o Options) *Runtime {
 		version: o.Version,
 		started: time.Now(),
 		opts:    o,
+		clock:   o.Clock,
 		refs:    map[string]*providerRef{},
 		groups:  map[string]*groupRef{},
 		procs:   map[transports.Backend]struct{}{},
