@@ -103,7 +103,10 @@ type provider struct {
 	restarter *supervisor.Restarter
 	health    *supervisor.HealthTracker
 	healthT   supervisor.Timer
+	// restartT is set while a restart waits out its backoff (no start
+	// attempt runs); restartAt is when it ends.
 	restartT  supervisor.Timer
+	restartAt time.Time
 	idleT     supervisor.Timer
 
 	lastErr   string
@@ -292,6 +295,10 @@ func (p *provider) onCall(m *CallTool, sender *actor.PID) {
 		p.park(m, sender, m.Deadline)
 		p.begin("first use")
 	case StateInitializing:
+		if p.restartT != nil {
+			m.respond(p.rt, sender, &CallReply{Retryable: true, Err: p.backoffErr()})
+			return
+		}
 		p.park(m, sender, m.Deadline)
 	case StateStopped:
 		m.respond(p.rt, sender, &CallReply{Retryable: true, Err: fmt.Errorf("%w: provider %s is stopped; start it first", ErrUnavailable, p.spec.ID)})
@@ -501,6 +508,10 @@ func (p *provider) onListTools(m *ListTools, sender *actor.PID) {
 		p.park(m, sender, m.Deadline)
 		p.begin("tool discovery")
 	case StateInitializing:
+		if p.restartT != nil {
+			p.reply(sender, &ToolsReply{Err: p.backoffErr()})
+			return
+		}
 		p.park(m, sender, m.Deadline)
 	default:
 		p.reply(sender, &ToolsReply{Tools: p.tools})
@@ -626,6 +637,9 @@ func (p *provider) onStart(m *Start, sender *actor.PID) {
 		p.reply(sender, &Result{State: p.state})
 	case StateInitializing:
 		p.park(m, sender, m.Deadline)
+		if p.restartT != nil {
+			p.launch() // a start asked for does not wait out the backoff
+		}
 	default:
 		if p.state == StateDead {
 			p.restarter.Reset()
@@ -643,6 +657,7 @@ func (p *provider) begin(reason string) {
 
 // launch starts the backend off the mailbox; the outcome arrives as started.
 func (p *provider) launch() {
+	p.cancelRestart()
 	p.gen++
 	gen, spec, self, rt, ref := p.gen, p.spec, p.self, p.rt, p.ref
 	root := rt.system.Root
@@ -703,6 +718,8 @@ func (p *provider) onStarted(m *started) {
 			p.giveUp(m.err.Error())
 			return
 		}
+		// What waits for this start fails now, not after the exit.
+		p.failStart(m.err)
 		if m.proc == nil {
 			// It never ran, so no exit will follow: decide now.
 			p.crashed(m.err)
@@ -753,6 +770,7 @@ func (p *provider) crashed(cause error) {
 		p.giveUp(fmt.Sprintf("%v; last error: %v", p.restarter.Err(), cause))
 		return
 	}
+	p.failStart(cause)
 	p.restarts++
 	p.rt.metrics.restart(p.spec.ID)
 	p.rt.hub.Publish(p.spec.ID, events.ProviderRestarting{Attempt: d.Attempt, DelayMs: ms(d.Delay), Reason: cause.Error()})
@@ -763,7 +781,37 @@ func (p *provider) crashed(cause error) {
 	}
 	p.gen++ // a late exit of the old process must not count twice
 	gen, self, root := p.gen, p.self, p.rt.system.Root
+	p.restartAt = p.rt.clock.Now().Add(d.Delay)
 	p.restartT = p.rt.clock.AfterFunc(d.Delay, func() { root.Send(self, &restartNow{gen: gen}) })
+}
+
+// failStart refuses the requests waiting for a start that failed or a
+// provider that crashed: they never reached the backend, so they may be
+// retried elsewhere at once instead of waiting out a backoff and the
+// next attempt, which may fail too.
+func (p *provider) failStart(cause error) {
+	if len(p.waiting) == 0 && len(p.queue) == 0 {
+		return
+	}
+	what := "crashed"
+	if p.state == StateInitializing {
+		what = "failed to start"
+	}
+	p.failWaiters(fmt.Errorf("%w: provider %s %s: %w", ErrUnavailable, p.spec.ID, what, cause))
+}
+
+// backoffErr refuses a request that arrives while a restart waits out its
+// backoff; it is retryable, later or elsewhere.
+func (p *provider) backoffErr() error {
+	left := max(p.restartAt.Sub(p.rt.clock.Now()), 0).Round(time.Millisecond)
+	return fmt.Errorf("%w: provider %s is restarting after a failure (%s); next attempt in %s", ErrUnavailable, p.spec.ID, p.lastErr, left)
+}
+
+func (p *provider) cancelRestart() {
+	if p.restartT != nil {
+		p.restartT.Stop()
+		p.restartT = nil
+	}
 }
 
 // giveUp marks the provider dead, raises a critical alert and refuses the
@@ -779,10 +827,7 @@ func (p *provider) giveUp(reason string) {
 // stop ends the backend and parks the provider in the given state.
 func (p *provider) stop(to State, reason string) {
 	p.stopHealth()
-	if p.restartT != nil {
-		p.restartT.Stop()
-		p.restartT = nil
-	}
+	p.cancelRestart()
 	if p.proc != nil {
 		p.proc.Stop()
 	}

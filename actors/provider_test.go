@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -420,6 +422,7 @@ func TestGarbageAndFloodDegradeWithoutExhaustingMemory(t *testing.T) {
 
 func TestGarbageFromStartGoesDead(t *testing.T) {
 	rt := newRT(t)
+	sub := watch(t, rt)
 	spec := fastSpec("gs", "SY_TESTSERVER_MODE", "garbage")
 	spec.StartupTimeout = 500 * time.Millisecond
 	spec.MaxMessage = 4 << 10
@@ -430,6 +433,8 @@ func TestGarbageFromStartGoesDead(t *testing.T) {
 	if _, err := rt.Call(context.Background(), "gs", "echo", nil); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("garbage server: %v", err)
 	}
+	// The call fails with the first start; the one restart fails too.
+	waitEvent(t, sub, 10*time.Second, "dead", stateIs("gs", StateDead))
 	if info := mustInfo(t, rt, "gs"); info.State != StateDead || info.Pid != 0 {
 		t.Fatalf("garbage server: %+v", info)
 	}
@@ -670,4 +675,146 @@ func TestConcurrencyLimitQueuesThenRefuses(t *testing.T) {
 			t.Fatalf("queued or running call failed: %v", r.err)
 		}
 	}
+}
+
+// TestFailedStartFailsWaitingCallsAtOnce: a call waiting for a start that
+// fails is answered then, not after the backoff and later attempts; a call
+// during the backoff is refused at once. Both are retryable.
+func TestFailedStartFailsWaitingCallsAtOnce(t *testing.T) {
+	rt := newRT(t)
+	sub := watch(t, rt)
+	spec := fastSpec("hs")
+	spec.Command = []string{"sh", "-c", "exit 1"}
+	spec.Restart.InitialBackoff = time.Hour
+	spec.Restart.MaxBackoff = time.Hour
+	if err := rt.Create(spec); err != nil {
+		t.Fatal(err)
+	}
+	// Far less than StartupTimeout+CallTimeout (15s), the budget the call
+	// would otherwise wait out.
+	const prompt = 3 * time.Second
+	answer := func(what string) (*CallReply, error) {
+		t.Helper()
+		type result struct {
+			rep *CallReply
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			rep, err := rt.Call(context.Background(), "hs", "echo", []byte(`{"text":"x"}`))
+			done <- result{rep, err}
+		}()
+		select {
+		case r := <-done:
+			return r.rep, r.err
+		case <-time.After(prompt):
+			t.Fatalf("%s: no answer within %s", what, prompt)
+			return nil, nil
+		}
+	}
+	rep, err := answer("call during the first start")
+	if !errors.Is(err, ErrUnavailable) || rep == nil || !rep.Retryable || !strings.Contains(err.Error(), "failed to start") {
+		t.Fatalf("call during a failing start: %v (%+v)", err, rep)
+	}
+	// The immediate restart fails too; the next one waits an hour.
+	waitEvent(t, sub, 10*time.Second, "restart 2", restarting("hs", 2))
+	rep, err = answer("call during the backoff")
+	if !errors.Is(err, ErrUnavailable) || rep == nil || !rep.Retryable || !strings.Contains(err.Error(), "next attempt in") {
+		t.Fatalf("call during a backoff: %v (%+v)", err, rep)
+	}
+	if _, err := rt.Tools(context.Background(), "hs", true); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("tool discovery during a backoff: %v", err)
+	}
+}
+
+// TestCrashLoopAnswersEveryCallInTime kills a provider's child again and
+// again under load: every call is answered, by a result or an error,
+// within CallTimeout + 1s, also while a restart waits out its backoff.
+func TestCrashLoopAnswersEveryCallInTime(t *testing.T) {
+	rt, clk := newFakeRT(t)
+	sub := watch(t, rt)
+	spec := fastSpec("loop")
+	spec.CallTimeout = 2 * time.Second
+	spec.Restart.MaxRestarts = 20
+	spec.Restart.InitialBackoff = time.Minute // on the fake clock
+	spec.Restart.MaxBackoff = time.Hour
+	if err := rt.Create(spec); err != nil {
+		t.Fatal(err)
+	}
+	call(t, rt, "loop", "echo", `{"text":"warm"}`)
+	const callers, kills = 8, 4
+	limit := spec.CallTimeout + time.Second
+	var (
+		phase    atomic.Int64           // bumped at each restart decision
+		answered [callers]atomic.Int64  // the phase in which each caller's last answered call began
+		slowest  [callers]time.Duration // written by its caller only
+		ok, bad  atomic.Int64
+		stop     = make(chan struct{})
+		wg       sync.WaitGroup
+	)
+	stopCallers := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	t.Cleanup(stopCallers) // before the runtime's shutdown
+	for i := range callers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				began, at := phase.Load(), time.Now()
+				_, err := rt.Call(context.Background(), "loop", "sleep", []byte(`{"ms":5}`))
+				slowest[i] = max(slowest[i], time.Since(at))
+				if err == nil {
+					ok.Add(1)
+				} else {
+					bad.Add(1)
+				}
+				answered[i].Store(began)
+			}
+		})
+	}
+	// allAnswered waits until every caller had a call answered that began
+	// in the current phase.
+	allAnswered := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(limit)
+		p := phase.Load()
+		for i := range callers {
+			for answered[i].Load() < p {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: caller %d has had no call answered within %s", what, i, limit)
+				}
+				time.Sleep(time.Millisecond) // polling the callers' counters
+			}
+		}
+	}
+	for k := 1; k <= kills; k++ {
+		pid := mustInfo(t, rt, "loop").Pid
+		if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil {
+			t.Fatalf("kill %d: %v", k, err)
+		}
+		e := waitEvent(t, sub, 10*time.Second, fmt.Sprintf("restart %d", k), restarting("loop", k))
+		phase.Add(1)
+		if delay := e.Data.(events.ProviderRestarting).DelayMs; delay > 0 {
+			// While the backoff runs (it only ends when the clock is
+			// advanced), calls are answered anyway.
+			allAnswered(fmt.Sprintf("backoff after kill %d", k))
+			waitTimers(t, clk, 1)
+			clk.Advance(time.Duration(delay * float64(time.Millisecond)))
+		}
+		waitEvent(t, sub, 10*time.Second, fmt.Sprintf("ready after kill %d", k), stateIs("loop", StateReady))
+		phase.Add(1)
+		allAnswered(fmt.Sprintf("ready after kill %d", k))
+	}
+	stopCallers()
+	for i, d := range slowest {
+		if d > limit {
+			t.Fatalf("caller %d waited %s for an answer, more than %s", i, d, limit)
+		}
+	}
+	if ok.Load() == 0 || bad.Load() == 0 {
+		t.Fatalf("%d calls succeeded, %d failed: want both", ok.Load(), bad.Load())
+	}
+	t.Logf("%d calls succeeded, %d failed over %d kills", ok.Load(), bad.Load(), kills)
 }
