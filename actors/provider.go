@@ -75,6 +75,10 @@ type (
 	}
 )
 
+// panicNow makes a provider actor panic, to check what survives its
+// restart by the supervisor; only tests send it.
+type panicNow struct{}
+
 // waiter is a request parked until the provider is ready.
 type waiter struct {
 	msg      any
@@ -130,17 +134,35 @@ type provider struct {
 	active map[*CallTool]struct{}
 }
 
-func newProvider(rt *Runtime, ref *providerRef, spec Spec) *provider {
-	return &provider{
-		rt:        rt,
-		ref:       ref,
-		spec:      spec,
-		state:     StateCold,
-		toolIdx:   map[string]*toolStats{},
-		active:    map[*CallTool]struct{}{},
-		restarter: supervisor.NewRestarter(spec.Restart, rt.clock, nil),
-		health:    supervisor.NewHealthTracker(spec.DegradedAfter),
+// newProvider makes the actor of a provider from the snapshot its ref
+// holds: the first one from the spec it was created with, one restarted by
+// its supervisor (after a panic) from what the instance before published,
+// so updates, the pin, the tools and a quarantine carry over.
+func newProvider(rt *Runtime, ref *providerRef) *provider {
+	info := ref.info.Load()
+	spec := info.Spec
+	p := &provider{
+		rt:          rt,
+		ref:         ref,
+		spec:        spec,
+		state:       info.State,
+		gen:         int(ref.gen.Load()),
+		toolIdx:     map[string]*toolStats{},
+		active:      map[*CallTool]struct{}{},
+		restarter:   supervisor.NewRestarter(spec.Restart, rt.clock, nil),
+		health:      supervisor.NewHealthTracker(spec.DegradedAfter),
+		tools:       info.Tools,
+		known:       info.ToolsKnown,
+		fingerprint: info.Fingerprint,
+		quarantine:  info.Quarantine,
+		restarts:    info.Restarts,
+		lastErr:     info.LastError,
+		checks:      info.Health,
 	}
+	for _, t := range p.tools {
+		p.toolIdx[t.Name] = rt.metrics.tool(spec.ID, t.Name)
+	}
+	return p
 }
 
 // Receive implements actor.Actor.
@@ -206,8 +228,21 @@ func (p *provider) Receive(ctx actor.Context) {
 		if m.gen == p.gen {
 			p.onIdle()
 		}
-	case *actor.Stopping, *actor.Restarting:
+	case *actor.Stopping:
 		p.stop(StateStopped, "shutdown")
+	case *actor.Restarting:
+		// The backend goes with this instance; the next one starts it
+		// lazily again, unless it was stopped or dead.
+		to := StateCold
+		if p.state == StateStopped || p.state == StateDead {
+			to = p.state
+		}
+		p.stop(to, "actor restarting")
+		// Timers and goroutines of this instance name their generation;
+		// the next instance starts beyond it so their messages are stale.
+		p.ref.gen.Store(int64(p.gen))
+	case *panicNow:
+		panic(fmt.Sprintf("provider %s: panic requested", p.spec.ID))
 	case *actor.Stopped:
 		p.failWaiters(ErrShutdown)
 	}

@@ -818,3 +818,67 @@ func TestCrashLoopAnswersEveryCallInTime(t *testing.T) {
 	}
 	t.Logf("%d calls succeeded, %d failed over %d kills", ok.Load(), bad.Load(), kills)
 }
+
+// panicActor makes a provider's actor panic; its supervisor restarts it.
+func panicActor(t *testing.T, rt *Runtime, sub *events.Subscription, id string) {
+	t.Helper()
+	ref, err := rt.lookup(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.system.Root.Send(ref.pid, &panicNow{})
+	e := waitEvent(t, sub, 10*time.Second, id+" restarting", stateIs(id, StateCold))
+	if r := e.Data.(events.ProviderStateChanged).Reason; r != "actor restarting" {
+		t.Fatalf("%s went cold for %q", id, r)
+	}
+}
+
+// TestPanicKeepsUpdatesPinAndQuarantine: a provider actor restarted after
+// a panic resumes from its current spec (a PUT's changes, the pinned
+// fingerprint) and keeps a quarantine, instead of starting over from the
+// spec it was created with.
+func TestPanicKeepsUpdatesPinAndQuarantine(t *testing.T) {
+	rt := newRT(t)
+	sub := watch(t, rt)
+	for _, id := range []string{"pinned", "poisoned"} {
+		if err := rt.Create(fastSpec(id, "GIVEN", "before")); err != nil {
+			t.Fatal(err)
+		}
+		call(t, rt, id, "echo", `{"text":"warm"}`)
+	}
+	desc, idle, health := "updated", time.Hour, 30*time.Minute
+	if err := rt.Update("pinned", &Update{Description: &desc, Env: map[string]string{"GIVEN": "after"}, IdleTTL: &idle, HealthInterval: &health}); err != nil {
+		t.Fatal(err)
+	}
+	tools := mustInfo(t, rt, "pinned").Tools
+	if err := rt.pin("pinned", Fingerprint(tools), tools); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.pin("poisoned", "sha256:not-what-it-serves", nil); err != nil {
+		t.Fatal(err)
+	}
+	if q := mustInfo(t, rt, "poisoned").Quarantine; q == "" {
+		t.Fatal("a provider serving other tools than pinned is not quarantined")
+	}
+
+	panicActor(t, rt, sub, "pinned")
+	panicActor(t, rt, sub, "poisoned")
+
+	s := mustInfo(t, rt, "pinned").Spec
+	if s.Description != desc || s.Env["GIVEN"] != "after" || s.IdleTTL != idle || s.HealthInterval != health || s.Pinned != Fingerprint(tools) {
+		t.Fatalf("spec after a panic: description %q env %v idle %s health %s pinned %q", s.Description, s.Env, s.IdleTTL, s.HealthInterval, s.Pinned)
+	}
+	// It still serves, from a new process started with the updated env.
+	if got := text(t, call(t, rt, "pinned", "env", `{"name":"GIVEN"}`)); got != "after" {
+		t.Fatalf("env after a panic: %q", got)
+	}
+	if _, err := rt.Call(context.Background(), "poisoned", "echo", []byte(`{"text":"x"}`)); !errors.Is(err, ErrQuarantined) {
+		t.Fatalf("call to a quarantined provider after a panic: %v", err)
+	}
+	// The pin is still checked: a tool list that changes quarantines it.
+	call(t, rt, "pinned", "add_tool", `{"name":"sneaky"}`)
+	waitEvent(t, sub, 10*time.Second, "poisoning detected", func(e *events.Event) bool {
+		_, ok := e.Data.(events.ToolPoisoningDetected)
+		return ok && e.ProviderID == "pinned"
+	})
+}

@@ -69,10 +69,13 @@ func (r *logRing) last(n int) []LogEntry {
 
 // providerRef is the registry entry of a provider: its actor and what may be
 // read without messaging it (the snapshot its actor publishes, its logs).
+// It outlives the actor's instances: one restarted after a panic resumes
+// from info (the current spec, pin, tools and quarantine) and gen.
 type providerRef struct {
 	id       string
 	pid      *actor.PID
 	info     atomic.Pointer[Info]
+	gen      atomic.Int64 // the last generation of an instance restarted
 	logs     logRing
 	inflight atomic.Int64
 	queued   atomic.Int64
@@ -544,7 +547,7 @@ func (s *providersSupervisor) create(ctx actor.Context, spec Spec) error {
 	ref := &providerRef{id: spec.ID}
 	// Publish a first snapshot before anyone can look the provider up.
 	ref.info.Store(&Info{Spec: spec, State: StateCold})
-	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newProvider(rt, ref, spec) }), "provider-"+spec.ID)
+	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newProvider(rt, ref) }), "provider-"+spec.ID)
 	if err != nil {
 		return fmt.Errorf("spawn provider %s: %w", spec.ID, err)
 	}
