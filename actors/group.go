@@ -313,8 +313,8 @@ func (r *Runtime) DeleteGroup(id string) error {
 	if err != nil {
 		return fmt.Errorf("delete group: %w", err)
 	}
-	if e, _ := res.(error); e != nil {
-		return e
+	if d, _ := res.(*deleted); d != nil {
+		return d.err
 	}
 	return nil
 }
@@ -489,6 +489,9 @@ func (s *providersSupervisor) createGroup(ctx actor.Context, route *groupRoute) 
 	if isGroup || isProvider {
 		return fmt.Errorf("%w: %q is already a provider or group id", ErrGroupExists, id)
 	}
+	if err := s.beingDeleted(id); err != nil {
+		return err
+	}
 	ref := &groupRef{id: id}
 	ref.route.Store(route)
 	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &group{rt: rt, ref: ref} }), "group-"+id)
@@ -504,7 +507,9 @@ func (s *providersSupervisor) createGroup(ctx actor.Context, route *groupRoute) 
 	return nil
 }
 
-func (s *providersSupervisor) deleteGroup(ctx actor.Context, id string) error {
+// deleteGroup unregisters a group and stops its actor; the answer comes
+// when the actor is gone.
+func (s *providersSupervisor) deleteGroup(ctx actor.Context, id string) {
 	rt := s.rt
 	rt.mu.Lock()
 	ref := rt.groups[id]
@@ -514,9 +519,8 @@ func (s *providersSupervisor) deleteGroup(ctx actor.Context, id string) error {
 	}
 	rt.mu.Unlock()
 	if ref == nil {
-		return fmt.Errorf("%w: %q", ErrGroupNotFound, id)
+		ctx.Respond(&deleted{err: fmt.Errorf("%w: %q", ErrGroupNotFound, id)})
+		return
 	}
-	_ = ctx.StopFuture(ref.pid).Wait()
-	rt.hub.Publish(id, events.GroupChanged{Reason: "deleted"})
-	return nil
+	s.stopChild(ctx, ref.pid, id, true)
 }

@@ -75,9 +75,9 @@ type (
 	}
 )
 
-// panicNow makes a provider actor panic, to check what survives its
-// restart by the supervisor; only tests send it.
-type panicNow struct{}
+// inMailbox runs a function in a provider actor's mailbox. Only tests send
+// it: to make the actor panic, or hold its mailbox as a slow handler would.
+type inMailbox struct{ f func() }
 
 // waiter is a request parked until the provider is ready.
 type waiter struct {
@@ -241,8 +241,8 @@ func (p *provider) Receive(ctx actor.Context) {
 		// Timers and goroutines of this instance name their generation;
 		// the next instance starts beyond it so their messages are stale.
 		p.ref.gen.Store(int64(p.gen))
-	case *panicNow:
-		panic(fmt.Sprintf("provider %s: panic requested", p.spec.ID))
+	case *inMailbox:
+		m.f()
 	case *actor.Stopped:
 		p.failWaiters(ErrShutdown)
 	}

@@ -826,7 +826,7 @@ func panicActor(t *testing.T, rt *Runtime, sub *events.Subscription, id string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt.system.Root.Send(ref.pid, &panicNow{})
+	rt.system.Root.Send(ref.pid, &inMailbox{f: func() { panic("provider " + id + ": panic requested") }})
 	e := waitEvent(t, sub, 10*time.Second, id+" restarting", stateIs(id, StateCold))
 	if r := e.Data.(events.ProviderStateChanged).Reason; r != "actor restarting" {
 		t.Fatalf("%s went cold for %q", id, r)
@@ -881,4 +881,81 @@ func TestPanicKeepsUpdatesPinAndQuarantine(t *testing.T) {
 		_, ok := e.Data.(events.ToolPoisoningDetected)
 		return ok && e.ProviderID == "pinned"
 	})
+}
+
+// TestSlowDeleteDoesNotHoldUpCreate: while a deleted provider's actor is
+// slow to stop, the supervisor still creates other providers; the delete
+// returns once the actor is gone, with its series and id removed.
+func TestSlowDeleteDoesNotHoldUpCreate(t *testing.T) {
+	rt := newRT(t)
+	sub := watch(t, rt)
+	if err := rt.Create(fastSpec("slow")); err != nil {
+		t.Fatal(err)
+	}
+	call(t, rt, "slow", "echo", `{"text":"x"}`)
+	ref, err := rt.lookup("slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Hold the actor's mailbox: its stop waits until release is closed.
+	held, release := make(chan struct{}), make(chan struct{})
+	releaseOnce := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(releaseOnce)
+	rt.system.Root.Send(ref.pid, &inMailbox{f: func() { close(held); <-release }})
+	<-held
+
+	deleted := make(chan error, 1)
+	go func() { deleted <- rt.Delete("slow") }()
+	// The supervisor unregisters the provider before it stops it.
+	waitGone := time.Now().Add(5 * time.Second)
+	for _, err := rt.Get("slow"); err == nil; _, err = rt.Get("slow") {
+		if time.Now().After(waitGone) {
+			t.Fatal("the deleted provider is still registered")
+		}
+		time.Sleep(time.Millisecond) // polling the registry
+	}
+	created := make(chan error, 1)
+	go func() { created <- rt.Create(fastSpec("other")) }()
+	select {
+	case err := <-created:
+		if err != nil {
+			t.Fatalf("create during a slow delete: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a create waited for another provider's stop")
+	}
+	select {
+	case err := <-deleted:
+		t.Fatalf("delete returned (%v) before the actor stopped", err)
+	default:
+	}
+	if err := rt.Create(fastSpec("slow")); !errors.Is(err, ErrExists) {
+		t.Fatalf("create of an id still being deleted: %v", err)
+	}
+
+	releaseOnce()
+	select {
+	case err := <-deleted:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("delete never returned")
+	}
+	// Complete when it returns: the event is out, the series are gone.
+	waitEvent(t, sub, time.Second, "removal", func(e *events.Event) bool {
+		_, ok := e.Data.(events.ProviderRemoved)
+		return ok && e.ProviderID == "slow"
+	})
+	var metrics bytes.Buffer
+	rt.WriteMetrics(&metrics)
+	if strings.Contains(metrics.String(), `provider="slow"`) {
+		t.Fatalf("series of a deleted provider remain:\n%s", metrics.String())
+	}
+	if _, err := rt.Call(context.Background(), "slow", "echo", nil); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("call to a deleted provider: %v", err)
+	}
+	if err := rt.Create(fastSpec("slow")); err != nil {
+		t.Fatalf("create again after the delete: %v", err)
+	}
 }

@@ -310,14 +310,16 @@ func (r *Runtime) Create(spec Spec) error {
 	return nil
 }
 
-// Delete stops a provider and removes it with its metric series.
+// Delete stops a provider and removes it with its metric series. When it
+// returns the provider's actor is gone (its backend told to stop) and its
+// id refuses calls.
 func (r *Runtime) Delete(id string) error {
 	res, err := r.system.Root.RequestFuture(r.sup, &deleteProvider{id: id}, 30*time.Second).Result()
 	if err != nil {
 		return fmt.Errorf("delete provider: %w", err)
 	}
-	if e, _ := res.(error); e != nil {
-		return e
+	if d, _ := res.(*deleted); d != nil {
+		return d.err
 	}
 	return nil
 }
@@ -513,10 +515,27 @@ func (r *Runtime) Shutdown(ctx context.Context) error {
 type createProvider struct{ spec Spec }
 type deleteProvider struct{ id string }
 
+// deleted answers deleteProvider and deleteGroup.
+type deleted struct{ err error }
+
 // providersSupervisor owns the provider actors: it spawns, stops and
 // registers them. A provider actor that panics is restarted by protoactor's
 // default strategy; its backend is stopped as the old instance goes.
-type providersSupervisor struct{ rt *Runtime }
+type providersSupervisor struct {
+	rt *Runtime
+	// stopping are the children a delete stopped, by PID id, until their
+	// Terminated arrives. The supervisor never waits for a child's stop in
+	// its mailbox: one slow stop must not hold up every create and delete.
+	stopping map[string]*stoppingChild
+}
+
+// stoppingChild is a deleted provider or group on its way out.
+type stoppingChild struct {
+	id    string
+	group bool
+	// reply is the delete request answered once the child is gone.
+	reply *actor.PID
+}
 
 // Receive implements actor.Actor.
 func (s *providersSupervisor) Receive(ctx actor.Context) {
@@ -524,12 +543,55 @@ func (s *providersSupervisor) Receive(ctx actor.Context) {
 	case *createProvider:
 		ctx.Respond(s.create(ctx, m.spec))
 	case *deleteProvider:
-		ctx.Respond(s.delete(ctx, m.id))
+		s.delete(ctx, m.id)
 	case *createGroup:
 		ctx.Respond(s.createGroup(ctx, m.route))
 	case *deleteGroup:
-		ctx.Respond(s.deleteGroup(ctx, m.id))
+		s.deleteGroup(ctx, m.id)
+	case *actor.Terminated:
+		s.terminated(ctx, m.Who)
 	}
+}
+
+// stopChild stops a child that was unregistered; the delete is answered
+// when the child's Terminated arrives (see terminated).
+func (s *providersSupervisor) stopChild(ctx actor.Context, pid *actor.PID, id string, group bool) {
+	if s.stopping == nil {
+		s.stopping = map[string]*stoppingChild{}
+	}
+	s.stopping[pid.Id] = &stoppingChild{id: id, group: group, reply: ctx.Sender()}
+	ctx.Stop(pid)
+}
+
+// terminated completes the delete of a child that has stopped: what it
+// leaves (metric series, the removal event) goes, and the delete is
+// answered.
+func (s *providersSupervisor) terminated(ctx actor.Context, who *actor.PID) {
+	c := s.stopping[who.Id]
+	if c == nil {
+		return // stopped with the supervisor itself
+	}
+	delete(s.stopping, who.Id)
+	if c.group {
+		s.rt.hub.Publish(c.id, events.GroupChanged{Reason: "deleted"})
+	} else {
+		s.rt.metrics.remove(c.id)
+		s.rt.hub.Publish(c.id, events.ProviderRemoved{})
+	}
+	if c.reply != nil {
+		ctx.Send(c.reply, &deleted{})
+	}
+}
+
+// beingDeleted refuses an id whose deleted actor has not stopped yet: its
+// actor name is still taken.
+func (s *providersSupervisor) beingDeleted(id string) error {
+	for _, c := range s.stopping {
+		if c.id == id {
+			return fmt.Errorf("%w: %q is still being deleted", ErrExists, id)
+		}
+	}
+	return nil
 }
 
 func (s *providersSupervisor) create(ctx actor.Context, spec Spec) error {
@@ -543,6 +605,9 @@ func (s *providersSupervisor) create(ctx actor.Context, spec Spec) error {
 	}
 	if isGroup {
 		return fmt.Errorf("%w: %q is a group id", ErrExists, spec.ID)
+	}
+	if err := s.beingDeleted(spec.ID); err != nil {
+		return err
 	}
 	ref := &providerRef{id: spec.ID}
 	// Publish a first snapshot before anyone can look the provider up.
@@ -561,7 +626,9 @@ func (s *providersSupervisor) create(ctx actor.Context, spec Spec) error {
 	return nil
 }
 
-func (s *providersSupervisor) delete(ctx actor.Context, id string) error {
+// delete unregisters a provider, so its id refuses calls at once, and
+// stops its actor; the answer comes when the actor is gone.
+func (s *providersSupervisor) delete(ctx actor.Context, id string) {
 	rt := s.rt
 	rt.mu.Lock()
 	ref := rt.refs[id]
@@ -576,12 +643,8 @@ func (s *providersSupervisor) delete(ctx actor.Context, id string) error {
 	}
 	rt.mu.Unlock()
 	if ref == nil {
-		return fmt.Errorf("%w: provider %q", ErrNotFound, id)
+		ctx.Respond(&deleted{err: fmt.Errorf("%w: provider %q", ErrNotFound, id)})
+		return
 	}
-	// Waiting here is bounded: a provider's Stopping handler only signals
-	// its backend, it does not wait for it.
-	_ = ctx.StopFuture(ref.pid).Wait()
-	rt.metrics.remove(id)
-	rt.hub.Publish(id, events.ProviderRemoved{})
-	return nil
+	s.stopChild(ctx, ref.pid, id, false)
 }
