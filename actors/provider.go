@@ -178,6 +178,7 @@ func (p *provider) Receive(ctx actor.Context) {
 	case *Start:
 		p.onStart(m, ctx.Sender())
 	case *Stop:
+		p.failWaiters(fmt.Errorf("%w: provider %s was stopped (%s)", ErrStopped, p.spec.ID, m.Reason))
 		p.stop(StateStopped, m.Reason)
 		ctx.Respond(&Result{State: p.state})
 	case *Update:
@@ -336,9 +337,9 @@ func (p *provider) onCall(m *CallTool, sender *actor.PID) {
 		}
 		p.park(m, sender, m.Deadline)
 	case StateStopped:
-		m.respond(p.rt, sender, &CallReply{Retryable: true, Err: fmt.Errorf("%w: provider %s is stopped; start it first", ErrUnavailable, p.spec.ID)})
+		m.respond(p.rt, sender, &CallReply{Retryable: true, Err: fmt.Errorf("%w: provider %s is stopped; start it first", ErrStopped, p.spec.ID)})
 	case StateDead:
-		m.respond(p.rt, sender, &CallReply{Retryable: true, Err: fmt.Errorf("%w: provider %s is dead (%s); start it to retry", ErrUnavailable, p.spec.ID, p.lastErr)})
+		m.respond(p.rt, sender, &CallReply{Retryable: true, Err: fmt.Errorf("%w: provider %s is dead (%s); start it to retry", ErrDead, p.spec.ID, p.lastErr)})
 	}
 }
 
@@ -856,7 +857,7 @@ func (p *provider) giveUp(reason string) {
 	p.lastErr = msg
 	p.setState(StateDead, msg)
 	p.rt.hub.Publish(p.spec.ID, events.Alert{Level: "critical", Message: msg})
-	p.failWaiters(fmt.Errorf("%w: %s", ErrUnavailable, msg))
+	p.failWaiters(fmt.Errorf("%w: %s", ErrDead, msg))
 }
 
 // stop ends the backend and parks the provider in the given state.

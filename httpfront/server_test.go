@@ -20,6 +20,7 @@ import (
 	"github.com/switchyard-mcp/switchyard/auth"
 	"github.com/switchyard-mcp/switchyard/config"
 	"github.com/switchyard-mcp/switchyard/internal/testbin"
+	"github.com/switchyard-mcp/switchyard/supervisor"
 )
 
 func TestMain(m *testing.M) { testbin.Main(m, testbin.FasthttpIgnores...) }
@@ -537,6 +538,68 @@ func TestSaturatedProviderAnswers429WithRetryAfter(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatalf("running or queued call: %v", err)
 		}
+	}
+}
+
+// TestRetryAfterOnlyWhereWaitingHelps: a refusal that may pass later (a
+// full start queue, a group without a usable member) carries Retry-After;
+// a dead or stopped provider, which only a start revives, does not.
+func TestRetryAfterOnlyWhereWaitingHelps(t *testing.T) {
+	dead := spec("dead")
+	dead.Env = map[string]string{"SY_TESTSERVER_MODE": "exit"}
+	dead.Restart = supervisor.RestartPolicy{MaxRestarts: 1}
+	full := spec("full")
+	full.Env = map[string]string{"SY_TESTSERVER_MODE": "slowstart=1000"}
+	full.MaxPending = 1
+	g := startGateway(t, Options{}, dead, full, spec("off"))
+	retryAfter := func(path string, status int, want bool) {
+		t.Helper()
+		r := g.do(t, "POST", path, `{"arguments":{"text":"x"}}`)
+		expect(t, r, status, path)
+		if got := r.header.Get("Retry-After") != ""; got != want {
+			t.Fatalf("%s: Retry-After %q, want one: %v (%s)", path, r.header.Get("Retry-After"), want, r.raw)
+		}
+	}
+	waitState := func(id string, s actors.State) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for info, _ := g.rt.Get(id); info.State != s; info, _ = g.rt.Get(id) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s is %s, want %s", id, info.State, s)
+			}
+			time.Sleep(2 * time.Millisecond) // polling the published state
+		}
+	}
+
+	// Its first start fails (worth retrying), its restart too: dead.
+	retryAfter("/api/providers/dead/tools/echo/call", 503, true)
+	waitState("dead", actors.StateDead)
+	retryAfter("/api/providers/dead/tools/echo/call", 503, false)
+
+	expect(t, g.do(t, "POST", "/api/providers/off/stop", `{"reason":"test"}`), 200, "stop")
+	retryAfter("/api/providers/off/tools/echo/call", 503, false)
+
+	// A group whose members are dead or stopped has nobody to take calls
+	// now, but may have soon.
+	expect(t, g.do(t, "POST", "/api/groups", `{"group_id":"none"}`), 201, "create group")
+	for _, m := range []string{"dead", "off"} {
+		expect(t, g.do(t, "POST", "/api/groups/none/members", fmt.Sprintf(`{"member_id":%q}`, m)), 201, "add "+m)
+	}
+	retryAfter("/api/providers/none/tools/echo/call", 503, true)
+
+	// A start queue that is full: busy.
+	first := make(chan error, 1)
+	go func() {
+		r, err := g.send("POST", "/api/providers/full/tools/echo/call", `{"arguments":{"text":"first"}}`)
+		if err == nil && r.status != 200 {
+			err = fmt.Errorf("status %d: %s", r.status, r.raw)
+		}
+		first <- err
+	}()
+	waitState("full", actors.StateInitializing) // the first call waits in the queue
+	retryAfter("/api/providers/full/tools/echo/call", 429, true)
+	if err := <-first; err != nil {
+		t.Fatalf("the call that waited for the start: %v", err)
 	}
 }
 

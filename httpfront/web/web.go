@@ -99,7 +99,11 @@ func Raw(ctx *fasthttp.RequestCtx, status int, body []byte) {
 // Error writes the /api error body {"error","message","status_code"}.
 func Error(ctx *fasthttp.RequestCtx, err error) {
 	status, kind := Classify(err)
-	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+	// Retry-After only where waiting helps: a busy provider, one starting
+	// or restarting, a group without a usable member, a shutdown; not a
+	// dead or stopped provider, which only a start revives.
+	if status == http.StatusTooManyRequests || (status == http.StatusServiceUnavailable &&
+		!errors.Is(err, actors.ErrDead) && !errors.Is(err, actors.ErrStopped)) {
 		ctx.Response.Header.Set("Retry-After", "1")
 	}
 	JSON(ctx, status, map[string]any{"error": kind, "message": err.Error(), "status_code": status})
