@@ -772,6 +772,8 @@ func (p *provider) onStarted(m *started) {
 	p.lastErr = ""
 	p.restarter.Healthy()
 	p.health = supervisor.NewHealthTracker(p.spec.DegradedAfter)
+	p.rt.log.Info("provider started", "provider", p.spec.ID, "mode", p.spec.Mode, "pid", m.proc.Describe().Pid,
+		"protocol", info.ProtocolVersion, "tools", len(m.tools))
 	p.setTools(m.tools)
 	p.setState(StateReady, "started")
 	p.scheduleHealth()
@@ -807,6 +809,7 @@ func (p *provider) crashed(cause error) {
 		return
 	}
 	p.failStart(cause)
+	p.rt.log.Warn("provider failed: restarting", "provider", p.spec.ID, "attempt", d.Attempt, "delay", d.Delay, "reason", cause.Error())
 	p.restarts++
 	p.rt.metrics.restart(p.spec.ID)
 	p.rt.hub.Publish(p.spec.ID, events.ProviderRestarting{Attempt: d.Attempt, DelayMs: ms(d.Delay), Reason: cause.Error()})
@@ -854,6 +857,7 @@ func (p *provider) cancelRestart() {
 // requests waiting for it.
 func (p *provider) giveUp(reason string) {
 	msg := fmt.Sprintf("provider %s: %s", p.spec.ID, reason)
+	p.rt.log.Error("provider dead: giving up", "provider", p.spec.ID, "reason", reason)
 	p.lastErr = msg
 	p.setState(StateDead, msg)
 	p.rt.hub.Publish(p.spec.ID, events.Alert{Level: "critical", Message: msg})

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -957,5 +958,82 @@ func TestSlowDeleteDoesNotHoldUpCreate(t *testing.T) {
 	}
 	if err := rt.Create(fastSpec("slow")); err != nil {
 		t.Fatalf("create again after the delete: %v", err)
+	}
+}
+
+// logRecorder is a slog handler keeping the records it is given.
+type logRecorder struct {
+	mu      sync.Mutex
+	records []slog.Record
+}
+
+func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	l.records = append(l.records, r.Clone())
+	l.mu.Unlock()
+	return nil
+}
+func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logRecorder) WithGroup(string) slog.Handler      { return l }
+
+// count returns how many records about provider id were logged at each
+// level, and their messages.
+func (l *logRecorder) count(id string) (map[slog.Level]int, []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := map[slog.Level]int{}
+	var lines []string
+	for _, r := range l.records {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "provider" && a.Value.String() == id {
+				n[r.Level]++
+				lines = append(lines, r.Level.String()+" "+r.Message)
+				return false
+			}
+			return true
+		})
+	}
+	return n, lines
+}
+
+// TestSupervisorDecisionsAreLogged: every restart decision is one WARN
+// line, giving up one ERROR line, and each start one INFO line.
+func TestSupervisorDecisionsAreLogged(t *testing.T) {
+	logs := &logRecorder{}
+	clk := supervisor.NewFakeClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	rt := newRTWith(t, Options{Version: "test", Clock: clk, Logger: slog.New(logs)})
+	sub := watch(t, rt)
+
+	if err := rt.Create(fastSpec("up")); err != nil {
+		t.Fatal(err)
+	}
+	call(t, rt, "up", "echo", `{"text":"x"}`)
+	if _, err := rt.Call(context.Background(), "up", "crash", []byte(`{"code":1}`)); err == nil {
+		t.Fatal("crash returned a result")
+	}
+	waitEvent(t, sub, 10*time.Second, "restart", restarting("up", 1))
+	waitEvent(t, sub, 10*time.Second, "ready again", stateIs("up", StateReady))
+	if n, lines := logs.count("up"); n[slog.LevelInfo] != 2 || n[slog.LevelWarn] != 1 || n[slog.LevelError] != 0 {
+		t.Fatalf("a start, a crash and a restart logged %v", lines)
+	}
+
+	const k = 3
+	spec := fastSpec("down", "SY_TESTSERVER_MODE", "exit")
+	spec.Restart.MaxRestarts = k
+	if err := rt.Create(spec); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = rt.Call(context.Background(), "down", "echo", nil) }()
+	for attempt := 1; attempt <= k; attempt++ {
+		e := waitEvent(t, sub, 10*time.Second, fmt.Sprintf("restart %d", attempt), restarting("down", attempt))
+		if d := e.Data.(events.ProviderRestarting).DelayMs; d > 0 {
+			waitTimers(t, clk, 1)
+			clk.Advance(time.Duration(d * float64(time.Millisecond)))
+		}
+	}
+	waitEvent(t, sub, 10*time.Second, "dead", stateIs("down", StateDead))
+	if n, lines := logs.count("down"); n[slog.LevelWarn] != k || n[slog.LevelError] != 1 || n[slog.LevelInfo] != 0 {
+		t.Fatalf("%d failed starts and a give-up logged %v", k+1, lines)
 	}
 }
