@@ -63,11 +63,12 @@ const (
 )
 
 // routeMember is a member in a routing table; its breaker and in-flight
-// count survive table rebuilds.
+// count survive table rebuilds: calls in flight when the table is rebuilt
+// finish on the counter the new table reads.
 type routeMember struct {
 	GroupMember
 	breaker  *supervisor.Breaker
-	inflight atomic.Int64
+	inflight *atomic.Int64
 }
 
 // groupRoute is the immutable routing table a group actor publishes; calls
@@ -181,11 +182,10 @@ func (r *Runtime) buildRoute(spec GroupSpec, prev *groupRoute) (*groupRoute, err
 			}
 		}
 		if kept != nil {
-			rm := &routeMember{GroupMember: m, breaker: kept.breaker}
-			members[i] = rm
+			members[i] = &routeMember{GroupMember: m, breaker: kept.breaker, inflight: kept.inflight}
 			continue
 		}
-		members[i] = &routeMember{GroupMember: m, breaker: r.newBreaker(spec, m.ID)}
+		members[i] = &routeMember{GroupMember: m, breaker: r.newBreaker(spec, m.ID), inflight: new(atomic.Int64)}
 	}
 	picker, err := routing.New(spec.Strategy, ms, rand.Uint64)
 	if err != nil {

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -167,4 +168,79 @@ func mustRoute(t *testing.T, rt *Runtime, id, tool string) *CallReply {
 		t.Fatal(err)
 	}
 	return rep
+}
+
+// memberLoad returns the in-flight count of each member of a group.
+func memberLoad(t *testing.T, rt *Runtime, id string) map[string]int64 {
+	t.Helper()
+	g, err := rt.Group(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	for _, m := range g.Members {
+		out[m.ID] = m.InFlight
+	}
+	return out
+}
+
+// waitLoad waits until a group's members carry the given in-flight counts.
+func waitLoad(t *testing.T, rt *Runtime, id string, want map[string]int64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for got := memberLoad(t, rt, id); !maps.Equal(got, want); got = memberLoad(t, rt, id) {
+		if time.Now().After(deadline) {
+			t.Fatalf("group %s in flight %v, want %v", id, got, want)
+		}
+		time.Sleep(time.Millisecond) // polling the group's counters
+	}
+}
+
+// TestLeastConnectionsCountsSurviveUpdates: updating a group, adding or
+// removing a member keeps the in-flight counts of calls already running,
+// so least_connections keeps routing by them, and they return to zero
+// when the calls end.
+func TestLeastConnectionsCountsSurviveUpdates(t *testing.T) {
+	rt := newRT(t)
+	groupOf(t, rt, "lc", "least_connections", "a", "b")
+	if err := rt.Create(fastSpec("c")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	hang := func(want map[string]int64) {
+		t.Helper()
+		wg.Go(func() { _, _ = rt.Route(ctx, "lc", "hang", nil) })
+		waitLoad(t, rt, "lc", want) // one call at a time: each pick is known
+	}
+	hang(map[string]int64{"a": 1, "b": 0})
+	hang(map[string]int64{"a": 1, "b": 1})
+	hang(map[string]int64{"a": 2, "b": 1})
+
+	desc := "updated"
+	if err := rt.UpdateGroup("lc", nil, nil, &desc); err != nil {
+		t.Fatal(err)
+	}
+	if got := memberLoad(t, rt, "lc"); !maps.Equal(got, map[string]int64{"a": 2, "b": 1}) {
+		t.Fatalf("in flight after an update: %v", got)
+	}
+	if err := rt.AddGroupMember("lc", GroupMember{ID: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := memberLoad(t, rt, "lc"); !maps.Equal(got, map[string]int64{"a": 2, "b": 1, "c": 0}) {
+		t.Fatalf("in flight after adding a member: %v", got)
+	}
+	hang(map[string]int64{"a": 2, "b": 1, "c": 1}) // the least loaded
+	if err := rt.RemoveGroupMember("lc", "c"); err != nil {
+		t.Fatal(err)
+	}
+	if got := memberLoad(t, rt, "lc"); !maps.Equal(got, map[string]int64{"a": 2, "b": 1}) {
+		t.Fatalf("in flight after removing a member: %v", got)
+	}
+	hang(map[string]int64{"a": 2, "b": 2})
+
+	cancel()
+	wg.Wait()
+	waitLoad(t, rt, "lc", map[string]int64{"a": 0, "b": 0})
 }
