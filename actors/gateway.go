@@ -751,7 +751,7 @@ func Tokens(args, result []byte) int64 {
 func (r *Runtime) findTool(ctx context.Context, tenant, server, tool string) (*transports.Tool, error) {
 	var tools []transports.Tool
 	if gref, ok := r.lookupGroup(server); ok {
-		if tenant != "default" {
+		if tenant != gref.route.Load().spec.Tenant {
 			return nil, fmt.Errorf("%w: %q", ErrServerNotFound, server)
 		}
 		for _, m := range gref.route.Load().members {

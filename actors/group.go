@@ -30,6 +30,9 @@ type GroupSpec struct {
 	MinHealthy  int           `json:"min_healthy"`
 	Description string        `json:"description,omitempty"`
 	Members     []GroupMember `json:"members"`
+	// Tenant owns the group (default "default"); its members are
+	// providers of the same tenant, and other tenants do not see it.
+	Tenant string `json:"tenant"`
 	// Breaker configures the per-member and the group circuit breakers.
 	Breaker supervisor.BreakerConfig `json:"-"`
 	// RetryBudget bounds the members one call may be tried on (default 3).
@@ -40,6 +43,9 @@ type GroupSpec struct {
 func (g GroupSpec) WithDefaults() GroupSpec {
 	if g.Strategy == "" {
 		g.Strategy = "round_robin"
+	}
+	if g.Tenant == "" {
+		g.Tenant = "default"
 	}
 	if g.RetryBudget <= 0 {
 		g.RetryBudget = 3
@@ -282,15 +288,15 @@ func (r *Runtime) IsGroup(id string) bool {
 }
 
 // CreateGroup registers a group. Its id may not be a provider's; its
-// members must be providers.
+// members must be providers of its tenant.
 func (r *Runtime) CreateGroup(spec GroupSpec) error {
 	if r.closing.Load() {
 		return ErrShutdown
 	}
 	spec = spec.WithDefaults()
 	for _, m := range spec.Members {
-		if _, err := r.lookup(m.ID); err != nil {
-			return fmt.Errorf("%w: member %q is not a provider", ErrInvalid, m.ID)
+		if err := r.memberOf(spec.Tenant, m.ID); err != nil {
+			return err
 		}
 	}
 	route, err := r.buildRoute(spec, nil)
@@ -339,15 +345,48 @@ func (r *Runtime) UpdateGroup(id string, strategy *string, minHealthy *int, desc
 	return r.askGroup(id, &groupUpdate{strategy: strategy, minHealthy: minHealthy, description: description})
 }
 
-// AddGroupMember adds a provider to a group.
+// AddGroupMember adds a provider of the group's tenant to a group.
 func (r *Runtime) AddGroupMember(id string, m GroupMember) error {
-	if _, ok := r.lookupGroup(id); !ok {
+	g, ok := r.lookupGroup(id)
+	if !ok {
 		return fmt.Errorf("%w: %q", ErrGroupNotFound, id)
 	}
 	if _, err := r.lookup(m.ID); err != nil {
 		return err
 	}
+	if err := r.memberOf(g.route.Load().spec.Tenant, m.ID); err != nil {
+		return err
+	}
 	return r.askGroup(id, &groupAddMember{m: m})
+}
+
+// memberOf checks that id may be a member of a group of tenant.
+func (r *Runtime) memberOf(tenant, id string) error {
+	ref, err := r.lookup(id)
+	if err != nil {
+		return fmt.Errorf("%w: member %q is not a provider", ErrInvalid, id)
+	}
+	if ref.info.Load().Spec.Tenant != tenant {
+		return fmt.Errorf("%w: member %q is not a provider of the group's tenant %q", ErrInvalid, id, tenant)
+	}
+	return nil
+}
+
+// Owner returns the tenant a provider or a group belongs to, and whether
+// id names a group; ErrNotFound when it names neither. It is the one
+// answer to "whose is this id" for the surfaces.
+func (r *Runtime) Owner(id string) (tenant string, isGroup bool, err error) {
+	r.mu.RLock()
+	ref, g := r.refs[id], r.groups[id]
+	r.mu.RUnlock()
+	switch {
+	case ref != nil:
+		return ref.info.Load().Spec.Tenant, false, nil
+	case g != nil:
+		return g.route.Load().spec.Tenant, true, nil
+	default:
+		return "", false, fmt.Errorf("%w: no provider or group %q", ErrNotFound, id)
+	}
 }
 
 // RemoveGroupMember removes a provider from a group.

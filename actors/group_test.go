@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mcp/switchyard/config"
 )
 
 func groupOf(t *testing.T, rt *Runtime, id, strategy string, members ...string) {
@@ -243,4 +245,51 @@ func TestLeastConnectionsCountsSurviveUpdates(t *testing.T) {
 	cancel()
 	wg.Wait()
 	waitLoad(t, rt, "lc", map[string]int64{"a": 0, "b": 0})
+}
+
+// TestGroupTenant: a group belongs to its spec's tenant ("default" if
+// unset), takes members of that tenant only, and Owner names the tenant
+// of providers and groups alike.
+func TestGroupTenant(t *testing.T) {
+	rt := newRT(t)
+	for id, tenant := range map[string]string{"b1": "beta", "b2": "beta", "d1": ""} {
+		s := fastSpec(id)
+		s.Tenant = tenant
+		if err := rt.Create(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rt.CreateGroup(GroupSpec{ID: "mixed", Tenant: "beta", Members: []GroupMember{{ID: "b1"}, {ID: "d1"}}}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a group with a member of another tenant: %v", err)
+	}
+	if err := rt.CreateGroup(GroupSpec{ID: "bg", Tenant: "beta", Members: []GroupMember{{ID: "b1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.AddGroupMember("bg", GroupMember{ID: "d1"}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("adding a member of another tenant: %v", err)
+	}
+	if err := rt.AddGroupMember("bg", GroupMember{ID: "b2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.CreateGroup(GroupSpec{ID: "dg", Members: []GroupMember{{ID: "d1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]struct {
+		tenant string
+		group  bool
+	}{"bg": {"beta", true}, "dg": {"default", true}, "b1": {"beta", false}, "d1": {"default", false}} {
+		tenant, isGroup, err := rt.Owner(id)
+		if err != nil || tenant != want.tenant || isGroup != want.group {
+			t.Errorf("Owner(%s) = %q, %v, %v; want %q, %v", id, tenant, isGroup, err, want.tenant, want.group)
+		}
+	}
+	if _, _, err := rt.Owner("nobody"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Owner of an unknown id: %v", err)
+	}
+	if g, _ := rt.Group("bg"); g.Spec.Tenant != "beta" || len(g.Members) != 2 {
+		t.Fatalf("group info: %+v", g)
+	}
+	if s := GroupSpecFromConfig(&config.Group{ID: "cg", Tenant: "beta"}); s.Tenant != "beta" {
+		t.Fatalf("tenant from the config file: %q", s.Tenant)
+	}
 }

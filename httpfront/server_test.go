@@ -502,6 +502,51 @@ func TestGroupsAPI(t *testing.T) {
 	expect(t, g.do(t, "DELETE", "/api/groups/pool", ""), 404, "delete twice")
 }
 
+// TestGroupsBelongToATenant: a group created by tenant beta is beta's: it
+// takes beta's providers only, alpha does not see it on any surface, and
+// beta calls through it.
+func TestGroupsBelongToATenant(t *testing.T) {
+	b1, a1 := spec("b1"), spec("a1")
+	b1.Tenant, a1.Tenant = "beta", "alpha"
+	g := startGateway(t, Options{}, b1, a1)
+	beta, alpha := []string{"x-tenant-id", "beta"}, []string{"x-tenant-id", "alpha"}
+	expect(t, g.do(t, "POST", "/api/groups", `{"group_id":"bpool"}`, beta...), 201, "beta creates a group")
+	expect(t, g.do(t, "POST", "/api/groups/bpool/members", `{"member_id":"b1"}`, beta...), 201, "add beta's provider")
+	expect(t, g.do(t, "POST", "/api/groups/bpool/members", `{"member_id":"a1"}`, beta...), 400, "add alpha's provider")
+	expect(t, g.do(t, "POST", "/api/groups", `{"group_id":"bpool"}`, alpha...), 409, "the id is taken all the same")
+
+	if r := g.do(t, "GET", "/api/groups", "", alpha...); len(r.body["groups"].([]any)) != 0 {
+		t.Fatalf("alpha lists beta's group: %s", r.raw)
+	}
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "/api/groups/bpool", ""},
+		{"PUT", "/api/groups/bpool", `{"description":"mine now"}`},
+		{"POST", "/api/groups/bpool/rebalance", ""},
+		{"POST", "/api/groups/bpool/members", `{"member_id":"a1"}`},
+		{"DELETE", "/api/groups/bpool/members/b1", ""},
+		{"DELETE", "/api/groups/bpool", ""},
+		{"POST", "/api/providers/bpool/tools/echo/call", `{"arguments":{"text":"x"}}`},
+	} {
+		expect(t, g.do(t, c.method, c.path, c.body, alpha...), 404, "alpha: "+c.method+" "+c.path)
+	}
+	expect(t, g.do(t, "POST", "/mcp/bpool", `{"jsonrpc":"2.0","id":1,"method":"ping"}`, alpha...), 404, "alpha: /mcp/bpool")
+	want(t, g.v1(t, "POST", "/v1/mcp/tools/call", `{"server_id":"bpool","tool_name":"echo","arguments":{"text":"x"},"tenant_id":"alpha"}`, ""),
+		404, "server_not_found", "alpha: /v1 call through beta's group")
+
+	r := g.do(t, "GET", "/api/groups", "", beta...)
+	if list := r.body["groups"].([]any); len(list) != 1 || list[0].(map[string]any)["tenant"] != "beta" {
+		t.Fatalf("beta's groups: %s", r.raw)
+	}
+	r = g.do(t, "POST", "/api/providers/bpool/tools/echo/call", `{"arguments":{"text":"via beta's group"}}`, beta...)
+	expect(t, r, 200, "beta calls through its group")
+	if !strings.Contains(string(r.raw), "via beta's group") {
+		t.Fatalf("beta's group call: %s", r.raw)
+	}
+	want(t, g.v1(t, "POST", "/v1/mcp/tools/call", `{"server_id":"bpool","tool_name":"echo","arguments":{"text":"v1"},"tenant_id":"beta"}`, ""),
+		200, "", "beta: /v1 call through its group")
+	expect(t, g.do(t, "DELETE", "/api/groups/bpool", "", beta...), 200, "beta deletes its group")
+}
+
 func TestSaturatedProviderAnswers429WithRetryAfter(t *testing.T) {
 	s := spec("slow")
 	s.MaxConcurrency = 1

@@ -1,6 +1,7 @@
 package hangar
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/valyala/fasthttp"
@@ -11,12 +12,23 @@ import (
 )
 
 // groups serves /groups and /groups/{id}[/...] (seg starts after "groups").
+// A group belongs to a tenant: another tenant's group is not found, as if
+// it did not exist.
 func (a *API) groups(ctx *fasthttp.RequestCtx, method string, seg []string) bool {
+	if len(seg) > 0 {
+		if tenant, isGroup, err := a.rt.Owner(seg[0]); err == nil && isGroup && tenant != web.Tenant(ctx) {
+			web.Error(ctx, fmt.Errorf("%w: %q", actors.ErrGroupNotFound, seg[0]))
+			return true
+		}
+	}
 	switch {
 	case len(seg) == 0 && method == http.MethodGet:
 		out := make([]map[string]any, 0, 4)
+		tenant := web.Tenant(ctx)
 		for _, g := range a.rt.Groups() {
-			out = append(out, groupBody(g))
+			if g.Spec.Tenant == tenant {
+				out = append(out, groupBody(g))
+			}
 		}
 		web.JSON(ctx, http.StatusOK, map[string]any{"groups": out})
 	case len(seg) == 0 && method == http.MethodPost:
@@ -68,6 +80,7 @@ func groupBody(g *actors.GroupInfo) map[string]any {
 		"strategy":              g.Spec.Strategy,
 		"min_healthy":           g.Spec.MinHealthy,
 		"description":           g.Spec.Description,
+		"tenant":                g.Spec.Tenant,
 		"healthy_members":       g.Healthy,
 		"members":               g.Members,
 		"circuit_breaker_state": g.BreakerState,
@@ -89,7 +102,8 @@ func (a *API) createGroup(ctx *fasthttp.RequestCtx) {
 		web.Error(ctx, web.Errorf(http.StatusBadRequest, "ValidationError", "group_id must match %s and not contain \"__\" (got %q)", config.IDPattern, req.GroupID))
 		return
 	}
-	spec := actors.GroupSpec{ID: req.GroupID, Strategy: req.Strategy, Description: req.Description, MinHealthy: config.DefaultMinHealthy}
+	spec := actors.GroupSpec{ID: req.GroupID, Strategy: req.Strategy, Description: req.Description, MinHealthy: config.DefaultMinHealthy,
+		Tenant: web.Tenant(ctx)}
 	if req.MinHealthy != nil {
 		spec.MinHealthy = *req.MinHealthy
 	}

@@ -65,9 +65,9 @@ func notAllowed(ctx *fasthttp.RequestCtx) {
 }
 
 func (a *API) provider(ctx *fasthttp.RequestCtx, method, id string, rest []string) bool {
-	// Another tenant's provider is not found, whatever the route (a group
-	// id, not a provider, goes on to the routes that take one).
-	if info, err := a.rt.Get(id); err == nil && info.Spec.Tenant != web.Tenant(ctx) {
+	// Another tenant's provider or group is not found, whatever the route
+	// (a group id goes on to the routes that take one).
+	if tenant, _, err := a.rt.Owner(id); err == nil && tenant != web.Tenant(ctx) {
 		web.Error(ctx, fmt.Errorf("%w: provider %q", actors.ErrNotFound, id))
 		return true
 	}

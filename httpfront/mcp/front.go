@@ -259,16 +259,17 @@ func (f *Front) toolsOf(id string) ([]toolDef, bool) {
 	return nil, true
 }
 
-// owner returns the tenant of a provider, or the default tenant for a
-// group (groups belong to it); ok is false when id names neither.
+// owner returns the tenant of a provider or a group; ok is false when id
+// names neither.
 func (f *Front) owner(id string) (tenant string, ok bool) {
-	if info, err := f.rt.Get(id); err == nil {
-		return info.Spec.Tenant, true
+	tenant, _, err := f.rt.Owner(id)
+	if err != nil {
+		return auth.DefaultTenant, false
 	}
-	return auth.DefaultTenant, f.rt.IsGroup(id)
+	return tenant, true
 }
 
-// tenantOf is the tenant of a provider; groups (and ids naming nothing)
+// tenantOf is the tenant of a provider or a group; ids naming nothing
 // belong to the default tenant.
 func (f *Front) tenantOf(id string) string {
 	tenant, _ := f.owner(id)
