@@ -285,9 +285,10 @@ func (p *provider) setState(s State, reason string) {
 	from := p.state
 	p.state = s
 	p.rt.metrics.setState(p.spec.ID, s)
-	p.rt.hub.Publish(p.spec.ID, events.ProviderStateChanged{From: string(from), To: string(s), Reason: reason})
 	p.armIdle()
+	// The snapshot first: who hears of the change reads it.
 	p.publish()
+	p.rt.hub.Publish(p.spec.ID, events.ProviderStateChanged{From: string(from), To: string(s), Reason: reason})
 }
 
 // armIdle (re)starts the idle timer while the provider runs. The timer
@@ -366,7 +367,7 @@ func (p *provider) dispatch(m *CallTool, sender *actor.PID) {
 	if ts == nil {
 		ts = p.rt.metrics.tool(p.spec.ID, "_unknown")
 	}
-	begin := time.Now()
+	begin, used := time.Now(), p.rt.clock.Now() // before the call can end
 	timeout := p.spec.CallTimeout
 	if !m.Deadline.IsZero() {
 		if left := m.Deadline.Sub(begin); left < timeout {
@@ -407,7 +408,7 @@ func (p *provider) dispatch(m *CallTool, sender *actor.PID) {
 	m.started(p.sess.Mux(), id)
 	p.active[m] = struct{}{}
 	p.ref.inflight.Add(1)
-	p.lastUsed = p.rt.clock.Now()
+	p.lastUsed = used
 }
 
 func (p *provider) onCallDone(m *callDone) {
@@ -812,6 +813,7 @@ func (p *provider) crashed(cause error) {
 	p.rt.log.Warn("provider failed: restarting", "provider", p.spec.ID, "attempt", d.Attempt, "delay", d.Delay, "reason", cause.Error())
 	p.restarts++
 	p.rt.metrics.restart(p.spec.ID)
+	p.publish() // who hears of the decision reads the count with it
 	p.rt.hub.Publish(p.spec.ID, events.ProviderRestarting{Attempt: d.Attempt, DelayMs: ms(d.Delay), Reason: cause.Error()})
 	p.setState(StateInitializing, "restarting: "+cause.Error())
 	if d.Delay <= 0 {
