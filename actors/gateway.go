@@ -155,10 +155,6 @@ type gateway struct {
 	elicitations map[string]*elicitation
 }
 
-// groupTenant is the tenant groups belong to: they are the operator's, of
-// the default tenant (their events carry it, and only it may call them).
-const groupTenant = "default"
-
 // pendingServer reserves a server id while its registration runs, with
 // the tool names it claims in its tenant (declared ones from the start,
 // listed ones once checked).

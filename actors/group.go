@@ -30,6 +30,9 @@ type GroupSpec struct {
 	MinHealthy  int           `json:"min_healthy"`
 	Description string        `json:"description,omitempty"`
 	Members     []GroupMember `json:"members"`
+	// Tenant owns the group (default "default"); its members are
+	// providers of the same tenant, and other tenants do not see it.
+	Tenant string `json:"tenant"`
 	// Breaker configures the per-member and the group circuit breakers.
 	Breaker supervisor.BreakerConfig `json:"-"`
 	// RetryBudget bounds the members one call may be tried on (default 3).
@@ -40,6 +43,9 @@ type GroupSpec struct {
 func (g GroupSpec) WithDefaults() GroupSpec {
 	if g.Strategy == "" {
 		g.Strategy = "round_robin"
+	}
+	if g.Tenant == "" {
+		g.Tenant = "default"
 	}
 	if g.RetryBudget <= 0 {
 		g.RetryBudget = 3
@@ -63,11 +69,12 @@ const (
 )
 
 // routeMember is a member in a routing table; its breaker and in-flight
-// count survive table rebuilds.
+// count survive table rebuilds: calls in flight when the table is rebuilt
+// finish on the counter the new table reads.
 type routeMember struct {
 	GroupMember
 	breaker  *supervisor.Breaker
-	inflight atomic.Int64
+	inflight *atomic.Int64
 }
 
 // groupRoute is the immutable routing table a group actor publishes; calls
@@ -146,7 +153,7 @@ func (g *group) Receive(ctx actor.Context) {
 			}
 		}
 		cur.breaker.Reset()
-		g.rt.hub.PublishFor(groupTenant, cur.spec.ID, events.GroupChanged{Reason: "rebalanced"})
+		g.rt.hub.PublishFor(cur.spec.Tenant, cur.spec.ID, events.GroupChanged{Reason: "rebalanced"})
 		ctx.Respond(nil)
 	}
 }
@@ -159,7 +166,7 @@ func (g *group) publish(spec GroupSpec, prev *groupRoute) error {
 		return err
 	}
 	g.ref.route.Store(route)
-	g.rt.hub.PublishFor(groupTenant, spec.ID, events.GroupChanged{Reason: "updated"})
+	g.rt.hub.PublishFor(spec.Tenant, spec.ID, events.GroupChanged{Reason: "updated"})
 	return nil
 }
 
@@ -181,11 +188,10 @@ func (r *Runtime) buildRoute(spec GroupSpec, prev *groupRoute) (*groupRoute, err
 			}
 		}
 		if kept != nil {
-			rm := &routeMember{GroupMember: m, breaker: kept.breaker}
-			members[i] = rm
+			members[i] = &routeMember{GroupMember: m, breaker: kept.breaker, inflight: kept.inflight}
 			continue
 		}
-		members[i] = &routeMember{GroupMember: m, breaker: r.newBreaker(spec, m.ID)}
+		members[i] = &routeMember{GroupMember: m, breaker: r.newBreaker(spec, m.ID), inflight: new(atomic.Int64)}
 	}
 	picker, err := routing.New(spec.Strategy, ms, rand.Uint64)
 	if err != nil {
@@ -204,11 +210,11 @@ func (r *Runtime) buildRoute(spec GroupSpec, prev *groupRoute) (*groupRoute, err
 // whose transitions become events.
 func (r *Runtime) newBreaker(spec GroupSpec, member string) *supervisor.Breaker {
 	cfg := spec.Breaker
-	gid, hub := spec.ID, r.hub
+	gid, tenant, hub := spec.ID, spec.Tenant, r.hub
 	cfg.OnChange = func(from, to supervisor.BreakerState) {
-		hub.PublishFor(groupTenant, gid, events.BreakerChanged{Member: member, From: from.String(), To: to.String()})
+		hub.PublishFor(tenant, gid, events.BreakerChanged{Member: member, From: from.String(), To: to.String()})
 	}
-	return supervisor.NewBreaker(cfg, supervisor.RealClock{})
+	return supervisor.NewBreaker(cfg, r.clock)
 }
 
 // usable reads a provider's published state without copying its snapshot.
@@ -282,15 +288,15 @@ func (r *Runtime) IsGroup(id string) bool {
 }
 
 // CreateGroup registers a group. Its id may not be a provider's; its
-// members must be providers.
+// members must be providers of its tenant.
 func (r *Runtime) CreateGroup(spec GroupSpec) error {
 	if r.closing.Load() {
 		return ErrShutdown
 	}
 	spec = spec.WithDefaults()
 	for _, m := range spec.Members {
-		if _, err := r.lookup(m.ID); err != nil {
-			return fmt.Errorf("%w: member %q is not a provider", ErrInvalid, m.ID)
+		if err := r.memberOf(spec.Tenant, m.ID); err != nil {
+			return err
 		}
 	}
 	route, err := r.buildRoute(spec, nil)
@@ -313,8 +319,8 @@ func (r *Runtime) DeleteGroup(id string) error {
 	if err != nil {
 		return fmt.Errorf("delete group: %w", err)
 	}
-	if e, _ := res.(error); e != nil {
-		return e
+	if d, _ := res.(*deleted); d != nil {
+		return d.err
 	}
 	return nil
 }
@@ -339,15 +345,31 @@ func (r *Runtime) UpdateGroup(id string, strategy *string, minHealthy *int, desc
 	return r.askGroup(id, &groupUpdate{strategy: strategy, minHealthy: minHealthy, description: description})
 }
 
-// AddGroupMember adds a provider to a group.
+// AddGroupMember adds a provider of the group's tenant to a group.
 func (r *Runtime) AddGroupMember(id string, m GroupMember) error {
-	if _, ok := r.lookupGroup(id); !ok {
+	g, ok := r.lookupGroup(id)
+	if !ok {
 		return fmt.Errorf("%w: %q", ErrGroupNotFound, id)
 	}
 	if _, err := r.lookup(m.ID); err != nil {
 		return err
 	}
+	if err := r.memberOf(g.route.Load().spec.Tenant, m.ID); err != nil {
+		return err
+	}
 	return r.askGroup(id, &groupAddMember{m: m})
+}
+
+// memberOf checks that id may be a member of a group of tenant.
+func (r *Runtime) memberOf(tenant, id string) error {
+	ref, err := r.lookup(id)
+	if err != nil {
+		return fmt.Errorf("%w: member %q is not a provider", ErrInvalid, id)
+	}
+	if ref.info.Load().Spec.Tenant != tenant {
+		return fmt.Errorf("%w: member %q is not a provider of the group's tenant %q", ErrInvalid, id, tenant)
+	}
+	return nil
 }
 
 // RemoveGroupMember removes a provider from a group.
@@ -473,6 +495,9 @@ func (s *providersSupervisor) createGroup(ctx actor.Context, route *groupRoute) 
 	if isGroup || isProvider {
 		return fmt.Errorf("%w: %q is already a provider or group id", ErrGroupExists, id)
 	}
+	if err := s.beingDeleted(id); err != nil {
+		return err
+	}
 	ref := &groupRef{id: id}
 	ref.route.Store(route)
 	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &group{rt: rt, ref: ref} }), "group-"+id)
@@ -484,11 +509,13 @@ func (s *providersSupervisor) createGroup(ctx actor.Context, route *groupRoute) 
 	rt.groups[id] = ref
 	rt.groupOrder = append(rt.groupOrder, id)
 	rt.mu.Unlock()
-	rt.hub.PublishFor(groupTenant, id, events.GroupChanged{Reason: "created"})
+	rt.hub.PublishFor(route.spec.Tenant, id, events.GroupChanged{Reason: "created"})
 	return nil
 }
 
-func (s *providersSupervisor) deleteGroup(ctx actor.Context, id string) error {
+// deleteGroup unregisters a group and stops its actor; the answer comes
+// when the actor is gone.
+func (s *providersSupervisor) deleteGroup(ctx actor.Context, id string) {
 	rt := s.rt
 	rt.mu.Lock()
 	ref := rt.groups[id]
@@ -498,9 +525,8 @@ func (s *providersSupervisor) deleteGroup(ctx actor.Context, id string) error {
 	}
 	rt.mu.Unlock()
 	if ref == nil {
-		return fmt.Errorf("%w: %q", ErrGroupNotFound, id)
+		ctx.Respond(&deleted{err: fmt.Errorf("%w: %q", ErrGroupNotFound, id)})
+		return
 	}
-	_ = ctx.StopFuture(ref.pid).Wait()
-	rt.hub.PublishFor(groupTenant, id, events.GroupChanged{Reason: "deleted"})
-	return nil
+	s.stopChild(ctx, ref.pid, id, ref.route.Load().spec.Tenant, true)
 }

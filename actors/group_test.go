@@ -3,9 +3,12 @@ package actors
 import (
 	"context"
 	"errors"
+	"maps"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mcp/switchyard/config"
 )
 
 func groupOf(t *testing.T, rt *Runtime, id, strategy string, members ...string) {
@@ -167,4 +170,126 @@ func mustRoute(t *testing.T, rt *Runtime, id, tool string) *CallReply {
 		t.Fatal(err)
 	}
 	return rep
+}
+
+// memberLoad returns the in-flight count of each member of a group.
+func memberLoad(t *testing.T, rt *Runtime, id string) map[string]int64 {
+	t.Helper()
+	g, err := rt.Group(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	for _, m := range g.Members {
+		out[m.ID] = m.InFlight
+	}
+	return out
+}
+
+// waitLoad waits until a group's members carry the given in-flight counts.
+func waitLoad(t *testing.T, rt *Runtime, id string, want map[string]int64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for got := memberLoad(t, rt, id); !maps.Equal(got, want); got = memberLoad(t, rt, id) {
+		if time.Now().After(deadline) {
+			t.Fatalf("group %s in flight %v, want %v", id, got, want)
+		}
+		time.Sleep(time.Millisecond) // polling the group's counters
+	}
+}
+
+// TestLeastConnectionsCountsSurviveUpdates: updating a group, adding or
+// removing a member keeps the in-flight counts of calls already running,
+// so least_connections keeps routing by them, and they return to zero
+// when the calls end.
+func TestLeastConnectionsCountsSurviveUpdates(t *testing.T) {
+	rt := newRT(t)
+	groupOf(t, rt, "lc", "least_connections", "a", "b")
+	if err := rt.Create(fastSpec("c")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	hang := func(want map[string]int64) {
+		t.Helper()
+		wg.Go(func() { _, _ = rt.callDirect(ctx, "lc", "hang", nil) })
+		waitLoad(t, rt, "lc", want) // one call at a time: each pick is known
+	}
+	hang(map[string]int64{"a": 1, "b": 0})
+	hang(map[string]int64{"a": 1, "b": 1})
+	hang(map[string]int64{"a": 2, "b": 1})
+
+	desc := "updated"
+	if err := rt.UpdateGroup("lc", nil, nil, &desc); err != nil {
+		t.Fatal(err)
+	}
+	if got := memberLoad(t, rt, "lc"); !maps.Equal(got, map[string]int64{"a": 2, "b": 1}) {
+		t.Fatalf("in flight after an update: %v", got)
+	}
+	if err := rt.AddGroupMember("lc", GroupMember{ID: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := memberLoad(t, rt, "lc"); !maps.Equal(got, map[string]int64{"a": 2, "b": 1, "c": 0}) {
+		t.Fatalf("in flight after adding a member: %v", got)
+	}
+	hang(map[string]int64{"a": 2, "b": 1, "c": 1}) // the least loaded
+	if err := rt.RemoveGroupMember("lc", "c"); err != nil {
+		t.Fatal(err)
+	}
+	if got := memberLoad(t, rt, "lc"); !maps.Equal(got, map[string]int64{"a": 2, "b": 1}) {
+		t.Fatalf("in flight after removing a member: %v", got)
+	}
+	hang(map[string]int64{"a": 2, "b": 2})
+
+	cancel()
+	wg.Wait()
+	waitLoad(t, rt, "lc", map[string]int64{"a": 0, "b": 0})
+}
+
+// TestGroupTenant: a group belongs to its spec's tenant ("default" if
+// unset), takes members of that tenant only, and Owner names the tenant
+// of providers and groups alike.
+func TestGroupTenant(t *testing.T) {
+	rt := newRT(t)
+	for id, tenant := range map[string]string{"b1": "beta", "b2": "beta", "d1": ""} {
+		s := fastSpec(id)
+		s.Tenant = tenant
+		if err := rt.Create(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rt.CreateGroup(GroupSpec{ID: "mixed", Tenant: "beta", Members: []GroupMember{{ID: "b1"}, {ID: "d1"}}}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a group with a member of another tenant: %v", err)
+	}
+	if err := rt.CreateGroup(GroupSpec{ID: "bg", Tenant: "beta", Members: []GroupMember{{ID: "b1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.AddGroupMember("bg", GroupMember{ID: "d1"}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("adding a member of another tenant: %v", err)
+	}
+	if err := rt.AddGroupMember("bg", GroupMember{ID: "b2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.CreateGroup(GroupSpec{ID: "dg", Members: []GroupMember{{ID: "d1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]struct {
+		tenant string
+		group  bool
+	}{"bg": {"beta", true}, "dg": {"default", true}, "b1": {"beta", false}, "d1": {"default", false}} {
+		tenant, isGroup, err := rt.Owner(id)
+		if err != nil || tenant != want.tenant || isGroup != want.group {
+			t.Errorf("Owner(%s) = %q, %v, %v; want %q, %v", id, tenant, isGroup, err, want.tenant, want.group)
+		}
+	}
+	if _, _, err := rt.Owner("nobody"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Owner of an unknown id: %v", err)
+	}
+	if g, _ := rt.Group("bg"); g.Spec.Tenant != "beta" || len(g.Members) != 2 {
+		t.Fatalf("group info: %+v", g)
+	}
+	if s := GroupSpecFromConfig(&config.Group{ID: "cg", Tenant: "beta"}); s.Tenant != "beta" {
+		t.Fatalf("tenant from the config file: %q", s.Tenant)
+	}
 }

@@ -44,6 +44,11 @@ var (
 	ErrToolNotFound = errors.New("tool not found")
 	ErrShutdown     = errors.New("gateway shutting down")
 	ErrCancelled    = errors.New("call cancelled")
+	// ErrDead is the ErrUnavailable of a provider that gave up restarting
+	// and ErrStopped that of one stopped by request: only a start revives
+	// them, so unlike other refusals they are not worth retrying later.
+	ErrDead    = fmt.Errorf("%w", ErrUnavailable)
+	ErrStopped = fmt.Errorf("%w", ErrUnavailable)
 	// ErrQuarantined refuses calls to a provider whose tools changed from
 	// the fingerprint it was registered with.
 	ErrQuarantined = errors.New("provider quarantined")

@@ -122,14 +122,11 @@ func (r *Runtime) find(id string) (target, error) {
 	return target{}, fmt.Errorf("%w: %q", ErrServerNotFound, id)
 }
 
-// tenant is the tenant a group belongs to.
-func (g GroupSpec) tenant() string { return DefaultTenant }
-
 func (t target) tenant() string {
 	if t.provider != nil {
 		return t.provider.info.Load().Spec.Tenant
 	}
-	return t.group.route.Load().spec.tenant()
+	return t.group.route.Load().spec.Tenant
 }
 
 // resolve finds a call's target and applies the ownership rule.
@@ -212,8 +209,10 @@ func (r *Runtime) Call(ctx context.Context, c *CallRequest) (*CallResult, error)
 	if err != nil {
 		return nil, r.refuse(c, err)
 	}
-	if err := gw.schemas.Validate(def.InputSchema, c.Args); err != nil {
-		return nil, r.refuse(c, err)
+	if def != nil {
+		if err := gw.schemas.Validate(def.InputSchema, c.Args); err != nil {
+			return nil, r.refuse(c, err)
+		}
 	}
 	pol := gw.policy(c.Tenant)
 	if c.approved == "" && pol.needsApproval(c.Tool) {
@@ -284,7 +283,9 @@ func (r *Runtime) refuse(c *CallRequest, err error) error {
 }
 
 // toolDef returns the definition of the tool a target offers, learning
-// the tools of a provider never reached (bounded by deadline). A group's
+// the tools of a provider never reached (bounded by deadline); nil when a
+// provider that cannot run (stopped, dead) was never reached, so it has
+// no tools to check against and refuses the call itself. A group's
 // members serve the same tools: the first member whose tools are known
 // answers, else the first usable member is asked.
 func (r *Runtime) toolDef(ctx context.Context, t target, id, tool string, deadline time.Time) (*transports.Tool, error) {
@@ -327,9 +328,15 @@ func (r *Runtime) toolDef(ctx context.Context, t target, id, tool string, deadli
 			if tools, err = r.toolsBy(ctx, id, deadline); err != nil {
 				return nil, err
 			}
+			info = t.provider.info.Load()
 			// The first contact may have quarantined it.
-			if q := t.provider.info.Load().Quarantine; q != "" {
-				return nil, fmt.Errorf("%w: server %s: %s", ErrQuarantined, id, q)
+			if info.Quarantine != "" {
+				return nil, fmt.Errorf("%w: server %s: %s", ErrQuarantined, id, info.Quarantine)
+			}
+			if !info.ToolsKnown {
+				// Stopped or dead before it was ever reached: nothing to
+				// validate against, and the provider refuses the call.
+				return nil, nil
 			}
 		}
 	}

@@ -66,8 +66,15 @@ type (
 		outcome string
 		latency time.Duration
 		err     error
+		// at is when the call ended by rt.clock: it counts as activity
+		// then, not when the actor gets to this message.
+		at time.Time
 	}
 )
+
+// inMailbox runs a function in a provider actor's mailbox. Only tests send
+// it: to make the actor panic, or hold its mailbox as a slow handler would.
+type inMailbox struct{ f func() }
 
 // waiter is a request parked until the provider is ready.
 type waiter struct {
@@ -97,14 +104,19 @@ type provider struct {
 	queue     []waiter
 	restarter *supervisor.Restarter
 	health    *supervisor.HealthTracker
-	healthT   *time.Timer
-	restartT  *time.Timer
-	idleT     *time.Timer
+	healthT   supervisor.Timer
+	// restartT is set while a restart waits out its backoff (no start
+	// attempt runs); restartAt is when it ends.
+	restartT  supervisor.Timer
+	restartAt time.Time
+	idleT     supervisor.Timer
 
 	lastErr   string
 	restarts  int
 	startedAt time.Time
-	lastUsed  time.Time
+	// lastUsed is when a call last began or ended, read from rt.clock
+	// like every time the idle, health and restart timers depend on.
+	lastUsed time.Time
 	// hist is a ring of the last historySize invocations; histPos counts
 	// every invocation, so hist[histPos%historySize] is the next slot.
 	hist    []Invocation
@@ -121,17 +133,35 @@ type provider struct {
 	active map[*CallTool]struct{}
 }
 
-func newProvider(rt *Runtime, ref *providerRef, spec Spec) *provider {
-	return &provider{
-		rt:        rt,
-		ref:       ref,
-		spec:      spec,
-		state:     StateCold,
-		toolIdx:   map[string]*toolStats{},
-		active:    map[*CallTool]struct{}{},
-		restarter: supervisor.NewRestarter(spec.Restart, supervisor.RealClock{}, nil),
-		health:    supervisor.NewHealthTracker(spec.DegradedAfter),
+// newProvider makes the actor of a provider from the snapshot its ref
+// holds: the first one from the spec it was created with, one restarted by
+// its supervisor (after a panic) from what the instance before published,
+// so updates, the pin, the tools and a quarantine carry over.
+func newProvider(rt *Runtime, ref *providerRef) *provider {
+	info := ref.info.Load()
+	spec := info.Spec
+	p := &provider{
+		rt:          rt,
+		ref:         ref,
+		spec:        spec,
+		state:       info.State,
+		gen:         int(ref.gen.Load()),
+		toolIdx:     map[string]*toolStats{},
+		active:      map[*CallTool]struct{}{},
+		restarter:   supervisor.NewRestarter(spec.Restart, rt.clock, nil),
+		health:      supervisor.NewHealthTracker(spec.DegradedAfter),
+		tools:       info.Tools,
+		known:       info.ToolsKnown,
+		fingerprint: info.Fingerprint,
+		quarantine:  info.Quarantine,
+		restarts:    info.Restarts,
+		lastErr:     info.LastError,
+		checks:      info.Health,
 	}
+	for _, t := range p.tools {
+		p.toolIdx[t.Name] = rt.metrics.tool(spec.ID, t.Name)
+	}
+	return p
 }
 
 // Receive implements actor.Actor.
@@ -147,6 +177,7 @@ func (p *provider) Receive(ctx actor.Context) {
 	case *Start:
 		p.onStart(m, ctx.Sender())
 	case *Stop:
+		p.failWaiters(fmt.Errorf("%w: provider %s was stopped (%s)", ErrStopped, p.spec.ID, m.Reason))
 		p.stop(StateStopped, m.Reason)
 		ctx.Respond(&Result{State: p.state})
 	case *Update:
@@ -202,8 +233,21 @@ func (p *provider) Receive(ctx actor.Context) {
 		if m.gen == p.gen {
 			p.onIdle()
 		}
-	case *actor.Stopping, *actor.Restarting:
+	case *actor.Stopping:
 		p.stop(StateStopped, "shutdown")
+	case *actor.Restarting:
+		// The backend goes with this instance; the next one starts it
+		// lazily again, unless it was stopped or dead.
+		to := StateCold
+		if p.state == StateStopped || p.state == StateDead {
+			to = p.state
+		}
+		p.stop(to, "actor restarting")
+		// Timers and goroutines of this instance name their generation;
+		// the next instance starts beyond it so their messages are stale.
+		p.ref.gen.Store(int64(p.gen))
+	case *inMailbox:
+		m.f()
 	case *actor.Stopped:
 		p.failWaiters(ErrShutdown)
 	}
@@ -245,9 +289,10 @@ func (p *provider) setState(s State, reason string) {
 	from := p.state
 	p.state = s
 	p.rt.metrics.setState(p.spec.ID, s)
-	p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.ProviderStateChanged{From: string(from), To: string(s), Reason: reason})
 	p.armIdle()
+	// The snapshot first: who hears of the change reads it.
 	p.publish()
+	p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.ProviderStateChanged{From: string(from), To: string(s), Reason: reason})
 }
 
 // armIdle (re)starts the idle timer while the provider runs. The timer
@@ -262,12 +307,12 @@ func (p *provider) armIdle() {
 	}
 	wait := p.spec.IdleTTL
 	if !p.lastUsed.IsZero() {
-		if left := p.spec.IdleTTL - time.Since(p.lastUsed); left > 0 && left < wait {
+		if left := p.spec.IdleTTL - p.rt.clock.Now().Sub(p.lastUsed); left > 0 && left < wait {
 			wait = left
 		}
 	}
 	gen, self, root := p.gen, p.self, p.rt.system.Root
-	p.idleT = time.AfterFunc(wait, func() { root.Send(self, &idleTick{gen: gen}) })
+	p.idleT = p.rt.clock.AfterFunc(wait, func() { root.Send(self, &idleTick{gen: gen}) })
 }
 
 // ---- calls ----
@@ -291,11 +336,15 @@ func (p *provider) onCall(m *CallTool, sender *actor.PID) {
 		p.park(m, sender, m.Deadline)
 		p.begin("first use")
 	case StateInitializing:
+		if p.restartT != nil {
+			m.respond(p.rt, sender, &CallReply{Retryable: true, Err: p.backoffErr()})
+			return
+		}
 		p.park(m, sender, m.Deadline)
 	case StateStopped:
-		m.respond(p.rt, sender, &CallReply{Retryable: true, Err: fmt.Errorf("%w: provider %s is stopped; start it first", ErrUnavailable, p.spec.ID)})
+		m.respond(p.rt, sender, &CallReply{Retryable: true, Err: fmt.Errorf("%w: provider %s is stopped; start it first", ErrStopped, p.spec.ID)})
 	case StateDead:
-		m.respond(p.rt, sender, &CallReply{Retryable: true, Err: fmt.Errorf("%w: provider %s is dead (%s); start it to retry", ErrUnavailable, p.spec.ID, p.lastErr)})
+		m.respond(p.rt, sender, &CallReply{Retryable: true, Err: fmt.Errorf("%w: provider %s is dead (%s); start it to retry", ErrDead, p.spec.ID, p.lastErr)})
 	}
 }
 
@@ -322,7 +371,7 @@ func (p *provider) dispatch(m *CallTool, sender *actor.PID) {
 	if ts == nil {
 		ts = p.rt.metrics.tool(p.spec.ID, "_unknown")
 	}
-	begin := time.Now()
+	begin, used := time.Now(), p.rt.clock.Now() // before the call can end
 	timeout := p.spec.CallTimeout
 	if !m.Deadline.IsZero() {
 		if left := m.Deadline.Sub(begin); left < timeout {
@@ -333,7 +382,7 @@ func (p *provider) dispatch(m *CallTool, sender *actor.PID) {
 			return
 		}
 	}
-	rt, self, tool := p.rt, p.self, m.Tool
+	rt, self, tool, clock := p.rt, p.self, m.Tool, p.rt.clock
 	ts.inflight.Inc()
 	id, err := p.sess.GoCallWith(tool, m.Args, m.Extra, timeout, func(r transports.Response) {
 		lat := time.Since(begin)
@@ -351,7 +400,7 @@ func (p *provider) dispatch(m *CallTool, sender *actor.PID) {
 		ts.observe(outcome, lat)
 		// The actor hears first, so anything the caller asks after its
 		// reply (history, counters) already includes this call.
-		rt.system.Root.Send(self, &callDone{msg: m, tool: tool, outcome: outcome, latency: lat, err: rep.Err})
+		rt.system.Root.Send(self, &callDone{msg: m, tool: tool, outcome: outcome, latency: lat, err: rep.Err, at: clock.Now()})
 		m.respond(rt, sender, rep)
 	})
 	if err != nil {
@@ -363,7 +412,7 @@ func (p *provider) dispatch(m *CallTool, sender *actor.PID) {
 	m.started(p.sess.Mux(), id)
 	p.active[m] = struct{}{}
 	p.ref.inflight.Add(1)
-	p.lastUsed = begin
+	p.lastUsed = used
 }
 
 func (p *provider) onCallDone(m *callDone) {
@@ -371,7 +420,9 @@ func (p *provider) onCallDone(m *callDone) {
 	p.ref.inflight.Add(-1)
 	p.drainQueue()
 	now := time.Now()
-	p.lastUsed = now
+	if m.at.After(p.lastUsed) {
+		p.lastUsed = m.at
+	}
 	// Counters are read live by snapshot(); no new snapshot per call.
 	p.ref.calls.Add(1)
 	p.ref.lastUsed.Store(now.UnixNano())
@@ -498,6 +549,10 @@ func (p *provider) onListTools(m *ListTools, sender *actor.PID) {
 		p.park(m, sender, m.Deadline)
 		p.begin("tool discovery")
 	case StateInitializing:
+		if p.restartT != nil {
+			p.reply(sender, &ToolsReply{Err: p.backoffErr()})
+			return
+		}
 		p.park(m, sender, m.Deadline)
 	default:
 		p.reply(sender, &ToolsReply{Tools: p.tools})
@@ -633,6 +688,9 @@ func (p *provider) onStart(m *Start, sender *actor.PID) {
 		p.reply(sender, &Result{State: p.state})
 	case StateInitializing:
 		p.park(m, sender, m.Deadline)
+		if p.restartT != nil {
+			p.launch() // a start asked for does not wait out the backoff
+		}
 	default:
 		if p.state == StateDead {
 			p.restarter.Reset()
@@ -650,6 +708,7 @@ func (p *provider) begin(reason string) {
 
 // launch starts the backend off the mailbox; the outcome arrives as started.
 func (p *provider) launch() {
+	p.cancelRestart()
 	p.gen++
 	gen, spec, self, rt, ref := p.gen, p.spec, p.self, p.rt, p.ref
 	root := rt.system.Root
@@ -710,6 +769,8 @@ func (p *provider) onStarted(m *started) {
 			p.giveUp(m.err.Error())
 			return
 		}
+		// What waits for this start fails now, not after the exit.
+		p.failStart(m.err)
 		if m.proc == nil {
 			// It never ran, so no exit will follow: decide now.
 			p.crashed(m.err)
@@ -722,10 +783,12 @@ func (p *provider) onStarted(m *started) {
 	info := m.sess.Info()
 	p.server = &info
 	p.startedAt = time.Now()
-	p.lastUsed = p.startedAt
+	p.lastUsed = p.rt.clock.Now()
 	p.lastErr = ""
 	p.restarter.Healthy()
 	p.health = supervisor.NewHealthTracker(p.spec.DegradedAfter)
+	p.rt.log.Info("provider started", "provider", p.spec.ID, "mode", p.spec.Mode, "pid", m.proc.Describe().Pid,
+		"protocol", info.ProtocolVersion, "tools", len(m.tools))
 	p.setTools(m.tools)
 	p.setState(StateReady, "started")
 	p.scheduleHealth()
@@ -760,8 +823,11 @@ func (p *provider) crashed(cause error) {
 		p.giveUp(fmt.Sprintf("%v; last error: %v", p.restarter.Err(), cause))
 		return
 	}
+	p.failStart(cause)
+	p.rt.log.Warn("provider failed: restarting", "provider", p.spec.ID, "attempt", d.Attempt, "delay", d.Delay, "reason", cause.Error())
 	p.restarts++
 	p.rt.metrics.restart(p.spec.ID)
+	p.publish() // who hears of the decision reads the count with it
 	p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.ProviderRestarting{Attempt: d.Attempt, DelayMs: ms(d.Delay), Reason: cause.Error()})
 	p.setState(StateInitializing, "restarting: "+cause.Error())
 	if d.Delay <= 0 {
@@ -770,26 +836,54 @@ func (p *provider) crashed(cause error) {
 	}
 	p.gen++ // a late exit of the old process must not count twice
 	gen, self, root := p.gen, p.self, p.rt.system.Root
-	p.restartT = time.AfterFunc(d.Delay, func() { root.Send(self, &restartNow{gen: gen}) })
+	p.restartAt = p.rt.clock.Now().Add(d.Delay)
+	p.restartT = p.rt.clock.AfterFunc(d.Delay, func() { root.Send(self, &restartNow{gen: gen}) })
+}
+
+// failStart refuses the requests waiting for a start that failed or a
+// provider that crashed: they never reached the backend, so they may be
+// retried elsewhere at once instead of waiting out a backoff and the
+// next attempt, which may fail too.
+func (p *provider) failStart(cause error) {
+	if len(p.waiting) == 0 && len(p.queue) == 0 {
+		return
+	}
+	what := "crashed"
+	if p.state == StateInitializing {
+		what = "failed to start"
+	}
+	p.failWaiters(fmt.Errorf("%w: provider %s %s: %w", ErrUnavailable, p.spec.ID, what, cause))
+}
+
+// backoffErr refuses a request that arrives while a restart waits out its
+// backoff; it is retryable, later or elsewhere.
+func (p *provider) backoffErr() error {
+	left := max(p.restartAt.Sub(p.rt.clock.Now()), 0).Round(time.Millisecond)
+	return fmt.Errorf("%w: provider %s is restarting after a failure (%s); next attempt in %s", ErrUnavailable, p.spec.ID, p.lastErr, left)
+}
+
+func (p *provider) cancelRestart() {
+	if p.restartT != nil {
+		p.restartT.Stop()
+		p.restartT = nil
+	}
 }
 
 // giveUp marks the provider dead, raises a critical alert and refuses the
 // requests waiting for it.
 func (p *provider) giveUp(reason string) {
 	msg := fmt.Sprintf("provider %s: %s", p.spec.ID, reason)
+	p.rt.log.Error("provider dead: giving up", "provider", p.spec.ID, "reason", reason)
 	p.lastErr = msg
 	p.setState(StateDead, msg)
 	p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.Alert{Level: "critical", Message: msg})
-	p.failWaiters(fmt.Errorf("%w: %s", ErrUnavailable, msg))
+	p.failWaiters(fmt.Errorf("%w: %s", ErrDead, msg))
 }
 
 // stop ends the backend and parks the provider in the given state.
 func (p *provider) stop(to State, reason string) {
 	p.stopHealth()
-	if p.restartT != nil {
-		p.restartT.Stop()
-		p.restartT = nil
-	}
+	p.cancelRestart()
 	if p.proc != nil {
 		p.proc.Stop()
 	}
@@ -804,7 +898,7 @@ func (p *provider) onIdle() {
 	if p.state != StateReady && p.state != StateDegraded {
 		return
 	}
-	if p.inFlight() > 0 || len(p.waiting) > 0 || time.Since(p.lastUsed) < p.spec.IdleTTL {
+	if p.inFlight() > 0 || len(p.waiting) > 0 || p.rt.clock.Now().Sub(p.lastUsed) < p.spec.IdleTTL {
 		p.armIdle() // busy or recently used: not idle yet
 		return
 	}
@@ -840,7 +934,7 @@ func (p *provider) scheduleHealth() {
 		return
 	}
 	gen, self, root := p.gen, p.self, p.rt.system.Root
-	p.healthT = time.AfterFunc(p.spec.HealthInterval, func() { root.Send(self, &healthTick{gen: gen}) })
+	p.healthT = p.rt.clock.AfterFunc(p.spec.HealthInterval, func() { root.Send(self, &healthTick{gen: gen}) })
 }
 
 func (p *provider) stopHealth() {

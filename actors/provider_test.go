@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -155,17 +158,34 @@ func TestLazyStartAndCall(t *testing.T) {
 	}
 }
 
+// newFakeRT is newRT on a fake clock: idle stops, health checks and
+// restart backoffs happen only when the test advances it.
+func newFakeRT(t *testing.T) (*Runtime, *supervisor.FakeClock) {
+	t.Helper()
+	clk := supervisor.NewFakeClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	return newRTWith(t, Options{Version: "test", Clock: clk}), clk
+}
+
+// waitTimers waits until the runtime's actors have exactly n timers armed.
+func waitTimers(t *testing.T, clk *supervisor.FakeClock, n int) {
+	t.Helper()
+	if !clk.WaitTimers(n, 5*time.Second) {
+		t.Fatalf("%d timers armed, want %d", clk.Timers(), n)
+	}
+}
+
 func TestIdleStop(t *testing.T) {
-	rt := newRT(t)
+	rt, clk := newFakeRT(t)
 	sub := watch(t, rt)
 	spec := fastSpec("idle")
-	spec.IdleTTL = 300 * time.Millisecond
-	spec.HealthInterval = 50 * time.Millisecond // pings must not count as activity
+	spec.IdleTTL = 5 * time.Minute
 	if err := rt.Create(spec); err != nil {
 		t.Fatal(err)
 	}
 	call(t, rt, "idle", "echo", `{"text":"x"}`)
 	pid := mustInfo(t, rt, "idle").Pid
+	waitTimers(t, clk, 1) // the idle timer
+	clk.Advance(spec.IdleTTL)
 	e := waitEvent(t, sub, 10*time.Second, "idle stop", stateIs("idle", StateCold))
 	if c := e.Data.(events.ProviderStateChanged); c.Reason != "idle" {
 		t.Fatalf("reason %q", c.Reason)
@@ -178,6 +198,35 @@ func TestIdleStop(t *testing.T) {
 	if got := text(t, call(t, rt, "idle", "echo", `{"text":"again"}`)); got != "again" {
 		t.Fatalf("echo after idle stop = %q", got)
 	}
+}
+
+// TestIdleTTLCountsFromTheLastCall: a call half way through the TTL
+// postpones the stop to a full TTL after it, and not a moment longer.
+func TestIdleTTLCountsFromTheLastCall(t *testing.T) {
+	rt, clk := newFakeRT(t)
+	sub := watch(t, rt)
+	spec := fastSpec("ttl")
+	spec.IdleTTL = time.Minute
+	if err := rt.Create(spec); err != nil {
+		t.Fatal(err)
+	}
+	call(t, rt, "ttl", "echo", `{"text":"first"}`)
+	waitTimers(t, clk, 1)
+	clk.Advance(30 * time.Second)
+	call(t, rt, "ttl", "echo", `{"text":"half way"}`)
+	clk.Advance(30 * time.Second) // the first TTL ends: used 30s ago, not idle
+	// The timer fired; the actor re-arms it for the 30s left instead of
+	// stopping (a stop arms no idle timer).
+	waitTimers(t, clk, 1)
+	if info := mustInfo(t, rt, "ttl"); info.State != StateReady {
+		t.Fatalf("stopped %s after the last call, TTL %s: %s", 30*time.Second, spec.IdleTTL, info.State)
+	}
+	clk.Advance(30*time.Second - time.Millisecond)
+	if clk.Timers() != 1 {
+		t.Fatal("the idle timer fired before a full TTL without calls")
+	}
+	clk.Advance(time.Millisecond)
+	waitEvent(t, sub, 10*time.Second, "idle stop", stateIs("ttl", StateCold))
 }
 
 // waitInfo polls a provider's live counters (no event announces them)
@@ -228,27 +277,89 @@ func TestCrashRestartsAndNextCallSucceeds(t *testing.T) {
 	testbin.WaitGone(t, pid, 10*time.Second)
 }
 
+// restarting matches a provider's restart decision with the given attempt.
+func restarting(id string, attempt int) func(*events.Event) bool {
+	return func(e *events.Event) bool {
+		r, ok := e.Data.(events.ProviderRestarting)
+		return ok && e.ProviderID == id && r.Attempt == attempt
+	}
+}
+
 func TestDeadAfterTooManyRestarts(t *testing.T) {
-	rt := newRT(t)
+	rt, clk := newFakeRT(t)
 	sub := watch(t, rt)
 	spec := fastSpec("d", "SY_TESTSERVER_MODE", "exit")
 	if err := rt.Create(spec); err != nil {
 		t.Fatal(err)
 	}
-	_, err := rt.callDirect(context.Background(), "d", "echo", []byte(`{"text":"x"}`))
-	if !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("call to a provider that cannot start: %v", err)
+	done := make(chan error, 1)
+	go func() {
+		_, err := rt.callDirect(context.Background(), "d", "echo", []byte(`{"text":"x"}`))
+		done <- err
+	}()
+	// The first crash restarts at once, the next ones after a backoff.
+	waitEvent(t, sub, 10*time.Second, "restart 1", restarting("d", 1))
+	for _, step := range []struct {
+		attempt int
+		delay   time.Duration
+	}{{2, 20 * time.Millisecond}, {3, 40 * time.Millisecond}} {
+		e := waitEvent(t, sub, 10*time.Second, fmt.Sprintf("restart %d", step.attempt), restarting("d", step.attempt))
+		if got := e.Data.(events.ProviderRestarting).DelayMs; got != ms(step.delay) {
+			t.Fatalf("attempt %d waits %vms, want %s", step.attempt, got, step.delay)
+		}
+		waitTimers(t, clk, 1)
+		clk.Advance(step.delay)
 	}
 	waitEvent(t, sub, 10*time.Second, "alert", func(e *events.Event) bool {
 		a, ok := e.Data.(events.Alert)
 		return ok && e.ProviderID == "d" && a.Level == "critical"
 	})
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("call to a provider that cannot start: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call waiting for a provider that went dead was not answered")
+	}
 	info := mustInfo(t, rt, "d")
 	if info.State != StateDead || info.Restarts != 3 || !strings.Contains(info.LastError, "restarts") {
 		t.Fatalf("dead provider: %+v", info)
 	}
 	if _, err := rt.callDirect(context.Background(), "d", "echo", nil); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("call to a dead provider: %v", err)
+	}
+}
+
+// TestRestartBackoffWaitsOnTheClock: a restart after a backoff happens when
+// the backoff has passed on the runtime's clock, not before.
+func TestRestartBackoffWaitsOnTheClock(t *testing.T) {
+	rt, clk := newFakeRT(t)
+	sub := watch(t, rt)
+	spec := fastSpec("b", "SY_TESTSERVER_MODE", "exit")
+	spec.Restart.MaxRestarts = 10
+	spec.Restart.InitialBackoff = 10 * time.Second
+	spec.Restart.MaxBackoff = time.Hour
+	if err := rt.Create(spec); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = rt.callDirect(context.Background(), "b", "echo", nil) }()
+	e := waitEvent(t, sub, 10*time.Second, "restart 2", restarting("b", 2))
+	if got := e.Data.(events.ProviderRestarting).DelayMs; got != 10000 {
+		t.Fatalf("second restart waits %vms, want 10000", got)
+	}
+	waitTimers(t, clk, 1)
+	clk.Advance(10*time.Second - time.Millisecond)
+	if clk.Timers() != 1 {
+		t.Fatal("the restart timer fired before its backoff passed")
+	}
+	clk.Advance(time.Millisecond)
+	e = waitEvent(t, sub, 10*time.Second, "restart 3", restarting("b", 3))
+	if got := e.Data.(events.ProviderRestarting).DelayMs; got != 20000 {
+		t.Fatalf("third restart waits %vms, want 20000 (doubled)", got)
+	}
+	if info := mustInfo(t, rt, "b"); info.Restarts != 3 || info.State != StateInitializing {
+		t.Fatalf("after three failed starts: restarts=%d state=%s", info.Restarts, info.State)
 	}
 }
 
@@ -312,6 +423,7 @@ func TestGarbageAndFloodDegradeWithoutExhaustingMemory(t *testing.T) {
 
 func TestGarbageFromStartGoesDead(t *testing.T) {
 	rt := newRT(t)
+	sub := watch(t, rt)
 	spec := fastSpec("gs", "SY_TESTSERVER_MODE", "garbage")
 	spec.StartupTimeout = 500 * time.Millisecond
 	spec.MaxMessage = 4 << 10
@@ -322,6 +434,8 @@ func TestGarbageFromStartGoesDead(t *testing.T) {
 	if _, err := rt.callDirect(context.Background(), "gs", "echo", nil); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("garbage server: %v", err)
 	}
+	// The call fails with the first start; the one restart fails too.
+	waitEvent(t, sub, 10*time.Second, "dead", stateIs("gs", StateDead))
 	if info := mustInfo(t, rt, "gs"); info.State != StateDead || info.Pid != 0 {
 		t.Fatalf("garbage server: %+v", info)
 	}
@@ -503,24 +617,28 @@ func TestCancelledCallIsAbandoned(t *testing.T) {
 }
 
 func TestHealthChecksPassAndDoNotKeepAlive(t *testing.T) {
-	rt := newRT(t)
+	rt, clk := newFakeRT(t)
 	sub := watch(t, rt)
 	spec := fastSpec("hc")
-	// A check's timeout is its interval; 100ms leaves a loaded machine
-	// (the race detector, parallel packages) room to answer a ping.
-	spec.HealthInterval = 100 * time.Millisecond
-	spec.IdleTTL = 700 * time.Millisecond
+	spec.HealthInterval = time.Second
+	spec.IdleTTL = 3500 * time.Millisecond
 	if err := rt.Create(spec); err != nil {
 		t.Fatal(err)
 	}
 	call(t, rt, "hc", "echo", `{"text":"x"}`)
-	// Health checks run every 100ms, yet the provider still goes idle.
-	waitEvent(t, sub, 10*time.Second, "idle stop", stateIs("hc", StateCold))
-	info := mustInfo(t, rt, "hc")
-	if len(info.Health) < 3 {
-		t.Fatalf("only %d health checks ran", len(info.Health))
+	waitTimers(t, clk, 2) // idle and health
+	for i := 1; i <= 3; i++ {
+		clk.Advance(spec.HealthInterval)
+		// The check ran once the actor has armed the next one.
+		waitTimers(t, clk, 2)
+		if n := len(mustInfo(t, rt, "hc").Health); n != i {
+			t.Fatalf("after %d intervals %d health checks ran", i, n)
+		}
 	}
-	for _, c := range info.Health {
+	// Three checks passed, yet the provider goes idle on time.
+	clk.Advance(500 * time.Millisecond)
+	waitEvent(t, sub, 10*time.Second, "idle stop", stateIs("hc", StateCold))
+	for _, c := range mustInfo(t, rt, "hc").Health {
 		if !c.OK {
 			t.Fatalf("a health check failed against a healthy server: %+v", c)
 		}
@@ -557,5 +675,365 @@ func TestConcurrencyLimitQueuesThenRefuses(t *testing.T) {
 		if r := <-results; r.err != nil {
 			t.Fatalf("queued or running call failed: %v", r.err)
 		}
+	}
+}
+
+// TestFailedStartFailsWaitingCallsAtOnce: a call waiting for a start that
+// fails is answered then, not after the backoff and later attempts; a call
+// during the backoff is refused at once. Both are retryable.
+func TestFailedStartFailsWaitingCallsAtOnce(t *testing.T) {
+	rt := newRT(t)
+	sub := watch(t, rt)
+	spec := fastSpec("hs")
+	spec.Command = []string{"sh", "-c", "exit 1"}
+	spec.Restart.InitialBackoff = time.Hour
+	spec.Restart.MaxBackoff = time.Hour
+	if err := rt.Create(spec); err != nil {
+		t.Fatal(err)
+	}
+	// Far less than StartupTimeout+CallTimeout (15s), the budget the call
+	// would otherwise wait out.
+	const prompt = 3 * time.Second
+	answer := func(what string) (*CallReply, error) {
+		t.Helper()
+		type result struct {
+			rep *CallReply
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			rep, err := rt.callDirect(context.Background(), "hs", "echo", []byte(`{"text":"x"}`))
+			done <- result{rep, err}
+		}()
+		select {
+		case r := <-done:
+			return r.rep, r.err
+		case <-time.After(prompt):
+			t.Fatalf("%s: no answer within %s", what, prompt)
+			return nil, nil
+		}
+	}
+	rep, err := answer("call during the first start")
+	if !errors.Is(err, ErrUnavailable) || rep == nil || !rep.Retryable || !strings.Contains(err.Error(), "failed to start") {
+		t.Fatalf("call during a failing start: %v (%+v)", err, rep)
+	}
+	// The immediate restart fails too; the next one waits an hour.
+	waitEvent(t, sub, 10*time.Second, "restart 2", restarting("hs", 2))
+	rep, err = answer("call during the backoff")
+	if !errors.Is(err, ErrUnavailable) || rep == nil || !rep.Retryable || !strings.Contains(err.Error(), "next attempt in") {
+		t.Fatalf("call during a backoff: %v (%+v)", err, rep)
+	}
+	if _, err := rt.Tools(context.Background(), "hs", true); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("tool discovery during a backoff: %v", err)
+	}
+}
+
+// TestCrashLoopAnswersEveryCallInTime kills a provider's child again and
+// again under load: every call is answered, by a result or an error,
+// within CallTimeout + 1s, also while a restart waits out its backoff.
+func TestCrashLoopAnswersEveryCallInTime(t *testing.T) {
+	rt, clk := newFakeRT(t)
+	sub := watch(t, rt)
+	spec := fastSpec("loop")
+	spec.CallTimeout = 2 * time.Second
+	spec.Restart.MaxRestarts = 20
+	spec.Restart.InitialBackoff = time.Minute // on the fake clock
+	spec.Restart.MaxBackoff = time.Hour
+	if err := rt.Create(spec); err != nil {
+		t.Fatal(err)
+	}
+	call(t, rt, "loop", "echo", `{"text":"warm"}`)
+	const callers, kills = 8, 4
+	limit := spec.CallTimeout + time.Second
+	var (
+		phase    atomic.Int64           // bumped at each restart decision
+		answered [callers]atomic.Int64  // the phase in which each caller's last answered call began
+		slowest  [callers]time.Duration // written by its caller only
+		ok, bad  atomic.Int64
+		stop     = make(chan struct{})
+		wg       sync.WaitGroup
+	)
+	stopCallers := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	t.Cleanup(stopCallers) // before the runtime's shutdown
+	for i := range callers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				began, at := phase.Load(), time.Now()
+				_, err := rt.callDirect(context.Background(), "loop", "sleep", []byte(`{"ms":5}`))
+				slowest[i] = max(slowest[i], time.Since(at))
+				if err == nil {
+					ok.Add(1)
+				} else {
+					bad.Add(1)
+				}
+				answered[i].Store(began)
+			}
+		})
+	}
+	// allAnswered waits until every caller had a call answered that began
+	// in the current phase.
+	allAnswered := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(limit)
+		p := phase.Load()
+		for i := range callers {
+			for answered[i].Load() < p {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: caller %d has had no call answered within %s", what, i, limit)
+				}
+				time.Sleep(time.Millisecond) // polling the callers' counters
+			}
+		}
+	}
+	for k := 1; k <= kills; k++ {
+		pid := mustInfo(t, rt, "loop").Pid
+		if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil {
+			t.Fatalf("kill %d: %v", k, err)
+		}
+		e := waitEvent(t, sub, 10*time.Second, fmt.Sprintf("restart %d", k), restarting("loop", k))
+		phase.Add(1)
+		if delay := e.Data.(events.ProviderRestarting).DelayMs; delay > 0 {
+			// While the backoff runs (it only ends when the clock is
+			// advanced), calls are answered anyway.
+			allAnswered(fmt.Sprintf("backoff after kill %d", k))
+			waitTimers(t, clk, 1)
+			clk.Advance(time.Duration(delay * float64(time.Millisecond)))
+		}
+		waitEvent(t, sub, 10*time.Second, fmt.Sprintf("ready after kill %d", k), stateIs("loop", StateReady))
+		phase.Add(1)
+		allAnswered(fmt.Sprintf("ready after kill %d", k))
+	}
+	stopCallers()
+	for i, d := range slowest {
+		if d > limit {
+			t.Fatalf("caller %d waited %s for an answer, more than %s", i, d, limit)
+		}
+	}
+	if ok.Load() == 0 || bad.Load() == 0 {
+		t.Fatalf("%d calls succeeded, %d failed: want both", ok.Load(), bad.Load())
+	}
+	t.Logf("%d calls succeeded, %d failed over %d kills", ok.Load(), bad.Load(), kills)
+}
+
+// panicActor makes a provider's actor panic; its supervisor restarts it.
+func panicActor(t *testing.T, rt *Runtime, sub *events.Subscription, id string) {
+	t.Helper()
+	ref, err := rt.lookup(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.system.Root.Send(ref.pid, &inMailbox{f: func() { panic("provider " + id + ": panic requested") }})
+	e := waitEvent(t, sub, 10*time.Second, id+" restarting", stateIs(id, StateCold))
+	if r := e.Data.(events.ProviderStateChanged).Reason; r != "actor restarting" {
+		t.Fatalf("%s went cold for %q", id, r)
+	}
+}
+
+// TestPanicKeepsUpdatesPinAndQuarantine: a provider actor restarted after
+// a panic resumes from its current spec (a PUT's changes, the pinned
+// fingerprint) and keeps a quarantine, instead of starting over from the
+// spec it was created with.
+func TestPanicKeepsUpdatesPinAndQuarantine(t *testing.T) {
+	rt := newRT(t)
+	sub := watch(t, rt)
+	for _, id := range []string{"pinned", "poisoned"} {
+		if err := rt.Create(fastSpec(id, "GIVEN", "before")); err != nil {
+			t.Fatal(err)
+		}
+		call(t, rt, id, "echo", `{"text":"warm"}`)
+	}
+	desc, idle, health := "updated", time.Hour, 30*time.Minute
+	if err := rt.Update("pinned", &Update{Description: &desc, Env: map[string]string{"GIVEN": "after"}, IdleTTL: &idle, HealthInterval: &health}); err != nil {
+		t.Fatal(err)
+	}
+	tools := mustInfo(t, rt, "pinned").Tools
+	if err := rt.pin("pinned", Fingerprint(tools), tools); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.pin("poisoned", "sha256:not-what-it-serves", nil); err != nil {
+		t.Fatal(err)
+	}
+	if q := mustInfo(t, rt, "poisoned").Quarantine; q == "" {
+		t.Fatal("a provider serving other tools than pinned is not quarantined")
+	}
+
+	panicActor(t, rt, sub, "pinned")
+	panicActor(t, rt, sub, "poisoned")
+
+	s := mustInfo(t, rt, "pinned").Spec
+	if s.Description != desc || s.Env["GIVEN"] != "after" || s.IdleTTL != idle || s.HealthInterval != health || s.Pinned != Fingerprint(tools) {
+		t.Fatalf("spec after a panic: description %q env %v idle %s health %s pinned %q", s.Description, s.Env, s.IdleTTL, s.HealthInterval, s.Pinned)
+	}
+	// It still serves, from a new process started with the updated env.
+	if got := text(t, call(t, rt, "pinned", "env", `{"name":"GIVEN"}`)); got != "after" {
+		t.Fatalf("env after a panic: %q", got)
+	}
+	if _, err := rt.callDirect(context.Background(), "poisoned", "echo", []byte(`{"text":"x"}`)); !errors.Is(err, ErrQuarantined) {
+		t.Fatalf("call to a quarantined provider after a panic: %v", err)
+	}
+	// The pin is still checked: a pinned tool that goes quarantines it.
+	call(t, rt, "pinned", "remove_tool", `{"name":"add"}`)
+	waitEvent(t, sub, 10*time.Second, "poisoning detected", func(e *events.Event) bool {
+		_, ok := e.Data.(events.ToolPoisoningDetected)
+		return ok && e.ProviderID == "pinned"
+	})
+}
+
+// TestSlowDeleteDoesNotHoldUpCreate: while a deleted provider's actor is
+// slow to stop, the supervisor still creates other providers; the delete
+// returns once the actor is gone, with its series and id removed.
+func TestSlowDeleteDoesNotHoldUpCreate(t *testing.T) {
+	rt := newRT(t)
+	sub := watch(t, rt)
+	if err := rt.Create(fastSpec("slow")); err != nil {
+		t.Fatal(err)
+	}
+	call(t, rt, "slow", "echo", `{"text":"x"}`)
+	ref, err := rt.lookup("slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Hold the actor's mailbox: its stop waits until release is closed.
+	held, release := make(chan struct{}), make(chan struct{})
+	releaseOnce := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(releaseOnce)
+	rt.system.Root.Send(ref.pid, &inMailbox{f: func() { close(held); <-release }})
+	<-held
+
+	deleted := make(chan error, 1)
+	go func() { deleted <- rt.Delete("slow") }()
+	// The supervisor unregisters the provider before it stops it.
+	waitGone := time.Now().Add(5 * time.Second)
+	for _, err := rt.Get("slow"); err == nil; _, err = rt.Get("slow") {
+		if time.Now().After(waitGone) {
+			t.Fatal("the deleted provider is still registered")
+		}
+		time.Sleep(time.Millisecond) // polling the registry
+	}
+	created := make(chan error, 1)
+	go func() { created <- rt.Create(fastSpec("other")) }()
+	select {
+	case err := <-created:
+		if err != nil {
+			t.Fatalf("create during a slow delete: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a create waited for another provider's stop")
+	}
+	select {
+	case err := <-deleted:
+		t.Fatalf("delete returned (%v) before the actor stopped", err)
+	default:
+	}
+	if err := rt.Create(fastSpec("slow")); !errors.Is(err, ErrExists) {
+		t.Fatalf("create of an id still being deleted: %v", err)
+	}
+
+	releaseOnce()
+	select {
+	case err := <-deleted:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("delete never returned")
+	}
+	// Complete when it returns: the event is out, the series are gone.
+	waitEvent(t, sub, time.Second, "removal", func(e *events.Event) bool {
+		_, ok := e.Data.(events.ProviderRemoved)
+		return ok && e.ProviderID == "slow"
+	})
+	var metrics bytes.Buffer
+	rt.WriteMetrics(&metrics)
+	if strings.Contains(metrics.String(), `provider="slow"`) {
+		t.Fatalf("series of a deleted provider remain:\n%s", metrics.String())
+	}
+	if _, err := rt.callDirect(context.Background(), "slow", "echo", nil); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("call to a deleted provider: %v", err)
+	}
+	if err := rt.Create(fastSpec("slow")); err != nil {
+		t.Fatalf("create again after the delete: %v", err)
+	}
+}
+
+// logRecorder is a slog handler keeping the records it is given.
+type logRecorder struct {
+	mu      sync.Mutex
+	records []slog.Record
+}
+
+func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	l.records = append(l.records, r.Clone())
+	l.mu.Unlock()
+	return nil
+}
+func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logRecorder) WithGroup(string) slog.Handler      { return l }
+
+// count returns how many records about provider id were logged at each
+// level, and their messages.
+func (l *logRecorder) count(id string) (map[slog.Level]int, []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := map[slog.Level]int{}
+	var lines []string
+	for _, r := range l.records {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "provider" && a.Value.String() == id {
+				n[r.Level]++
+				lines = append(lines, r.Level.String()+" "+r.Message)
+				return false
+			}
+			return true
+		})
+	}
+	return n, lines
+}
+
+// TestSupervisorDecisionsAreLogged: every restart decision is one WARN
+// line, giving up one ERROR line, and each start one INFO line.
+func TestSupervisorDecisionsAreLogged(t *testing.T) {
+	logs := &logRecorder{}
+	clk := supervisor.NewFakeClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	rt := newRTWith(t, Options{Version: "test", Clock: clk, Logger: slog.New(logs)})
+	sub := watch(t, rt)
+
+	if err := rt.Create(fastSpec("up")); err != nil {
+		t.Fatal(err)
+	}
+	call(t, rt, "up", "echo", `{"text":"x"}`)
+	if _, err := rt.callDirect(context.Background(), "up", "crash", []byte(`{"code":1}`)); err == nil {
+		t.Fatal("crash returned a result")
+	}
+	waitEvent(t, sub, 10*time.Second, "restart", restarting("up", 1))
+	waitEvent(t, sub, 10*time.Second, "ready again", stateIs("up", StateReady))
+	if n, lines := logs.count("up"); n[slog.LevelInfo] != 2 || n[slog.LevelWarn] != 1 || n[slog.LevelError] != 0 {
+		t.Fatalf("a start, a crash and a restart logged %v", lines)
+	}
+
+	const k = 3
+	spec := fastSpec("down", "SY_TESTSERVER_MODE", "exit")
+	spec.Restart.MaxRestarts = k
+	if err := rt.Create(spec); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = rt.callDirect(context.Background(), "down", "echo", nil) }()
+	for attempt := 1; attempt <= k; attempt++ {
+		e := waitEvent(t, sub, 10*time.Second, fmt.Sprintf("restart %d", attempt), restarting("down", attempt))
+		if d := e.Data.(events.ProviderRestarting).DelayMs; d > 0 {
+			waitTimers(t, clk, 1)
+			clk.Advance(time.Duration(d * float64(time.Millisecond)))
+		}
+	}
+	waitEvent(t, sub, 10*time.Second, "dead", stateIs("down", StateDead))
+	if n, lines := logs.count("down"); n[slog.LevelWarn] != k || n[slog.LevelError] != 1 || n[slog.LevelInfo] != 0 {
+		t.Fatalf("%d failed starts and a give-up logged %v", k+1, lines)
 	}
 }

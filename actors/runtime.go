@@ -13,6 +13,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/switchyard-mcp/switchyard/events"
+	"github.com/switchyard-mcp/switchyard/supervisor"
 	"github.com/switchyard-mcp/switchyard/transports"
 )
 
@@ -68,10 +69,13 @@ func (r *logRing) last(n int) []LogEntry {
 
 // providerRef is the registry entry of a provider: its actor and what may be
 // read without messaging it (the snapshot its actor publishes, its logs).
+// It outlives the actor's instances: one restarted after a panic resumes
+// from info (the current spec, pin, tools and quarantine) and gen.
 type providerRef struct {
 	id       string
 	pid      *actor.PID
 	info     atomic.Pointer[Info]
+	gen      atomic.Int64 // the last generation of an instance restarted
 	logs     logRing
 	inflight atomic.Int64
 	queued   atomic.Int64
@@ -108,6 +112,10 @@ type Options struct {
 	Owner string
 	// Gateway tunes the agent gateway's sessions, approvals and chains.
 	Gateway GatewayOptions
+	// Clock times the providers' idle stops, health checks and restart
+	// backoffs and the groups' breaker timeouts (real time if nil); tests
+	// drive it with a FakeClock.
+	Clock supervisor.TimerClock
 }
 
 // Runtime is the actor system with its providers supervisor, and the API
@@ -120,6 +128,7 @@ type Runtime struct {
 	version string
 	started time.Time
 	opts    Options
+	clock   supervisor.TimerClock
 	sup     *actor.PID
 
 	mu         sync.RWMutex
@@ -154,6 +163,9 @@ func NewRuntime(o Options) *Runtime {
 	if o.Version == "" {
 		o.Version = "dev"
 	}
+	if o.Clock == nil {
+		o.Clock = supervisor.RealClock{}
+	}
 	// protoactor logs routine events (dead letters of late replies after a
 	// stop) at info level; only its warnings and errors are worth keeping.
 	actorLog := slog.New(minLevel{o.Logger.Handler(), slog.LevelWarn}).With("component", "actors")
@@ -169,6 +181,7 @@ func NewRuntime(o Options) *Runtime {
 		version: o.Version,
 		started: time.Now(),
 		opts:    o,
+		clock:   o.Clock,
 		refs:    map[string]*providerRef{},
 		groups:  map[string]*groupRef{},
 		procs:   map[transports.Backend]struct{}{},
@@ -297,14 +310,16 @@ func (r *Runtime) Create(spec Spec) error {
 	return nil
 }
 
-// Delete stops a provider and removes it with its metric series.
+// Delete stops a provider and removes it with its metric series. When it
+// returns the provider's actor is gone (its backend told to stop) and its
+// id refuses calls.
 func (r *Runtime) Delete(id string) error {
 	res, err := r.system.Root.RequestFuture(r.sup, &deleteProvider{id: id}, 30*time.Second).Result()
 	if err != nil {
 		return fmt.Errorf("delete provider: %w", err)
 	}
-	if e, _ := res.(error); e != nil {
-		return e
+	if d, _ := res.(*deleted); d != nil {
+		return d.err
 	}
 	return nil
 }
@@ -490,10 +505,28 @@ func (r *Runtime) Shutdown(ctx context.Context) error {
 type createProvider struct{ spec Spec }
 type deleteProvider struct{ id string }
 
+// deleted answers deleteProvider and deleteGroup.
+type deleted struct{ err error }
+
 // providersSupervisor owns the provider actors: it spawns, stops and
 // registers them. A provider actor that panics is restarted by protoactor's
 // default strategy; its backend is stopped as the old instance goes.
-type providersSupervisor struct{ rt *Runtime }
+type providersSupervisor struct {
+	rt *Runtime
+	// stopping are the children a delete stopped, by PID id, until their
+	// Terminated arrives. The supervisor never waits for a child's stop in
+	// its mailbox: one slow stop must not hold up every create and delete.
+	stopping map[string]*stoppingChild
+}
+
+// stoppingChild is a deleted provider or group on its way out.
+type stoppingChild struct {
+	id     string
+	tenant string
+	group  bool
+	// reply is the delete request answered once the child is gone.
+	reply *actor.PID
+}
 
 // Receive implements actor.Actor.
 func (s *providersSupervisor) Receive(ctx actor.Context) {
@@ -501,12 +534,55 @@ func (s *providersSupervisor) Receive(ctx actor.Context) {
 	case *createProvider:
 		ctx.Respond(s.create(ctx, m.spec))
 	case *deleteProvider:
-		ctx.Respond(s.delete(ctx, m.id))
+		s.delete(ctx, m.id)
 	case *createGroup:
 		ctx.Respond(s.createGroup(ctx, m.route))
 	case *deleteGroup:
-		ctx.Respond(s.deleteGroup(ctx, m.id))
+		s.deleteGroup(ctx, m.id)
+	case *actor.Terminated:
+		s.terminated(ctx, m.Who)
 	}
+}
+
+// stopChild stops a child that was unregistered; the delete is answered
+// when the child's Terminated arrives (see terminated).
+func (s *providersSupervisor) stopChild(ctx actor.Context, pid *actor.PID, id, tenant string, group bool) {
+	if s.stopping == nil {
+		s.stopping = map[string]*stoppingChild{}
+	}
+	s.stopping[pid.Id] = &stoppingChild{id: id, tenant: tenant, group: group, reply: ctx.Sender()}
+	ctx.Stop(pid)
+}
+
+// terminated completes the delete of a child that has stopped: what it
+// leaves (metric series, the removal event) goes, and the delete is
+// answered.
+func (s *providersSupervisor) terminated(ctx actor.Context, who *actor.PID) {
+	c := s.stopping[who.Id]
+	if c == nil {
+		return // stopped with the supervisor itself
+	}
+	delete(s.stopping, who.Id)
+	if c.group {
+		s.rt.hub.PublishFor(c.tenant, c.id, events.GroupChanged{Reason: "deleted"})
+	} else {
+		s.rt.metrics.remove(c.id)
+		s.rt.hub.PublishFor(c.tenant, c.id, events.ProviderRemoved{})
+	}
+	if c.reply != nil {
+		ctx.Send(c.reply, &deleted{})
+	}
+}
+
+// beingDeleted refuses an id whose deleted actor has not stopped yet: its
+// actor name is still taken.
+func (s *providersSupervisor) beingDeleted(id string) error {
+	for _, c := range s.stopping {
+		if c.id == id {
+			return fmt.Errorf("%w: %q is still being deleted", ErrExists, id)
+		}
+	}
+	return nil
 }
 
 func (s *providersSupervisor) create(ctx actor.Context, spec Spec) error {
@@ -521,10 +597,13 @@ func (s *providersSupervisor) create(ctx actor.Context, spec Spec) error {
 	if isGroup {
 		return fmt.Errorf("%w: %q is a group id", ErrExists, spec.ID)
 	}
+	if err := s.beingDeleted(spec.ID); err != nil {
+		return err
+	}
 	ref := &providerRef{id: spec.ID}
 	// Publish a first snapshot before anyone can look the provider up.
 	ref.info.Store(&Info{Spec: spec, State: StateCold})
-	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newProvider(rt, ref, spec) }), "provider-"+spec.ID)
+	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newProvider(rt, ref) }), "provider-"+spec.ID)
 	if err != nil {
 		return fmt.Errorf("spawn provider %s: %w", spec.ID, err)
 	}
@@ -538,7 +617,9 @@ func (s *providersSupervisor) create(ctx actor.Context, spec Spec) error {
 	return nil
 }
 
-func (s *providersSupervisor) delete(ctx actor.Context, id string) error {
+// delete unregisters a provider, so its id refuses calls at once, and
+// stops its actor; the answer comes when the actor is gone.
+func (s *providersSupervisor) delete(ctx actor.Context, id string) {
 	rt := s.rt
 	rt.mu.Lock()
 	ref := rt.refs[id]
@@ -553,12 +634,8 @@ func (s *providersSupervisor) delete(ctx actor.Context, id string) error {
 	}
 	rt.mu.Unlock()
 	if ref == nil {
-		return fmt.Errorf("%w: provider %q", ErrNotFound, id)
+		ctx.Respond(&deleted{err: fmt.Errorf("%w: provider %q", ErrNotFound, id)})
+		return
 	}
-	// Waiting here is bounded: a provider's Stopping handler only signals
-	// its backend, it does not wait for it.
-	_ = ctx.StopFuture(ref.pid).Wait()
-	rt.metrics.remove(id)
-	rt.hub.PublishFor(ref.info.Load().Spec.Tenant, id, events.ProviderRemoved{})
-	return nil
+	s.stopChild(ctx, ref.pid, id, ref.info.Load().Spec.Tenant, false)
 }

@@ -62,6 +62,7 @@ func GroupSpecFromConfig(g *config.Group) GroupSpec {
 		ID:          g.ID,
 		Strategy:    string(g.Strategy),
 		Description: g.Description,
+		Tenant:      g.Tenant,
 		Breaker: supervisor.BreakerConfig{
 			FailureThreshold: g.CircuitBreaker.FailureThreshold,
 			ResetTimeout:     g.CircuitBreaker.ResetTimeout(),

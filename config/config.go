@@ -280,6 +280,9 @@ type Group struct {
 	MinHealthy *int `json:"min_healthy,omitempty"`
 	// Description is free text shown to users.
 	Description string `json:"description,omitempty"`
+	// Tenant is the tenant the group belongs to (default "default"); its
+	// members must belong to it too.
+	Tenant string `json:"tenant,omitempty"`
 	// Members are the providers of the group.
 	Members []Member `json:"members"`
 	// CircuitBreaker configures the per-member circuit breaker.
@@ -501,6 +504,9 @@ func (g *Group) applyDefaults() {
 	}
 	if g.MinHealthy == nil {
 		g.MinHealthy = ptr(DefaultMinHealthy)
+	}
+	if g.Tenant == "" {
+		g.Tenant = DefaultTenant
 	}
 	for i := range g.Members {
 		m := &g.Members[i]

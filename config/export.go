@@ -152,6 +152,7 @@ func exportGroup(g *Group) mapBuilder {
 		m.set("min_healthy", scalar("!!int", strconv.Itoa(*g.MinHealthy)))
 	}
 	m.str("description", g.Description)
+	m.str("tenant", g.Tenant)
 	if g.Members != nil {
 		members := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
 		for _, mem := range g.Members {

@@ -801,6 +801,7 @@ func (w *walker) group(v *yaml.Node, at string, g *Group) {
 		},
 		"min_healthy": func(v *yaml.Node, at string) { g.MinHealthy = w.intPtr(v, at) },
 		"description": func(v *yaml.Node, at string) { g.Description, _ = w.str(v, at) },
+		"tenant":      func(v *yaml.Node, at string) { g.Tenant, _ = w.str(v, at) },
 		"members":     func(v *yaml.Node, at string) { g.Members = w.members(v, at) },
 		"circuit_breaker": func(v *yaml.Node, at string) {
 			b := &g.CircuitBreaker

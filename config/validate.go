@@ -384,6 +384,14 @@ func (r *Restart) check(ps *problems, prefix string) {
 	}
 }
 
+// providerTenant is the tenant of a provider, before defaults are applied.
+func providerTenant(p *Provider) string {
+	if p.Tenant == "" {
+		return DefaultTenant
+	}
+	return p.Tenant
+}
+
 func (g *Group) check(ps *problems, prefix string, providers map[string]*Provider) {
 	at := func(name string) string { return join(prefix, name) }
 	switch g.Strategy {
@@ -394,6 +402,13 @@ func (g *Group) check(ps *problems, prefix string, providers map[string]*Provide
 	if len(g.Members) == 0 {
 		ps.add(at("members"), "at least one member is required")
 	}
+	tenant := g.Tenant
+	if tenant == "" {
+		tenant = DefaultTenant
+	} else if !idRe.MatchString(tenant) {
+		ps.add(at("tenant"), "must match %s (got %s)", IDPattern, quote(tenant))
+		tenant = "" // members are not checked against it
+	}
 	seen := make(map[string]int, len(g.Members))
 	for i, m := range g.Members {
 		mp := index(at("members"), i)
@@ -402,6 +417,8 @@ func (g *Group) check(ps *problems, prefix string, providers map[string]*Provide
 			ps.add(join(mp, "id"), "required")
 		case providers[m.ID] == nil:
 			ps.add(join(mp, "id"), "unknown provider %s", quote(m.ID))
+		case tenant != "" && providerTenant(providers[m.ID]) != tenant:
+			ps.add(join(mp, "id"), "provider %s belongs to tenant %s, not the group's %s", quote(m.ID), quote(providerTenant(providers[m.ID])), quote(tenant))
 		default:
 			if j, dup := seen[m.ID]; dup {
 				ps.add(join(mp, "id"), "provider %s is already members[%d]", quote(m.ID), j)

@@ -20,6 +20,7 @@ import (
 	"github.com/switchyard-mcp/switchyard/auth"
 	"github.com/switchyard-mcp/switchyard/config"
 	"github.com/switchyard-mcp/switchyard/internal/testbin"
+	"github.com/switchyard-mcp/switchyard/supervisor"
 )
 
 func TestMain(m *testing.M) { testbin.Main(m, testbin.FasthttpIgnores...) }
@@ -501,6 +502,51 @@ func TestGroupsAPI(t *testing.T) {
 	expect(t, g.do(t, "DELETE", "/api/groups/pool", ""), 404, "delete twice")
 }
 
+// TestGroupsBelongToATenant: a group created by tenant beta is beta's: it
+// takes beta's providers only, alpha does not see it on any surface, and
+// beta calls through it.
+func TestGroupsBelongToATenant(t *testing.T) {
+	b1, a1 := spec("b1"), spec("a1")
+	b1.Tenant, a1.Tenant = "beta", "alpha"
+	g := startGateway(t, Options{}, b1, a1)
+	beta, alpha := []string{"x-tenant-id", "beta"}, []string{"x-tenant-id", "alpha"}
+	expect(t, g.do(t, "POST", "/api/groups", `{"group_id":"bpool"}`, beta...), 201, "beta creates a group")
+	expect(t, g.do(t, "POST", "/api/groups/bpool/members", `{"member_id":"b1"}`, beta...), 201, "add beta's provider")
+	expect(t, g.do(t, "POST", "/api/groups/bpool/members", `{"member_id":"a1"}`, beta...), 400, "add alpha's provider")
+	expect(t, g.do(t, "POST", "/api/groups", `{"group_id":"bpool"}`, alpha...), 409, "the id is taken all the same")
+
+	if r := g.do(t, "GET", "/api/groups", "", alpha...); len(r.body["groups"].([]any)) != 0 {
+		t.Fatalf("alpha lists beta's group: %s", r.raw)
+	}
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "/api/groups/bpool", ""},
+		{"PUT", "/api/groups/bpool", `{"description":"mine now"}`},
+		{"POST", "/api/groups/bpool/rebalance", ""},
+		{"POST", "/api/groups/bpool/members", `{"member_id":"a1"}`},
+		{"DELETE", "/api/groups/bpool/members/b1", ""},
+		{"DELETE", "/api/groups/bpool", ""},
+		{"POST", "/api/providers/bpool/tools/echo/call", `{"arguments":{"text":"x"}}`},
+	} {
+		expect(t, g.do(t, c.method, c.path, c.body, alpha...), 404, "alpha: "+c.method+" "+c.path)
+	}
+	expect(t, g.do(t, "POST", "/mcp/bpool", `{"jsonrpc":"2.0","id":1,"method":"ping"}`, alpha...), 404, "alpha: /mcp/bpool")
+	want(t, g.v1(t, "POST", "/v1/mcp/tools/call", `{"server_id":"bpool","tool_name":"echo","arguments":{"text":"x"},"tenant_id":"alpha"}`, ""),
+		404, "server_not_found", "alpha: /v1 call through beta's group")
+
+	r := g.do(t, "GET", "/api/groups", "", beta...)
+	if list := r.body["groups"].([]any); len(list) != 1 || list[0].(map[string]any)["tenant"] != "beta" {
+		t.Fatalf("beta's groups: %s", r.raw)
+	}
+	r = g.do(t, "POST", "/api/providers/bpool/tools/echo/call", `{"arguments":{"text":"via beta's group"}}`, beta...)
+	expect(t, r, 200, "beta calls through its group")
+	if !strings.Contains(string(r.raw), "via beta's group") {
+		t.Fatalf("beta's group call: %s", r.raw)
+	}
+	want(t, g.v1(t, "POST", "/v1/mcp/tools/call", `{"server_id":"bpool","tool_name":"echo","arguments":{"text":"v1"},"tenant_id":"beta"}`, ""),
+		200, "", "beta: /v1 call through its group")
+	expect(t, g.do(t, "DELETE", "/api/groups/bpool", "", beta...), 200, "beta deletes its group")
+}
+
 func TestSaturatedProviderAnswers429WithRetryAfter(t *testing.T) {
 	s := spec("slow")
 	s.MaxConcurrency = 1
@@ -537,6 +583,68 @@ func TestSaturatedProviderAnswers429WithRetryAfter(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatalf("running or queued call: %v", err)
 		}
+	}
+}
+
+// TestRetryAfterOnlyWhereWaitingHelps: a refusal that may pass later (a
+// full start queue, a group without a usable member) carries Retry-After;
+// a dead or stopped provider, which only a start revives, does not.
+func TestRetryAfterOnlyWhereWaitingHelps(t *testing.T) {
+	dead := spec("dead")
+	dead.Env = map[string]string{"SY_TESTSERVER_MODE": "exit"}
+	dead.Restart = supervisor.RestartPolicy{MaxRestarts: 1}
+	full := spec("full")
+	full.Env = map[string]string{"SY_TESTSERVER_MODE": "slowstart=1000"}
+	full.MaxPending = 1
+	g := startGateway(t, Options{}, dead, full, spec("off"))
+	retryAfter := func(path string, status int, want bool) {
+		t.Helper()
+		r := g.do(t, "POST", path, `{"arguments":{"text":"x"}}`)
+		expect(t, r, status, path)
+		if got := r.header.Get("Retry-After") != ""; got != want {
+			t.Fatalf("%s: Retry-After %q, want one: %v (%s)", path, r.header.Get("Retry-After"), want, r.raw)
+		}
+	}
+	waitState := func(id string, s actors.State) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for info, _ := g.rt.Get(id); info.State != s; info, _ = g.rt.Get(id) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s is %s, want %s", id, info.State, s)
+			}
+			time.Sleep(2 * time.Millisecond) // polling the published state
+		}
+	}
+
+	// Its first start fails (worth retrying), its restart too: dead.
+	retryAfter("/api/providers/dead/tools/echo/call", 503, true)
+	waitState("dead", actors.StateDead)
+	retryAfter("/api/providers/dead/tools/echo/call", 503, false)
+
+	expect(t, g.do(t, "POST", "/api/providers/off/stop", `{"reason":"test"}`), 200, "stop")
+	retryAfter("/api/providers/off/tools/echo/call", 503, false)
+
+	// A group whose members are dead or stopped has nobody to take calls
+	// now, but may have soon.
+	expect(t, g.do(t, "POST", "/api/groups", `{"group_id":"none"}`), 201, "create group")
+	for _, m := range []string{"dead", "off"} {
+		expect(t, g.do(t, "POST", "/api/groups/none/members", fmt.Sprintf(`{"member_id":%q}`, m)), 201, "add "+m)
+	}
+	retryAfter("/api/providers/none/tools/echo/call", 503, true)
+
+	// A start queue that is full: busy.
+	first := make(chan error, 1)
+	go func() {
+		r, err := g.send("POST", "/api/providers/full/tools/echo/call", `{"arguments":{"text":"first"}}`)
+		if err == nil && r.status != 200 {
+			err = fmt.Errorf("status %d: %s", r.status, r.raw)
+		}
+		first <- err
+	}()
+	waitState("full", actors.StateInitializing) // the first call waits in the queue
+	retryAfter("/api/providers/full/tools/echo/call", 429, true)
+	if err := <-first; err != nil {
+		t.Fatalf("the call that waited for the start: %v", err)
 	}
 }
 

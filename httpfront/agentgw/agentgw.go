@@ -162,9 +162,7 @@ func fail(ctx *fasthttp.RequestCtx, err error, lookup bool) {
 	for k, v := range e.extra {
 		body[k] = v
 	}
-	if e.status == http.StatusTooManyRequests || e.status == http.StatusServiceUnavailable {
-		ctx.Response.Header.Set("Retry-After", "1")
-	}
+	web.RetryAfter(ctx, e.status, err)
 	web.JSON(ctx, e.status, body)
 }
 

@@ -1,7 +1,9 @@
 package hangar
 
 import (
+	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/valyala/fasthttp"
 
@@ -11,9 +13,25 @@ import (
 	"github.com/switchyard-mcp/switchyard/httpfront/web"
 )
 
-// group adapts a handler of /api/groups/{id}[/...].
-func group(h func(*fasthttp.RequestCtx, string)) route.Handler {
-	return func(ctx *fasthttp.RequestCtx, p route.Params) { h(ctx, p.Get("id")) }
+// group adapts a handler of /api/groups/{id}[/...]. Another tenant's
+// group is not found, as if it did not exist (the runtime's one ownership
+// rule).
+func (a *API) group(h func(*fasthttp.RequestCtx, string)) route.Handler {
+	return func(ctx *fasthttp.RequestCtx, p route.Params) {
+		if id := p.Get("id"); a.groupVisible(ctx, id) {
+			h(ctx, id)
+		}
+	}
+}
+
+// groupVisible answers 404 for an id that is not a group of the request's
+// tenant and reports whether the request may go on.
+func (a *API) groupVisible(ctx *fasthttp.RequestCtx, id string) bool {
+	if err := a.rt.Owns(web.Tenant(ctx), id); err != nil || !a.rt.IsGroup(id) {
+		web.Error(ctx, fmt.Errorf("%w: %q", actors.ErrGroupNotFound, id))
+		return false
+	}
+	return true
 }
 
 func (a *API) getGroup(ctx *fasthttp.RequestCtx, id string) {
@@ -44,6 +62,9 @@ func (a *API) rebalance(ctx *fasthttp.RequestCtx, id string) {
 // removeMember serves DELETE /api/groups/{id}/members/{member}.
 func (a *API) removeMember(ctx *fasthttp.RequestCtx, p route.Params) {
 	id, member := p.Get("id"), p.Get("member")
+	if !a.groupVisible(ctx, id) {
+		return
+	}
 	if err := a.rt.RemoveGroupMember(id, member); err != nil {
 		web.Error(ctx, err)
 		return
@@ -53,7 +74,9 @@ func (a *API) removeMember(ctx *fasthttp.RequestCtx, p route.Params) {
 
 // listGroups answers GET /api/groups, a page at a time.
 func (a *API) listGroups(ctx *fasthttp.RequestCtx) {
-	page, next, err := web.Page(ctx, a.rt.Groups(), func(g *actors.GroupInfo) string { return g.Spec.ID })
+	tenant := web.Tenant(ctx)
+	groups := slices.DeleteFunc(a.rt.Groups(), func(g *actors.GroupInfo) bool { return g.Spec.Tenant != tenant })
+	page, next, err := web.Page(ctx, groups, func(g *actors.GroupInfo) string { return g.Spec.ID })
 	if err != nil {
 		web.Error(ctx, err)
 		return
@@ -72,6 +95,7 @@ func groupBody(g *actors.GroupInfo) map[string]any {
 		"strategy":              g.Spec.Strategy,
 		"min_healthy":           g.Spec.MinHealthy,
 		"description":           g.Spec.Description,
+		"tenant":                g.Spec.Tenant,
 		"healthy_members":       g.Healthy,
 		"members":               g.Members,
 		"circuit_breaker_state": g.BreakerState,
@@ -93,7 +117,8 @@ func (a *API) createGroup(ctx *fasthttp.RequestCtx) {
 		web.Error(ctx, web.Errorf(http.StatusBadRequest, "ValidationError", "group_id must match %s and not contain \"__\" (got %q)", config.IDPattern, req.GroupID))
 		return
 	}
-	spec := actors.GroupSpec{ID: req.GroupID, Strategy: req.Strategy, Description: req.Description, MinHealthy: config.DefaultMinHealthy}
+	spec := actors.GroupSpec{ID: req.GroupID, Strategy: req.Strategy, Description: req.Description, MinHealthy: config.DefaultMinHealthy,
+		Tenant: web.Tenant(ctx)}
 	if req.MinHealthy != nil {
 		spec.MinHealthy = *req.MinHealthy
 	}

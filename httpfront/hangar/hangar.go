@@ -54,11 +54,11 @@ func (a *API) Routes() []route.Route {
 		{Method: post, Pattern: "/api/providers/{id}/tools/{tool}/call", Permission: auth.ToolsCall, Handler: a.toolCall},
 		{Method: get, Pattern: "/api/groups", Permission: auth.GroupsRead, Handler: plain(a.listGroups)},
 		{Method: post, Pattern: "/api/groups", Permission: auth.GroupsWrite, Handler: plain(a.createGroup)},
-		{Method: get, Pattern: "/api/groups/{id}", Permission: auth.GroupsRead, Handler: group(a.getGroup)},
-		{Method: put, Pattern: "/api/groups/{id}", Permission: auth.GroupsWrite, Handler: group(a.updateGroup)},
-		{Method: del, Pattern: "/api/groups/{id}", Permission: auth.GroupsDelete, Handler: group(a.deleteGroup)},
-		{Method: post, Pattern: "/api/groups/{id}/rebalance", Permission: auth.GroupsWrite, Handler: group(a.rebalance)},
-		{Method: post, Pattern: "/api/groups/{id}/members", Permission: auth.GroupsWrite, Handler: group(a.addMember)},
+		{Method: get, Pattern: "/api/groups/{id}", Permission: auth.GroupsRead, Handler: a.group(a.getGroup)},
+		{Method: put, Pattern: "/api/groups/{id}", Permission: auth.GroupsWrite, Handler: a.group(a.updateGroup)},
+		{Method: del, Pattern: "/api/groups/{id}", Permission: auth.GroupsDelete, Handler: a.group(a.deleteGroup)},
+		{Method: post, Pattern: "/api/groups/{id}/rebalance", Permission: auth.GroupsWrite, Handler: a.group(a.rebalance)},
+		{Method: post, Pattern: "/api/groups/{id}/members", Permission: auth.GroupsWrite, Handler: a.group(a.addMember)},
 		{Method: del, Pattern: "/api/groups/{id}/members/{member}", Permission: auth.GroupsWrite, Handler: a.removeMember},
 	}
 }

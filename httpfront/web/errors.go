@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/switchyard-mcp/switchyard/actors"
 	"github.com/switchyard-mcp/switchyard/schema"
 )
@@ -84,4 +86,24 @@ func Kind(err error) ErrorKind {
 func Classify(err error) (int, string) {
 	k := Kind(err)
 	return k.Status, k.Type
+}
+
+// noRetry are refusals that waiting does not lift: a dead or stopped
+// provider only comes back when started, a spent budget or call limit
+// never refills.
+var noRetry = []error{actors.ErrDead, actors.ErrStopped, actors.ErrBudgetExceeded, actors.ErrCallLimit}
+
+// RetryAfter sets Retry-After on a 429 or 503 answer where waiting helps:
+// a busy provider, one starting or restarting, a group without a usable
+// member, a shutdown, a tenant's limit of things that end.
+func RetryAfter(ctx *fasthttp.RequestCtx, status int, err error) {
+	if status != http.StatusTooManyRequests && status != http.StatusServiceUnavailable {
+		return
+	}
+	for _, e := range noRetry {
+		if errors.Is(err, e) {
+			return
+		}
+	}
+	ctx.Response.Header.Set("Retry-After", "1")
 }

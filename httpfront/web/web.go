@@ -63,9 +63,7 @@ func Raw(ctx *fasthttp.RequestCtx, status int, body []byte) {
 // Error writes the /api error body {"error","message","status_code"}.
 func Error(ctx *fasthttp.RequestCtx, err error) {
 	status, kind := Classify(err)
-	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
-		ctx.Response.Header.Set("Retry-After", "1")
-	}
+	RetryAfter(ctx, status, err)
 	JSON(ctx, status, map[string]any{"error": kind, "message": err.Error(), "status_code": status})
 }
 
