@@ -54,6 +54,14 @@ type Options struct {
 	WS ws.Options
 	// MCP configures the MCP endpoints.
 	MCP mcpfront.Options
+	// AllowedHosts are Host names served beyond the loopback ones
+	// ("name" for any port, or "name:port"; config mcp.allowed_hosts). A
+	// loopback listener serves only loopback names without them; another
+	// listener serves any Host unless they are set.
+	AllowedHosts []string
+	// AllowedOrigins are browser origins ("scheme://host[:port]"; config
+	// mcp.allowed_origins) accepted beyond the gateway's own.
+	AllowedOrigins []string
 }
 
 // Server is the front end over one runtime.
@@ -68,6 +76,8 @@ type Server struct {
 	srv    *fasthttp.Server
 	open   bool
 	active atomic.Int64
+
+	guard *guard
 
 	mu       sync.Mutex
 	listener net.Listener
@@ -90,6 +100,12 @@ func New(rt *actors.Runtime, opts Options) *Server {
 	if opts.MCP.Version == "" {
 		opts.MCP.Version = rt.Version()
 	}
+	g := newGuard(opts.AllowedHosts, opts.AllowedOrigins)
+	if opts.WS.CheckOrigin == nil {
+		// The guard has checked the origin before routing; the upgrader
+		// applies the same rule rather than one of its own.
+		opts.WS.CheckOrigin = g.originAllowed
+	}
 	s := &Server{
 		rt:   rt,
 		opts: opts,
@@ -99,6 +115,8 @@ func New(rt *actors.Runtime, opts Options) *Server {
 		mcp:  mcpfront.New(rt, opts.MCP),
 		ws:   ws.New(rt, opts.WS),
 		open: opts.AdminKey == "" && opts.JWT == nil,
+
+		guard: g,
 	}
 	s.srv = &fasthttp.Server{
 		Handler:                       s.handle,
@@ -106,6 +124,7 @@ func New(rt *actors.Runtime, opts Options) *Server {
 		MaxRequestBodySize:            int(opts.Limits.MaxBodyBytes),
 		Concurrency:                   16384,
 		ReadTimeout:                   60 * time.Second,
+		DisablePreParseMultipartForm:  true,
 		IdleTimeout:                   120 * time.Second,
 		NoDefaultServerHeader:         false,
 		DisableHeaderNamesNormalizing: false,
@@ -134,6 +153,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	s.listener = ln
 	s.mu.Unlock()
+	s.guard.listening(ln.Addr())
 	return s.srv.Serve(ln)
 }
 
@@ -243,6 +263,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	}()
 	path := string(ctx.Path())
 	method := string(ctx.Method())
+	if !s.admit(ctx, method, path) {
+		return
+	}
 	isWS := strings.HasPrefix(path, "/api/ws/")
 	if !s.open && !s.openRoute(method, path) {
 		p := s.authenticate(ctx, isWS)

@@ -492,13 +492,10 @@ func (f *Front) serverFor(r *http.Request) *sdk.Server {
 	return v.srv
 }
 
-// Serve handles /mcp and /mcp/{provider_id}. Requests from a foreign
-// browser origin are refused with 403.
+// Serve handles /mcp and /mcp/{provider_id}. The listener has checked
+// the request's Host and Origin before it gets here (httpfront's guard:
+// one rule for every surface).
 func (f *Front) Serve(ctx *fasthttp.RequestCtx) {
-	if !SameOrigin(ctx) {
-		web.Error(ctx, web.Errorf(http.StatusForbidden, "ForbiddenOrigin", "origin %q is not allowed", ctx.Request.Header.Peek("Origin")))
-		return
-	}
 	path := string(ctx.Path())
 	tenant := web.Tenant(ctx)
 	if id := strings.Trim(strings.TrimPrefix(path, "/mcp"), "/"); id != "" {
@@ -519,28 +516,4 @@ func (f *Front) Serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	f.handler(ctx)
-}
-
-// SameOrigin accepts requests without an Origin header (non-browser
-// clients), from loopback origins, and from the origin of the Host itself.
-func SameOrigin(ctx *fasthttp.RequestCtx) bool {
-	origin := ctx.Request.Header.Peek("Origin")
-	if len(origin) == 0 {
-		return true
-	}
-	u := fasthttp.AcquireURI()
-	defer fasthttp.ReleaseURI(u)
-	if err := u.Parse(nil, origin); err != nil || len(u.Host()) == 0 {
-		return false
-	}
-	host := string(u.Host())
-	if host == string(ctx.Host()) {
-		return true
-	}
-	h := host
-	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
-		h = h[:i]
-	}
-	h = strings.Trim(h, "[]")
-	return h == "localhost" || h == "127.0.0.1" || h == "::1"
 }
