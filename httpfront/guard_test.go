@@ -1,6 +1,7 @@
 package httpfront
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/switchyard-mcp/switchyard/actors"
+	"github.com/switchyard-mcp/switchyard/config"
 )
 
 // raw sends a request exactly as given: no Content-Type added, and a
@@ -259,4 +261,72 @@ func TestOriginRule(t *testing.T) {
 			t.Errorf("Host %q Origin %q Sec-Fetch-Site %q: allowed %v, want %v", c.host, c.origin, c.fetchSite, got, c.ok)
 		}
 	}
+}
+
+// TestSilentConnectionIsClosedQuietly: a connection that sends nothing is
+// closed at the read timeout without a byte written (an unsolicited 400
+// would be taken for the answer to the next request sent on it); one that
+// sends half a request is closed quietly too.
+func TestSilentConnectionIsClosedQuietly(t *testing.T) {
+	g := startGateway(t, Options{ReadTimeout: 200 * time.Millisecond})
+	addr := strings.TrimPrefix(g.base, "http://")
+	for _, sent := range []string{"", "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n"} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sent != "" {
+			if _, err := io.WriteString(c, sent); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b, err := io.ReadAll(c)
+		_ = c.Close()
+		if len(b) != 0 {
+			t.Fatalf("after sending %q: the server wrote %q", sent, b)
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("after sending %q: the connection was not closed at the read timeout", sent)
+		}
+	}
+	// A request sent in time is answered.
+	expect(t, g.do(t, "GET", "/health", ""), 200, "health")
+}
+
+// TestRequestHeaderLimit: headers well over 4 KiB (a large identity
+// provider's JWT) are accepted by default; over the configured limit the
+// answer is 431, not 400.
+func TestRequestHeaderLimit(t *testing.T) {
+	big := strings.Repeat("a", 20<<10)
+	g := startGateway(t, Options{})
+	expect(t, g.do(t, "GET", "/health", "", "X-Big", big), 200, "20 KiB header, default limit")
+	// Several headers adding up to 24 KiB.
+	hdr := []string{}
+	for _, n := range []string{"A", "B", "C"} {
+		hdr = append(hdr, "X-"+n, strings.Repeat(n, 8<<10))
+	}
+	expect(t, g.do(t, "GET", "/health", "", hdr...), 200, "24 KiB of headers, default limit")
+
+	small := startGateway(t, Options{Limits: config.Limits{MaxHeaderBytes: 4 << 10}})
+	expect(t, small.do(t, "GET", "/health", "", "X-Fits", strings.Repeat("a", 3<<10)), 200, "3 KiB header, 4 KiB limit")
+	c, err := net.Dial("tcp", strings.TrimPrefix(small.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Close() }()
+	if _, err := io.WriteString(c, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: "+strings.Repeat("a", 5<<10)+"\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("reading the answer to a 5 KiB header: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	r := response{status: resp.StatusCode, raw: b}
+	_ = json.Unmarshal(b, &r.body)
+	expect(t, r, http.StatusRequestHeaderFieldsTooLarge, "5 KiB header, 4 KiB limit")
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -62,6 +63,10 @@ type Options struct {
 	// AllowedOrigins are browser origins ("scheme://host[:port]"; config
 	// mcp.allowed_origins) accepted beyond the gateway's own.
 	AllowedOrigins []string
+	// ReadTimeout bounds how long a connection may take to send a
+	// request (default 60s); one that sends nothing in time is closed
+	// without an answer.
+	ReadTimeout time.Duration
 }
 
 // Server is the front end over one runtime.
@@ -100,6 +105,12 @@ func New(rt *actors.Runtime, opts Options) *Server {
 	if opts.MCP.Version == "" {
 		opts.MCP.Version = rt.Version()
 	}
+	if opts.Limits.MaxHeaderBytes <= 0 {
+		opts.Limits.MaxHeaderBytes = config.DefaultMaxHeaderBytes
+	}
+	if opts.ReadTimeout <= 0 {
+		opts.ReadTimeout = 60 * time.Second
+	}
 	g := newGuard(opts.AllowedHosts, opts.AllowedOrigins)
 	if opts.WS.CheckOrigin == nil {
 		// The guard has checked the origin before routing; the upgrader
@@ -123,7 +134,8 @@ func New(rt *actors.Runtime, opts Options) *Server {
 		Name:                          "switchyard",
 		MaxRequestBodySize:            int(opts.Limits.MaxBodyBytes),
 		Concurrency:                   16384,
-		ReadTimeout:                   60 * time.Second,
+		ReadTimeout:                   opts.ReadTimeout,
+		ReadBufferSize:                int(opts.Limits.MaxHeaderBytes),
 		DisablePreParseMultipartForm:  true,
 		IdleTimeout:                   120 * time.Second,
 		NoDefaultServerHeader:         false,
@@ -178,8 +190,22 @@ func (f fasthttpLogger) Printf(format string, args ...any) {
 }
 
 // transportError answers requests fasthttp rejects before the handler runs,
-// most importantly bodies over the limit.
+// most importantly bodies over the limit and headers over theirs. A
+// connection that timed out or closed before a whole request arrived is
+// closed without a word: an answer nobody asked for would be read as the
+// reply to the next request sent on it.
 func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
+	if quietClose(err) {
+		_ = ctx.Conn().Close()
+		return
+	}
+	var small *fasthttp.ErrSmallBuffer
+	if errors.As(err, &small) {
+		web.Error(ctx, web.Errorf(http.StatusRequestHeaderFieldsTooLarge, "RequestHeaderFieldsTooLarge",
+			"request line and headers exceed the limit of %d bytes", s.opts.Limits.MaxHeaderBytes))
+		ctx.SetConnectionClose()
+		return
+	}
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		web.Error(ctx, web.Errorf(http.StatusRequestEntityTooLarge, "PayloadTooLarge",
 			"request body exceeds the limit of %d bytes", s.opts.Limits.MaxBodyBytes))
@@ -188,6 +214,16 @@ func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
 	}
 	web.Error(ctx, web.Errorf(http.StatusBadRequest, "BadRequest", "cannot read request: %v", err))
 	ctx.SetConnectionClose()
+}
+
+// quietClose reports the transport errors after which a connection is
+// closed without an answer: it timed out, or its peer closed or reset it,
+// before a whole request arrived.
+func quietClose(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // openRoute reports routes served without credentials.
