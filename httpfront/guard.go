@@ -2,6 +2,8 @@ package httpfront
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,7 +13,9 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/switchyard-mcp/switchyard/actors"
 	"github.com/switchyard-mcp/switchyard/httpfront/web"
+	"github.com/switchyard-mcp/switchyard/internal/connwatch"
 )
 
 // Browser and network safety. Every request passes admit before it is
@@ -163,13 +167,45 @@ func jsonBody(ctx *fasthttp.RequestCtx, method string) bool {
 	return bytes.EqualFold(bytes.TrimSpace(ct), []byte("application/json"))
 }
 
+// backendWork reports the routes whose handlers wait on a backend (tool
+// calls, starts, approved calls, MCP): they get a request context that
+// the drain deadline and a client hang-up cancel.
+func backendWork(method, path string) bool {
+	if isMCP(path) {
+		return true
+	}
+	if method != http.MethodPost {
+		return false
+	}
+	switch {
+	case strings.HasPrefix(path, "/api/providers/"):
+		return strings.HasSuffix(path, "/call") || strings.HasSuffix(path, "/start")
+	case strings.HasPrefix(path, "/v1/sessions/"):
+		return strings.HasSuffix(path, "/execute")
+	case strings.HasPrefix(path, "/v1/hitl/"):
+		return strings.HasSuffix(path, "/approve")
+	}
+	return path == "/v1/mcp/tools/call"
+}
+
+// call is the state of one backend-work request: its context, the
+// registration with the connection watcher, and the watcher.
+type call struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	watch  *connwatch.Watcher
+	tok    connwatch.Token
+}
+
 // admit runs the listener's checks on a request before it is routed. It
-// answers a refused request itself and returns false.
-func (s *Server) admit(ctx *fasthttp.RequestCtx, method, path string) bool {
+// answers a refused request itself and returns false. For backend work it
+// sets the request's context (web.Context) and returns the call, which
+// end must see when the handler is done.
+func (s *Server) admit(ctx *fasthttp.RequestCtx, method, path string) (call, bool) {
 	if !s.guard.hostAllowed(ctx.Host()) {
 		refuse(ctx, path, http.StatusForbidden, "ForbiddenHost", "forbidden_host",
 			fmt.Sprintf("host %q is not served here (see mcp.allowed_hosts)", ctx.Host()))
-		return false
+		return call{}, false
 	}
 	if checkedOrigin(ctx, method, path) && !s.guard.originAllowed(ctx) {
 		msg := fmt.Sprintf("origin %q is not allowed (see mcp.allowed_origins)", ctx.Request.Header.Peek("Origin"))
@@ -177,14 +213,38 @@ func (s *Server) admit(ctx *fasthttp.RequestCtx, method, path string) bool {
 			msg = "cross-site requests are not allowed"
 		}
 		refuse(ctx, path, http.StatusForbidden, "ForbiddenOrigin", "forbidden_origin", msg)
-		return false
+		return call{}, false
 	}
 	if jsonRoute(path) && !jsonBody(ctx, method) {
 		refuse(ctx, path, http.StatusUnsupportedMediaType, "UnsupportedMediaType", "unsupported_media_type",
 			fmt.Sprintf("Content-Type must be application/json (got %q)", ctx.Request.Header.ContentType()))
-		return false
+		return call{}, false
 	}
-	return true
+	if !backendWork(method, path) {
+		return call{}, true
+	}
+	c := call{watch: s.watch.Load()}
+	c.ctx, c.cancel = context.WithCancelCause(s.drainCtx)
+	ctx.SetUserValue(web.ContextKey, c.ctx)
+	c.tok = c.watch.Watch(ctx.Conn(), c.cancel)
+	return c, true
+}
+
+// end closes a backend-work request. A call cut by the drain deadline
+// whose handler answered with an error (its cancellation, or a failure
+// it caused) is answered 503 instead, and its connection closed.
+func (s *Server) end(ctx *fasthttp.RequestCtx, path string, c call) {
+	if c.cancel == nil {
+		return
+	}
+	c.watch.Unwatch(c.tok)
+	if st := ctx.Response.StatusCode(); (st == 499 || st >= 500) && errors.Is(context.Cause(c.ctx), actors.ErrShutdown) {
+		ctx.Response.Reset()
+		refuse(ctx, path, http.StatusServiceUnavailable, "ProviderUnavailableError", "shutting_down",
+			"the gateway is shutting down: the call was cancelled at the end of the drain")
+		ctx.SetConnectionClose()
+	}
+	c.cancel(nil)
 }
 
 // refuse answers in the surface's error shape: /v1's {"error": code,

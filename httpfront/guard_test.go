@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/switchyard-mcp/switchyard/actors"
 	"github.com/switchyard-mcp/switchyard/config"
+	"github.com/switchyard-mcp/switchyard/events"
 )
 
 // raw sends a request exactly as given: no Content-Type added, and a
@@ -329,4 +331,61 @@ func TestRequestHeaderLimit(t *testing.T) {
 	r := response{status: resp.StatusCode, raw: b}
 	_ = json.Unmarshal(b, &r.body)
 	expect(t, r, http.StatusRequestHeaderFieldsTooLarge, "5 KiB header, 4 KiB limit")
+}
+
+// TestClientHangUpCancelsCall: a client that disconnects in the middle of
+// a call cancels it (the backend is sent notifications/cancelled) instead
+// of leaving it to run to its timeout.
+func TestClientHangUpCancelsCall(t *testing.T) {
+	sp := spec("p")
+	sp.CallTimeout = time.Minute
+	g := startGateway(t, Options{}, sp)
+	sub := g.rt.Hub().Subscribe(func(e *events.Event) bool { return e.Kind == "ToolInvoked" }, 16)
+	defer sub.Close()
+	expect(t, g.do(t, "POST", "/api/providers/p/tools/echo/call", `{"arguments":{"text":"warm"}}`), 200, "warm-up")
+	waitEvent(t, sub, "the warm-up call", func(*events.Event) bool { return true })
+
+	for _, path := range []string{"/api/providers/p/tools/hang/call", "/v1/mcp/tools/call"} {
+		body := `{"arguments":{}}`
+		if strings.HasPrefix(path, "/v1/") {
+			body = `{"server_id":"p","tool_name":"hang","arguments":{}}`
+		}
+		c, err := net.Dial("tcp", strings.TrimPrefix(g.base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: " +
+			strconv.Itoa(len(body)) + "\r\n\r\n" + body
+		if _, err := io.WriteString(c, req); err != nil {
+			t.Fatal(err)
+		}
+		waitInFlight(t, g.rt, "p", 1)
+		_ = c.Close()
+		e := waitEvent(t, sub, "the abandoned call to end", func(e *events.Event) bool {
+			inv, ok := e.Data.(events.ToolInvoked)
+			return ok && inv.Tool == "hang"
+		})
+		if inv := e.Data.(events.ToolInvoked); inv.Outcome == "success" {
+			t.Fatalf("%s: the abandoned call ended %+v", path, inv)
+		}
+		waitInFlight(t, g.rt, "p", 0)
+	}
+}
+
+// waitInFlight waits until provider id has n calls in flight. The count
+// lives in the provider's published snapshot, with no event for it, so
+// it is polled against a deadline.
+func waitInFlight(t testing.TB, rt *actors.Runtime, id string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if info, err := rt.Get(id); err == nil && info.InFlight == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			info, _ := rt.Get(id)
+			t.Fatalf("provider %s: %d calls in flight, want %d", id, info.InFlight, n)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a snapshot, see above
+	}
 }

@@ -30,6 +30,7 @@ import (
 	mcpfront "github.com/switchyard-mcp/switchyard/httpfront/mcp"
 	"github.com/switchyard-mcp/switchyard/httpfront/web"
 	"github.com/switchyard-mcp/switchyard/httpfront/ws"
+	"github.com/switchyard-mcp/switchyard/internal/connwatch"
 )
 
 // ErrInsecure is returned when the server would listen open (no
@@ -83,6 +84,11 @@ type Server struct {
 	active atomic.Int64
 
 	guard *guard
+	watch atomic.Pointer[connwatch.Watcher]
+	// drainCtx parents the context of every backend-work request; the
+	// drain deadline cancels it with cause actors.ErrShutdown.
+	drainCtx    context.Context
+	drainCancel context.CancelCauseFunc
 
 	mu       sync.Mutex
 	listener net.Listener
@@ -129,6 +135,7 @@ func New(rt *actors.Runtime, opts Options) *Server {
 
 		guard: g,
 	}
+	s.drainCtx, s.drainCancel = context.WithCancelCause(context.Background())
 	s.srv = &fasthttp.Server{
 		Handler:                       s.handle,
 		Name:                          "switchyard",
@@ -166,15 +173,29 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.listener = ln
 	s.mu.Unlock()
 	s.guard.listening(ln.Addr())
+	if s.watch.Load() == nil {
+		if w, err := connwatch.New(); err != nil {
+			s.log.Warn("calls of clients that hang up run to their end", "err", err)
+		} else if !s.watch.CompareAndSwap(nil, w) {
+			_ = w.Close()
+		}
+	}
 	return s.srv.Serve(ln)
 }
 
 // Shutdown stops accepting, closes websockets, and waits (bounded by ctx)
-// for requests in flight to finish.
+// for requests in flight to finish. Calls still running when ctx ends
+// are cancelled with cause actors.ErrShutdown and answered 503 before
+// their connections close; the error then says the drain was cut.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ws.Close()
-	err := s.srv.ShutdownWithContext(ctx)
-	s.mcp.Close()
+	err := s.drain(ctx)
+	if w := s.watch.Swap(nil); w != nil {
+		if cerr := w.Close(); cerr != nil {
+			s.log.Debug("connection watcher", "err", cerr)
+		}
+	}
+	s.closeMCP()
 	return err
 }
 
@@ -299,9 +320,11 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	}()
 	path := string(ctx.Path())
 	method := string(ctx.Method())
-	if !s.admit(ctx, method, path) {
+	c, ok := s.admit(ctx, method, path)
+	if !ok {
 		return
 	}
+	defer s.end(ctx, path, c)
 	isWS := strings.HasPrefix(path, "/api/ws/")
 	if !s.open && !s.openRoute(method, path) {
 		p := s.authenticate(ctx, isWS)

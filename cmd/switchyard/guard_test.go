@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mcp/switchyard/internal/testbin"
 )
 
 // browserReq is one request as a browser (or curl) sends it: hdr pairs,
@@ -162,4 +164,125 @@ mcp:
 		t.Fatalf("configured origin and host: %d %v", status, body)
 	}
 	gw.terminate(t, 30*time.Second)
+}
+
+// TestServeAnswersCallsCutByTheDrain: REST calls still running when the
+// drain deadline passes are cancelled and answered 503 in their surface's
+// error shape (not left without an answer); a call in a 2025 MCP session
+// does not hold the exit up either. The gateway exits 0 and its child is
+// gone.
+func TestServeAnswersCallsCutByTheDrain(t *testing.T) {
+	cfg := writeConfig(t, fmt.Sprintf("providers:\n  p:\n    mode: subprocess\n    command: [%q]\n    call_timeout_s: 120\n", testServer))
+	gw := startServeArgs(t, cfg, t.TempDir(), []string{"--drain-timeout", "300ms"})
+	if status, body := browserReq(t, gw, "POST", "/api/providers/p/tools/echo/call", `{"arguments":{"text":"warm"}}`,
+		"Content-Type", "application/json"); status != 200 {
+		t.Fatalf("warm-up call: %d %v", status, body)
+	}
+	var detail struct {
+		Pid      int `json:"pid"`
+		InFlight int `json:"in_flight"`
+	}
+	getJSON(t, gw.base+"/api/providers/p", &detail)
+	if detail.Pid == 0 {
+		t.Fatal("provider p did not start")
+	}
+
+	type answer struct {
+		path   string
+		status int
+		body   map[string]any
+		err    error
+	}
+	calls := map[string]string{
+		"/api/providers/p/tools/sleep/call": `{"arguments":{"ms":100000}}`,
+		"/v1/mcp/tools/call":                `{"server_id":"p","tool_name":"sleep","arguments":{"ms":100000}}`,
+	}
+	answers := make(chan answer, len(calls))
+	client := &http.Client{Timeout: 60 * time.Second}
+	mcpDone := mcpCallInFlight(t, client, gw.base+"/mcp")
+	for path, body := range calls {
+		go func() {
+			a := answer{path: path}
+			resp, err := client.Post(gw.base+path, "application/json", strings.NewReader(body))
+			if err != nil {
+				a.err = err
+				answers <- a
+				return
+			}
+			defer func() { _ = resp.Body.Close() }()
+			a.status = resp.StatusCode
+			raw, err := io.ReadAll(resp.Body)
+			a.err = err
+			_ = json.Unmarshal(raw, &a.body)
+			answers <- a
+		}()
+	}
+	// Both calls are at the backend: the provider counts them (a
+	// published counter, no event: polled against a deadline).
+	deadline := time.Now().Add(20 * time.Second)
+	for getJSON(t, gw.base+"/api/providers/p", &detail); detail.InFlight != len(calls)+1; getJSON(t, gw.base+"/api/providers/p", &detail) {
+		if time.Now().After(deadline) {
+			t.Fatalf("calls in flight: %d, want %d", detail.InFlight, len(calls)+1)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a counter
+	}
+
+	gw.terminate(t, 30*time.Second)
+	for range calls {
+		a := <-answers
+		if a.err != nil {
+			t.Fatalf("%s: no answer: %v\n%s", a.path, a.err, gw.logs.String())
+		}
+		want := a.body["error"] != nil
+		if strings.HasPrefix(a.path, "/api/") {
+			want = want && a.body["status_code"] == float64(503)
+		} else {
+			want = want && a.body["error"] == "shutting_down"
+		}
+		if a.status != http.StatusServiceUnavailable || !want {
+			t.Fatalf("%s: %d %v, want 503 in the surface's error shape", a.path, a.status, a.body)
+		}
+	}
+	<-mcpDone
+	if testbin.Alive(detail.Pid) {
+		t.Fatalf("provider %d outlived the gateway", detail.Pid)
+	}
+}
+
+// mcpCallInFlight opens a 2025-06-18 MCP session at url and starts a long
+// sleep call in it; the channel is closed once the call's request ends,
+// however it ends.
+func mcpCallInFlight(t *testing.T, client *http.Client, url string) <-chan struct{} {
+	t.Helper()
+	post := func(body, session string) (*http.Response, error) {
+		req, err := http.NewRequest("POST", url, strings.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if session != "" {
+			req.Header.Set("Mcp-Session-Id", session)
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+		}
+		return resp, err
+	}
+	resp, err := post(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`, "")
+	if err != nil || resp.StatusCode != 200 || resp.Header.Get("Mcp-Session-Id") == "" {
+		t.Fatalf("MCP initialize: %v %v", resp, err)
+	}
+	session := resp.Header.Get("Mcp-Session-Id")
+	if resp, err := post(`{"jsonrpc":"2.0","method":"notifications/initialized"}`, session); err != nil || resp.StatusCode/100 != 2 {
+		t.Fatalf("MCP initialized: %v %v", resp, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = post(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"p__sleep","arguments":{"ms":100000}}}`, session)
+	}()
+	return done
 }

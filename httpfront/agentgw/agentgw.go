@@ -566,7 +566,7 @@ func (a *API) call(ctx *fasthttp.RequestCtx, session string) {
 		req.Arguments = nil
 	}
 	// The call is bounded by the provider's call timeout, as on /api.
-	res, err := a.rt.GatewayCall(context.Background(), &actors.GatewayCall{
+	res, err := a.rt.GatewayCall(web.Context(ctx), &actors.GatewayCall{
 		Tenant: tenant, Principal: principal, Session: req.SessionID,
 		Server: req.ServerID, Tool: req.ToolName, Args: req.Arguments,
 	})

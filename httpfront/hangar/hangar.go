@@ -475,7 +475,7 @@ func (a *API) call(ctx *fasthttp.RequestCtx, id, tool string) {
 		web.Error(ctx, err)
 		return
 	}
-	rep, err := a.rt.Route(context.Background(), id, tool, args)
+	rep, err := a.rt.Route(web.Context(ctx), id, tool, args)
 	if err != nil {
 		web.Error(ctx, err)
 		return
