@@ -50,13 +50,16 @@ func browserReq(t *testing.T, gw *served, method, path, body string, hdr ...stri
 // browser send without a CORS preflight, and what DNS rebinding lets a
 // page send: each is refused in its surface's error shape, and nothing is
 // created, started or called. The gateway's own origin, a configured one,
-// and clients sending no Origin keep working.
+// and clients sending no Origin keep working. The config's other listener
+// setting, the header limit, is applied too.
 func TestServeRefusesCrossSiteRequests(t *testing.T) {
 	marker := filepath.Join(t.TempDir(), "pwned")
 	cfg := writeConfig(t, fmt.Sprintf(`providers:
   p:
     mode: subprocess
     command: [%q]
+limits:
+  max_header_bytes: 8192
 mcp:
   allowed_hosts: [gw.test]
   allowed_origins: ["http://dash.test:3000"]
@@ -162,6 +165,13 @@ mcp:
 	if status, body := browserReq(t, gw, "POST", "/api/providers/mine/stop", "",
 		"Origin", "http://dash.test:3000", "Host", "gw.test:"+port); status != 200 {
 		t.Fatalf("configured origin and host: %d %v", status, body)
+	}
+	// The config's header limit reaches the listener.
+	if status, body := browserReq(t, gw, "GET", "/health", "", "X-Token", strings.Repeat("t", 6<<10)); status != 200 {
+		t.Fatalf("6 KiB header under an 8 KiB limit: %d %v", status, body)
+	}
+	if status, body := browserReq(t, gw, "GET", "/health", "", "X-Token", strings.Repeat("t", 9<<10)); status != 431 || body["status_code"] != float64(431) {
+		t.Fatalf("9 KiB header over an 8 KiB limit: %d %v", status, body)
 	}
 	gw.terminate(t, 30*time.Second)
 }
