@@ -27,6 +27,7 @@ const (
 	DefaultListen                = "127.0.0.1:8000"
 	DefaultDrainTimeoutSeconds   = 10.0
 	DefaultMaxBodyBytes          = 10 << 20
+	DefaultMaxHeaderBytes        = 32 << 10
 	DefaultMaxMessageBytes       = 16 << 20
 	DefaultCallTimeoutSeconds    = 30.0
 	DefaultMaxPendingCalls       = 256
@@ -53,6 +54,13 @@ const (
 	DefaultPriority              = 1
 	DefaultFailureThreshold      = 5
 	DefaultResetTimeoutSeconds   = 30.0
+)
+
+// Bounds of limits.max_header_bytes: a request line and headers must fit
+// in a buffer of that size, allocated per connection.
+const (
+	MinHeaderBytes = 1 << 10
+	MaxHeaderBytes = 1 << 20
 )
 
 // MaxFileSize is the largest configuration file accepted, in bytes.
@@ -104,6 +112,9 @@ type Config struct {
 	Auth Auth `json:"auth"`
 	// Gateway tunes the agent gateway (/v1): expiry times and bounds.
 	Gateway Gateway `json:"gateway"`
+	// MCP holds the host names and browser origins the listener accepts
+	// beyond its own.
+	MCP MCP `json:"mcp,omitzero"`
 	// Providers maps provider id to provider.
 	Providers map[string]*Provider `json:"providers,omitempty"`
 	// ProviderOrder lists the provider ids in declaration order.
@@ -124,6 +135,24 @@ type Limits struct {
 	CallTimeoutSeconds float64 `json:"call_timeout_s,omitempty"`
 	// MaxPendingCalls is how many calls are queued per provider while it starts.
 	MaxPendingCalls int `json:"max_pending_calls,omitempty"`
+	// MaxHeaderBytes bounds a request's line and headers together (431
+	// beyond); large identity-provider tokens need more than the usual
+	// 4 KiB. Zero means DefaultMaxHeaderBytes, applied by the front end.
+	MaxHeaderBytes int64 `json:"max_header_bytes,omitempty"`
+}
+
+// MCP lists what the listener accepts beyond its own names. A loopback
+// listener answers only loopback Host names (localhost, 127.0.0.0/8,
+// [::1]), which keeps DNS-rebinding pages out; a state-changing request
+// from a browser must come from the gateway's own origin.
+type MCP struct {
+	// AllowedHosts are further Host names served, as "name" (any port) or
+	// "name:port". On a listener that is not loopback, setting it limits
+	// the Host names served to these and the loopback ones.
+	AllowedHosts []string `json:"allowed_hosts,omitempty"`
+	// AllowedOrigins are further browser origins, "scheme://host[:port]",
+	// whose requests are accepted.
+	AllowedOrigins []string `json:"allowed_origins,omitempty"`
 }
 
 // Gateway tunes the agent gateway's sessions, approvals, A2A tasks and

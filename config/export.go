@@ -27,6 +27,7 @@ func Export(c *Config) ([]byte, error) {
 	limits.int("max_message_bytes", c.Limits.MaxMessageBytes)
 	limits.seconds("call_timeout_s", c.Limits.CallTimeoutSeconds)
 	limits.int("max_pending_calls", int64(c.Limits.MaxPendingCalls))
+	limits.int("max_header_bytes", c.Limits.MaxHeaderBytes)
 	root.sub("limits", limits)
 
 	metrics := newMap()
@@ -46,6 +47,11 @@ func Export(c *Config) ([]byte, error) {
 	gw.int("max_pending", int64(c.Gateway.MaxPending))
 	gw.int("keep_ended", int64(c.Gateway.KeepEnded))
 	root.sub("gateway", gw)
+
+	mcp := newMap()
+	mcp.list("allowed_hosts", c.MCP.AllowedHosts)
+	mcp.list("allowed_origins", c.MCP.AllowedOrigins)
+	root.sub("mcp", mcp)
 
 	jwt := newMap()
 	jwt.str("jwks_url", c.Auth.JWT.JWKSURL)

@@ -669,6 +669,15 @@ func (w *walker) root(doc *yaml.Node, c *Config) {
 				},
 				"call_timeout_s":    func(v *yaml.Node, at string) { l.CallTimeoutSeconds = w.positiveNumber(v, at) },
 				"max_pending_calls": func(v *yaml.Node, at string) { l.MaxPendingCalls = w.positiveInt(v, at) },
+				"max_header_bytes": func(v *yaml.Node, at string) {
+					l.MaxHeaderBytes, _ = w.integer(v, at, math.MaxInt64, true)
+				},
+			})
+		},
+		"mcp": func(v *yaml.Node, at string) {
+			w.object(v, at, map[string]func(*yaml.Node, string){
+				"allowed_hosts":   func(v *yaml.Node, at string) { c.MCP.AllowedHosts = w.textList(v, at) },
+				"allowed_origins": func(v *yaml.Node, at string) { c.MCP.AllowedOrigins = w.textList(v, at) },
 			})
 		},
 		"metrics": func(v *yaml.Node, at string) {

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"path"
 	"regexp"
@@ -114,6 +115,10 @@ func (c *Config) check(ps *problems) {
 	checkPositiveInt(ps, "limits.max_message_bytes", c.Limits.MaxMessageBytes)
 	checkPositiveSeconds(ps, "limits.call_timeout_s", c.Limits.CallTimeoutSeconds)
 	checkPositiveInt(ps, "limits.max_pending_calls", int64(c.Limits.MaxPendingCalls))
+	if n := c.Limits.MaxHeaderBytes; n != 0 && (n < MinHeaderBytes || n > MaxHeaderBytes) {
+		ps.add("limits.max_header_bytes", "must be between %d and %d (got %d)", MinHeaderBytes, MaxHeaderBytes, n)
+	}
+	c.MCP.check(ps, "mcp")
 	checkPositiveSeconds(ps, "gateway.session_idle_ttl_s", c.Gateway.SessionIdleTTLSeconds)
 	checkPositiveSeconds(ps, "gateway.approval_ttl_s", c.Gateway.ApprovalTTLSeconds)
 	checkPositiveSeconds(ps, "gateway.task_ttl_s", c.Gateway.TaskTTLSeconds)
@@ -178,6 +183,87 @@ func (j *JWT) check(ps *problems, prefix string) {
 			ps.add(join(prefix, f.name), "must not contain control characters")
 		}
 	}
+}
+
+// check validates the listener's extra host names ("name" or
+// "name:port", no scheme or path) and origins ("scheme://host[:port]",
+// http or https, nothing after the authority).
+func (m *MCP) check(ps *problems, prefix string) {
+	for i, h := range m.AllowedHosts {
+		if msg := HostProblem(h); msg != "" {
+			ps.add(index(join(prefix, "allowed_hosts"), i), "%s (got %s)", msg, quote(h))
+		}
+	}
+	for i, o := range m.AllowedOrigins {
+		if msg := OriginProblem(o); msg != "" {
+			ps.add(index(join(prefix, "allowed_origins"), i), "%s (got %s)", msg, quote(o))
+		}
+	}
+}
+
+// HostProblem describes what is wrong with an allowed Host entry, or
+// returns "" when it is valid.
+func HostProblem(h string) string {
+	const form = `must be "name" or "name:port"`
+	if h == "" || strings.ContainsAny(h, "/?#@ ") || strings.ContainsFunc(h, isSpaceOrControl) {
+		return form
+	}
+	if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		if _, err := netip.ParseAddr(h[1 : len(h)-1]); err != nil {
+			return form
+		}
+		return ""
+	}
+	if !strings.Contains(h, ":") {
+		if strings.ContainsAny(h, "[]") {
+			return form
+		}
+		return ""
+	}
+	name, port, err := net.SplitHostPort(h)
+	switch {
+	case err != nil || name == "":
+		return form
+	case portProblem(port):
+		return "invalid port"
+	case strings.HasPrefix(h, "["):
+		if _, err := netip.ParseAddr(name); err != nil {
+			return form
+		}
+	case strings.ContainsAny(name, "[]"):
+		return form
+	}
+	return ""
+}
+
+// OriginProblem describes what is wrong with an allowed origin, or
+// returns "" when it is valid.
+func OriginProblem(o string) string {
+	u, err := url.Parse(o)
+	switch {
+	case err != nil || strings.ContainsFunc(o, isSpaceOrControl):
+		return `must be "scheme://host[:port]"`
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "scheme must be http or https"
+	case u.Hostname() == "" || u.Opaque != "" || u.User != nil:
+		return `must be "scheme://host[:port]"`
+	case u.Path != "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(o, "?") || strings.HasSuffix(o, "#"):
+		return "must not have a path, query or fragment"
+	case u.Port() != "" && portProblem(u.Port()):
+		return "invalid port"
+	case strings.HasSuffix(u.Host, ":"):
+		return "invalid port"
+	}
+	return ""
+}
+
+// portProblem reports whether port is not a decimal number from 1 to 65535.
+func portProblem(port string) bool {
+	if port == "" || len(port) > 5 || strings.Trim(port, "0123456789") != "" {
+		return true
+	}
+	n, _ := strconv.Atoi(port)
+	return n < 1 || n > 65535
 }
 
 // checkOrder reports mismatches between an order slice and its map. Parsed

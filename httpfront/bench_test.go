@@ -26,6 +26,7 @@ func benchCall(b *testing.B, h fasthttp.RequestHandler, ctx *fasthttp.RequestCtx
 func newCallRequest() *fasthttp.Request {
 	req := &fasthttp.Request{}
 	req.Header.SetMethod("POST")
+	req.Header.SetContentType("application/json")
 	req.SetRequestURI("/api/providers/p/tools/echo/call")
 	req.SetBodyString(`{"arguments":{"text":"hello"}}`)
 	return req
@@ -82,6 +83,7 @@ func BenchmarkV1SessionOverhead(b *testing.B) {
 	mk := func(session string) *fasthttp.Request {
 		req := &fasthttp.Request{}
 		req.Header.SetMethod("POST")
+		req.Header.SetContentType("application/json")
 		req.SetRequestURI("/v1/mcp/tools/call")
 		body := `{"server_id":"p","tool_name":"echo","arguments":{"text":"hello"}`
 		if session != "" {

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -30,6 +31,7 @@ import (
 	"github.com/switchyard-mcp/switchyard/httpfront/route"
 	"github.com/switchyard-mcp/switchyard/httpfront/web"
 	"github.com/switchyard-mcp/switchyard/httpfront/ws"
+	"github.com/switchyard-mcp/switchyard/internal/connwatch"
 	"github.com/switchyard-mcp/switchyard/internal/logx"
 )
 
@@ -56,6 +58,18 @@ type Options struct {
 	WS ws.Options
 	// MCP configures the MCP endpoints.
 	MCP mcpfront.Options
+	// AllowedHosts are Host names served beyond the loopback ones
+	// ("name" for any port, or "name:port"; config mcp.allowed_hosts). A
+	// loopback listener serves only loopback names without them; another
+	// listener serves any Host unless they are set.
+	AllowedHosts []string
+	// AllowedOrigins are browser origins ("scheme://host[:port]"; config
+	// mcp.allowed_origins) accepted beyond the gateway's own.
+	AllowedOrigins []string
+	// ReadTimeout bounds how long a connection may take to send a
+	// request (default 60s); one that sends nothing in time is closed
+	// without an answer.
+	ReadTimeout time.Duration
 }
 
 // Server is the front end over one runtime.
@@ -71,6 +85,13 @@ type Server struct {
 	srv    *fasthttp.Server
 	open   bool
 	active atomic.Int64
+
+	guard *guard
+	watch atomic.Pointer[connwatch.Watcher]
+	// drainCtx parents the context of every backend-work request; the
+	// drain deadline cancels it with cause actors.ErrShutdown.
+	drainCtx    context.Context
+	drainCancel context.CancelCauseFunc
 
 	mu       sync.Mutex
 	listener net.Listener
@@ -93,6 +114,18 @@ func New(rt *actors.Runtime, opts Options) *Server {
 	if opts.MCP.Version == "" {
 		opts.MCP.Version = rt.Version()
 	}
+	if opts.Limits.MaxHeaderBytes <= 0 {
+		opts.Limits.MaxHeaderBytes = config.DefaultMaxHeaderBytes
+	}
+	if opts.ReadTimeout <= 0 {
+		opts.ReadTimeout = 60 * time.Second
+	}
+	g := newGuard(opts.AllowedHosts, opts.AllowedOrigins)
+	if opts.WS.CheckOrigin == nil {
+		// The guard has checked the origin before routing; the upgrader
+		// applies the same rule rather than one of its own.
+		opts.WS.CheckOrigin = g.originAllowed
+	}
 	s := &Server{
 		rt:   rt,
 		opts: opts,
@@ -102,6 +135,8 @@ func New(rt *actors.Runtime, opts Options) *Server {
 		mcp:  mcpfront.New(rt, opts.MCP),
 		ws:   ws.New(rt, opts.WS),
 		open: opts.AdminKey == "" && opts.JWT == nil,
+
+		guard: g,
 	}
 	routes, err := route.New(s.ownRoutes(), s.api.Routes(), s.gw.Routes(), s.ws.Routes(), s.mcp.Routes())
 	if err != nil {
@@ -110,12 +145,15 @@ func New(rt *actors.Runtime, opts Options) *Server {
 		panic(fmt.Sprintf("httpfront: %v", err))
 	}
 	s.routes = routes
+	s.drainCtx, s.drainCancel = context.WithCancelCause(context.Background())
 	s.srv = &fasthttp.Server{
 		Handler:                       s.handle,
 		Name:                          "switchyard",
 		MaxRequestBodySize:            int(opts.Limits.MaxBodyBytes),
 		Concurrency:                   16384,
-		ReadTimeout:                   60 * time.Second,
+		ReadTimeout:                   opts.ReadTimeout,
+		ReadBufferSize:                int(opts.Limits.MaxHeaderBytes),
+		DisablePreParseMultipartForm:  true,
 		IdleTimeout:                   120 * time.Second,
 		NoDefaultServerHeader:         false,
 		DisableHeaderNamesNormalizing: false,
@@ -160,15 +198,30 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	s.listener = ln
 	s.mu.Unlock()
+	s.guard.listening(ln.Addr())
+	if s.watch.Load() == nil {
+		if w, err := connwatch.New(); err != nil {
+			s.log.Warn("calls of clients that hang up run to their end", "err", err)
+		} else if !s.watch.CompareAndSwap(nil, w) {
+			_ = w.Close()
+		}
+	}
 	return s.srv.Serve(ln)
 }
 
 // Shutdown stops accepting, closes websockets, and waits (bounded by ctx)
-// for requests in flight to finish.
+// for requests in flight to finish. Calls still running when ctx ends
+// are cancelled with cause actors.ErrShutdown and answered 503 before
+// their connections close; the error then says the drain was cut.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ws.Close()
-	err := s.srv.ShutdownWithContext(ctx)
-	s.mcp.Close()
+	err := s.drain(ctx)
+	if w := s.watch.Swap(nil); w != nil {
+		if cerr := w.Close(); cerr != nil {
+			s.log.Debug("connection watcher", "err", cerr)
+		}
+	}
+	s.closeMCP()
 	return err
 }
 
@@ -192,8 +245,22 @@ func (f fasthttpLogger) Printf(format string, args ...any) {
 }
 
 // transportError answers requests fasthttp rejects before the handler runs,
-// most importantly bodies over the limit.
+// most importantly bodies over the limit and headers over theirs. A
+// connection that timed out or closed before a whole request arrived is
+// closed without a word: an answer nobody asked for would be read as the
+// reply to the next request sent on it.
 func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
+	if quietClose(err) {
+		_ = ctx.Conn().Close()
+		return
+	}
+	var small *fasthttp.ErrSmallBuffer
+	if errors.As(err, &small) {
+		web.Error(ctx, web.Errorf(http.StatusRequestHeaderFieldsTooLarge, "RequestHeaderFieldsTooLarge",
+			"request line and headers exceed the limit of %d bytes", s.opts.Limits.MaxHeaderBytes))
+		ctx.SetConnectionClose()
+		return
+	}
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		web.Error(ctx, web.Errorf(http.StatusRequestEntityTooLarge, "PayloadTooLarge",
 			"request body exceeds the limit of %d bytes", s.opts.Limits.MaxBodyBytes))
@@ -202,6 +269,16 @@ func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
 	}
 	web.Error(ctx, web.Errorf(http.StatusBadRequest, "BadRequest", "cannot read request: %v", err))
 	ctx.SetConnectionClose()
+}
+
+// quietClose reports the transport errors after which a connection is
+// closed without an answer: it timed out, or its peer closed or reset it,
+// before a whole request arrived.
+func quietClose(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET)
 }
 
 var adminPrincipal = auth.Principal{ID: "admin", Roles: []string{auth.RoleAdmin}}
@@ -247,11 +324,19 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			web.Error(ctx, web.Errorf(http.StatusInternalServerError, "InternalError", "internal error"))
 		}
 	}()
-	m := s.routes.Lookup(ctx.Method(), string(ctx.Path()))
+	path := string(ctx.Path())
+	if !s.admit(ctx, string(ctx.Method()), path) {
+		return
+	}
+	m := s.routes.Lookup(ctx.Method(), path)
 	r := m.Route
 	if r == nil {
 		m.Refuse(ctx)
 		return
+	}
+	if r.Backend {
+		c := s.backend(ctx)
+		defer s.end(ctx, path, c)
 	}
 	if !s.open && !r.Open {
 		p := s.authenticate(ctx, r.QueryToken)

@@ -105,6 +105,9 @@ func (g *gateway) send(method, path, body string, hdr ...string) (response, erro
 	if err != nil {
 		return response{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}

@@ -200,6 +200,8 @@ func serve(args []string, stderr io.Writer) error {
 		Insecure:           *insecure,
 		Logger:             log,
 		MCP:                mcpfront.Options{Logger: log, HITLWait: seconds(cfg.Gateway.HITLWaitSeconds)},
+		AllowedHosts:       cfg.MCP.AllowedHosts,
+		AllowedOrigins:     cfg.MCP.AllowedOrigins,
 	})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -118,9 +118,15 @@ type served struct {
 // ends if it is still running.
 func startServe(t *testing.T, cfg, dataDir string, env ...string) *served {
 	t.Helper()
+	return startServeArgs(t, cfg, dataDir, nil, env...)
+}
+
+// startServeArgs is startServe with more arguments for `serve`.
+func startServeArgs(t *testing.T, cfg, dataDir string, args []string, env ...string) *served {
+	t.Helper()
 	s := &served{addr: freePort(t), logs: &bytes.Buffer{}, done: make(chan struct{})}
 	s.base = "http://" + s.addr
-	s.cmd = exec.Command(gatewayBin, "serve", "--config", cfg, "--listen", s.addr, "--data-dir", dataDir)
+	s.cmd = exec.Command(gatewayBin, append([]string{"serve", "--config", cfg, "--listen", s.addr, "--data-dir", dataDir}, args...)...)
 	s.cmd.Env = append(os.Environ(), env...)
 	s.cmd.Stderr = s.logs
 	if err := s.cmd.Start(); err != nil {

@@ -56,7 +56,7 @@ func (a *API) Routes() []route.Route {
 		a.entry(del, "/v1/mcp/servers/{id}", auth.ProvidersDelete, (*API).deleteServer),
 		a.entry(get, "/v1/mcp/servers/{id}/tools", auth.ToolsRead, (*API).serverTools),
 		a.entry(get, "/v1/mcp/tools", auth.ToolsRead, (*API).tools),
-		a.entry(post, "/v1/mcp/tools/call", auth.ToolsCall, (*API).call),
+		backend(a.entry(post, "/v1/mcp/tools/call", auth.ToolsCall, (*API).call)),
 		a.entry(get, "/v1/a2a/agents", auth.AgentsRead, (*API).agents),
 		a.entry(post, "/v1/a2a/agents", auth.AgentsWrite, (*API).registerAgent),
 		a.entry(post, "/v1/a2a/send", auth.AgentsWrite, (*API).send),
@@ -66,12 +66,12 @@ func (a *API) Routes() []route.Route {
 		a.entry(get, "/v1/sessions/{id}", auth.SessionsRead, (*API).session),
 		a.entry(del, "/v1/sessions/{id}", auth.SessionsWrite, (*API).terminateSession),
 		a.entry(get, "/v1/sessions/{id}/tools", auth.SessionsRead, (*API).sessionTools),
-		a.entry(post, "/v1/sessions/{id}/execute", auth.ToolsCall, (*API).call),
+		backend(a.entry(post, "/v1/sessions/{id}/execute", auth.ToolsCall, (*API).call)),
 		a.entry(get, "/v1/policies/{tenant_id}", auth.PoliciesRead, (*API).policy),
 		a.entry(put, "/v1/policies/{tenant_id}", auth.PoliciesWrite, (*API).setPolicy),
 		a.entry(get, "/v1/hitl/pending", auth.ApprovalsRead, (*API).pending),
 		a.entry(get, "/v1/hitl/{id}", auth.ApprovalsRead, (*API).approval),
-		a.entry(post, "/v1/hitl/{id}/approve", auth.ApprovalsWrite, (*API).approve),
+		backend(a.entry(post, "/v1/hitl/{id}/approve", auth.ApprovalsWrite, (*API).approve)),
 		a.entry(post, "/v1/hitl/{id}/deny", auth.ApprovalsWrite, (*API).deny),
 		a.entry(post, "/v1/elicit", auth.SessionsWrite, (*API).elicit),
 		a.entry(get, "/v1/elicit/{id}", auth.SessionsRead, (*API).elicitation),
@@ -81,6 +81,12 @@ func (a *API) Routes() []route.Route {
 
 // entry is one /v1 route; its handler gets the path's one parameter ("" for
 // a path without one).
+// backend marks a route whose handler waits on a backend.
+func backend(r route.Route) route.Route {
+	r.Backend = true
+	return r
+}
+
 func (a *API) entry(method, pattern string, perm auth.Permission, h handler) route.Route {
 	return route.Route{
 		Method: method, Pattern: pattern, Permission: perm, NotAllowed: notAllowed,

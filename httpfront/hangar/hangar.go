@@ -45,13 +45,13 @@ func (a *API) Routes() []route.Route {
 		{Method: get, Pattern: "/api/providers/{id}", Permission: auth.ProvidersRead, Handler: a.provider(a.get)},
 		{Method: put, Pattern: "/api/providers/{id}", Permission: auth.ProvidersWrite, Handler: a.provider(a.update)},
 		{Method: del, Pattern: "/api/providers/{id}", Permission: auth.ProvidersDelete, Handler: a.provider(a.delete)},
-		{Method: post, Pattern: "/api/providers/{id}/start", Permission: auth.ProvidersStart, Handler: a.provider(a.start)},
+		{Method: post, Pattern: "/api/providers/{id}/start", Permission: auth.ProvidersStart, Backend: true, Handler: a.provider(a.start)},
 		{Method: post, Pattern: "/api/providers/{id}/stop", Permission: auth.ProvidersStop, Handler: a.provider(a.stop)},
 		{Method: get, Pattern: "/api/providers/{id}/tools", Permission: auth.ToolsRead, Handler: a.provider(a.tools)},
 		{Method: get, Pattern: "/api/providers/{id}/health", Permission: auth.ProvidersRead, Handler: a.provider(a.health)},
 		{Method: get, Pattern: "/api/providers/{id}/logs", Permission: auth.ProvidersRead, Handler: a.provider(a.logs)},
 		{Method: get, Pattern: "/api/providers/{id}/tools/history", Permission: auth.ToolsRead, Handler: a.provider(a.history)},
-		{Method: post, Pattern: "/api/providers/{id}/tools/{tool}/call", Permission: auth.ToolsCall, Handler: a.toolCall},
+		{Method: post, Pattern: "/api/providers/{id}/tools/{tool}/call", Permission: auth.ToolsCall, Backend: true, Handler: a.toolCall},
 		{Method: get, Pattern: "/api/groups", Permission: auth.GroupsRead, Handler: plain(a.listGroups)},
 		{Method: post, Pattern: "/api/groups", Permission: auth.GroupsWrite, Handler: plain(a.createGroup)},
 		{Method: get, Pattern: "/api/groups/{id}", Permission: auth.GroupsRead, Handler: a.group(a.getGroup)},
@@ -306,7 +306,7 @@ func (a *API) delete(ctx *fasthttp.RequestCtx, id string) {
 }
 
 func (a *API) start(ctx *fasthttp.RequestCtx, id string) {
-	state, err := a.rt.Start(context.Background(), id)
+	state, err := a.rt.Start(web.Context(ctx), id)
 	if err != nil {
 		web.Error(ctx, err)
 		return

@@ -578,20 +578,20 @@ func (f *Front) Routes() []route.Route {
 	one := func(ctx *fasthttp.RequestCtx, p route.Params) { f.Serve(ctx, p.Get("id")) }
 	var rs []route.Route
 	for _, m := range []string{http.MethodPost, http.MethodGet, http.MethodDelete} {
+		// A POST carries the calls; a GET is the session's stream, which
+		// outlives the handler and ends with the session, not the request.
+		post := m == http.MethodPost
 		rs = append(rs,
-			route.Route{Method: m, Pattern: "/mcp", Permission: auth.ToolsCall, Handler: agg},
-			route.Route{Method: m, Pattern: "/mcp/{id}", Permission: auth.ToolsCall, Handler: one})
+			route.Route{Method: m, Pattern: "/mcp", Permission: auth.ToolsCall, Backend: post, Handler: agg},
+			route.Route{Method: m, Pattern: "/mcp/{id}", Permission: auth.ToolsCall, Backend: post, Handler: one})
 	}
 	return rs
 }
 
-// Serve handles /mcp (id "") and /mcp/{id}. Requests from a foreign
-// browser origin are refused with 403.
+// Serve handles /mcp (id "") and /mcp/{id}. The listener has checked the
+// request's Host and Origin before it gets here (httpfront's guard: one
+// rule for every surface).
 func (f *Front) Serve(ctx *fasthttp.RequestCtx, id string) {
-	if !SameOrigin(ctx) {
-		web.Error(ctx, web.Errorf(http.StatusForbidden, "ForbiddenOrigin", "origin %q is not allowed", ctx.Request.Header.Peek("Origin")))
-		return
-	}
 	tenant := web.Tenant(ctx)
 	if id != "" {
 		// Another tenant's provider does not exist for this request.
@@ -688,28 +688,4 @@ func negotiated(asked string) string {
 		}
 	}
 	return asked
-}
-
-// SameOrigin accepts requests without an Origin header (non-browser
-// clients), from loopback origins, and from the origin of the Host itself.
-func SameOrigin(ctx *fasthttp.RequestCtx) bool {
-	origin := ctx.Request.Header.Peek("Origin")
-	if len(origin) == 0 {
-		return true
-	}
-	u := fasthttp.AcquireURI()
-	defer fasthttp.ReleaseURI(u)
-	if err := u.Parse(nil, origin); err != nil || len(u.Host()) == 0 {
-		return false
-	}
-	host := string(u.Host())
-	if host == string(ctx.Host()) {
-		return true
-	}
-	h := host
-	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
-		h = h[:i]
-	}
-	h = strings.Trim(h, "[]")
-	return h == "localhost" || h == "127.0.0.1" || h == "::1"
 }

@@ -48,6 +48,10 @@ type Route struct {
 	// QueryToken lets the credentials come as ?token= (websocket clients
 	// cannot set headers).
 	QueryToken bool
+	// Backend marks a handler that waits on a backend (a tool call, a
+	// start, an approved call): it gets a request context (web.Context)
+	// that a client hang-up and the end of the shutdown drain cancel.
+	Backend bool
 	// Handler serves the request.
 	Handler Handler
 	// NotAllowed answers a request for this route's path with a method no

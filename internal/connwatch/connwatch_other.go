@@ -1,0 +1,24 @@
+//go:build !linux
+
+package connwatch
+
+import (
+	"context"
+	"net"
+)
+
+// Watcher watches nothing on this system: hang-ups are not noticed, and
+// calls run to their own end.
+type Watcher struct{}
+
+// New returns a watcher that watches nothing.
+func New() (*Watcher, error) { return &Watcher{}, nil }
+
+// Watch does nothing and returns the zero Token.
+func (w *Watcher) Watch(net.Conn, context.CancelCauseFunc) Token { return Token{} }
+
+// Unwatch does nothing.
+func (w *Watcher) Unwatch(Token) {}
+
+// Close does nothing.
+func (w *Watcher) Close() error { return nil }
