@@ -69,12 +69,27 @@ func (c *FakeClock) Now() time.Time {
 }
 
 // Advance moves the clock by d, which may be negative, firing the timers
-// that fall due on the way.
+// that fall due on the way. Concurrent Advances add up: each step moves
+// the clock from where it is, under its lock.
 func (c *FakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	to := c.now.Add(d)
-	c.mu.Unlock()
-	c.Set(to)
+	for {
+		c.mu.Lock()
+		to := c.now.Add(d)
+		if len(c.timers) == 0 || c.timers[0].due.After(to) {
+			c.now = to
+			c.mu.Unlock()
+			return
+		}
+		next := c.timers[0]
+		c.timers = c.timers[1:]
+		if next.due.After(c.now) {
+			d -= next.due.Sub(c.now)
+			c.now = next.due
+		}
+		c.signal()
+		c.mu.Unlock()
+		next.f()
+	}
 }
 
 // Set moves the clock to t, firing the timers due by then. A timer's
