@@ -252,7 +252,7 @@ func TestLeastConnectionsCountsSurviveUpdates(t *testing.T) {
 // of providers and groups alike.
 func TestGroupTenant(t *testing.T) {
 	rt := newRT(t)
-	for id, tenant := range map[string]string{"b1": "beta", "b2": "beta", "d1": ""} {
+	for id, tenant := range map[string]string{"b1": "beta", "b2": "beta", "d1": DefaultTenant} {
 		s := fastSpec(id)
 		s.Tenant = tenant
 		if err := rt.Create(s); err != nil {

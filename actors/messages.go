@@ -115,41 +115,28 @@ type Spec struct {
 	RegisteredAt time.Time `json:"-"`
 }
 
-// WithDefaults fills zero timings and limits with the runtime's defaults.
-func (s Spec) WithDefaults() Spec {
-	if s.Tenant == "" {
-		s.Tenant = "default"
-	}
-	if s.CallTimeout <= 0 {
-		s.CallTimeout = 30 * time.Second
-	}
-	if s.StartupTimeout <= 0 {
-		s.StartupTimeout = 30 * time.Second
-	}
-	if s.StopGrace <= 0 {
-		s.StopGrace = 5 * time.Second
-	}
-	if s.DegradedAfter <= 0 {
-		s.DegradedAfter = 3
-	}
-	if s.MaxPending <= 0 {
-		s.MaxPending = 256
-	}
-	if s.MaxMessage <= 0 {
-		s.MaxMessage = 16 << 20
-	}
-	if s.MaxConcurrency <= 0 {
-		s.MaxConcurrency = 128
-	}
-	if s.MaxQueue <= 0 {
-		s.MaxQueue = 256
-	}
-	s.Restart = s.Restart.WithDefaults()
-	return s
-}
-
-// Validate checks what the runtime itself relies on.
+// Validate checks what the runtime itself relies on. It refuses a zero
+// timing or limit rather than choosing one: defaults are config's
+// (SpecFromConfig, DefaultSpec), written once.
 func (s Spec) Validate() error {
+	for _, f := range []struct {
+		name string
+		ok   bool
+	}{
+		{"tenant", s.Tenant != ""},
+		{"call timeout", s.CallTimeout > 0},
+		{"startup timeout", s.StartupTimeout > 0},
+		{"stop grace", s.StopGrace > 0},
+		{"degraded after failures", s.DegradedAfter > 0},
+		{"max pending calls", s.MaxPending > 0},
+		{"max message bytes", s.MaxMessage > 0},
+		{"max concurrency", s.MaxConcurrency > 0},
+		{"max queue", s.MaxQueue > 0},
+	} {
+		if !f.ok {
+			return fmt.Errorf("%w: provider %s: %s is not set (build specs with SpecFromConfig or DefaultSpec)", ErrInvalid, s.ID, f.name)
+		}
+	}
 	switch s.Mode {
 	case "subprocess":
 		if len(s.Command) == 0 || s.Command[0] == "" {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard-mcp/switchyard/config"
 	"github.com/switchyard-mcp/switchyard/events"
 	"github.com/switchyard-mcp/switchyard/internal/testbin"
 	"github.com/switchyard-mcp/switchyard/supervisor"
@@ -22,18 +23,14 @@ import (
 // fastSpec is a subprocess spec running the test server with millisecond
 // timings.
 func fastSpec(id string, env ...string) Spec {
-	s := Spec{
-		ID:             id,
-		Mode:           "subprocess",
-		Command:        []string{testbin.Path()},
-		CallTimeout:    5 * time.Second,
-		StartupTimeout: 10 * time.Second,
-		StopGrace:      2 * time.Second,
-		Restart: supervisor.RestartPolicy{
-			MaxRestarts: 3, Window: time.Minute,
-			InitialBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
-			Jitter: supervisor.NoJitter, HealthyReset: time.Minute,
-		},
+	s := DefaultSpec(id, config.ModeSubprocess)
+	s.Command = []string{testbin.Path()}
+	s.CallTimeout, s.StartupTimeout, s.StopGrace = 5*time.Second, 10*time.Second, 2*time.Second
+	s.IdleTTL, s.HealthInterval = 0, 0 // the tests that need them set them
+	s.Restart = supervisor.RestartPolicy{
+		MaxRestarts: 3, Window: time.Minute,
+		InitialBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
+		Jitter: supervisor.NoJitter, HealthyReset: time.Minute,
 	}
 	for i := 0; i+1 < len(env); i += 2 {
 		if s.Env == nil {

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"github.com/switchyard-mcp/switchyard/config"
 	"io"
 	"net"
 	"slices"
@@ -72,7 +73,8 @@ func startSilent(t *testing.T) *silentServer {
 func TestRegistrationWaitsForNoOther(t *testing.T) {
 	rt := newRT(t)
 	silent := startSilent(t)
-	defaults := Spec{StartupTimeout: 30 * time.Second, CallTimeout: 5 * time.Second}
+	defaults := DefaultSpec("x", config.ModeRemote)
+	defaults.CallTimeout = 5 * time.Second
 	hung := make(chan error, 1)
 	go func() {
 		_, err := rt.RegisterServer(context.Background(), ServerRegistration{
@@ -206,7 +208,8 @@ func TestRegistrationCommitRechecksCollisions(t *testing.T) {
 	rt := newRT(t)
 	srv := testbin.StartHTTP(t, "127.0.0.1:0", false)
 	gate := startGated(t, srv.Addr)
-	defaults := Spec{StartupTimeout: 30 * time.Second, CallTimeout: 5 * time.Second}
+	defaults := DefaultSpec("x", config.ModeRemote)
+	defaults.CallTimeout = 5 * time.Second
 	slow := make(chan error, 1)
 	go func() {
 		_, err := rt.RegisterServer(context.Background(), ServerRegistration{

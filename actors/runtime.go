@@ -296,7 +296,6 @@ func (r *Runtime) Create(spec Spec) error {
 	if r.closing.Load() {
 		return ErrShutdown
 	}
-	spec = spec.WithDefaults()
 	if err := spec.Validate(); err != nil {
 		return err
 	}

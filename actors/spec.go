@@ -8,8 +8,10 @@ import (
 )
 
 // SpecFromConfig turns a validated provider of the config file or the REST
-// API into a runtime Spec; defaults are applied to p first.
+// API into a runtime Spec; defaults (config's, the one place they are
+// written) are applied to p and l first.
 func SpecFromConfig(p *config.Provider, l config.Limits) Spec {
+	l = l.WithDefaults()
 	p.ApplyDefaults(l)
 	s := Spec{
 		ID:             p.ID,
@@ -34,6 +36,7 @@ func SpecFromConfig(p *config.Provider, l config.Limits) Spec {
 		HealthInterval: p.HealthCheckInterval(),
 		CallTimeout:    p.CallTimeout(),
 		StartupTimeout: p.StartupTimeout(),
+		StopGrace:      time.Duration(config.DefaultStopGraceSeconds * float64(time.Second)),
 		DegradedAfter:  p.DegradedAfterFailures,
 		MaxPending:     l.MaxPendingCalls,
 		MaxConcurrency: p.MaxConcurrency,
@@ -53,6 +56,13 @@ func SpecFromConfig(p *config.Provider, l config.Limits) Spec {
 		s.ReadOnly = *p.ReadOnly
 	}
 	return s
+}
+
+// DefaultSpec is a provider of the given id and mode with every setting
+// at the configuration file's default, for callers that build specs in code
+// (set the mode's command, image or endpoint before creating it).
+func DefaultSpec(id string, mode config.Mode) Spec {
+	return SpecFromConfig(&config.Provider{ID: id, Mode: mode}, config.Limits{})
 }
 
 // GroupSpecFromConfig turns a validated group of the config file into a

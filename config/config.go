@@ -34,6 +34,9 @@ const (
 	DefaultIdleTTLSeconds        = 300.0
 	DefaultHealthCheckSeconds    = 60.0
 	DefaultStartupTimeoutSeconds = 30.0
+	// DefaultStopGraceSeconds is how long a stopping provider's process
+	// gets between SIGTERM and SIGKILL.
+	DefaultStopGraceSeconds = 5.0
 	DefaultTenant                = "default"
 	DefaultDegradedAfterFailures = 3
 	// DefaultMaxConcurrency bounds the calls in flight to one provider.
@@ -441,6 +444,12 @@ func (c *Config) ApplyDefaults() {
 			g.applyDefaults()
 		}
 	}
+}
+
+// WithDefaults returns the limits with every unset one at its default.
+func (l Limits) WithDefaults() Limits {
+	l.applyDefaults()
+	return l
 }
 
 func (l *Limits) applyDefaults() {

@@ -940,7 +940,7 @@ func TestMCPServerAsksForInput(t *testing.T) {
 // asked itself; a /v1 call's question waits in the gateway until answered.
 func TestEverythingElicitationRelayed(t *testing.T) {
 	node, js := testbin.NeedEverything(t)
-	g := startGateway(t, Options{}, actors.Spec{ID: "everything", Mode: "subprocess", Command: []string{node, js}, StartupTimeout: 30 * time.Second, CallTimeout: 30 * time.Second})
+	g := startGateway(t, Options{}, subprocess("everything", 30*time.Second, node, js))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -73,7 +73,15 @@ func startGatewayWith(t testing.TB, opts Options, ro actors.Options, providers .
 }
 
 func spec(id string) actors.Spec {
-	return actors.Spec{ID: id, Mode: "subprocess", Command: []string{testbin.Path()}, CallTimeout: 5 * time.Second, StartupTimeout: 10 * time.Second}
+	return subprocess(id, 5*time.Second, testbin.Path())
+}
+
+// subprocess is a subprocess provider spec at the defaults but for its
+// call timeout.
+func subprocess(id string, callTimeout time.Duration, command ...string) actors.Spec {
+	s := actors.DefaultSpec(id, config.ModeSubprocess)
+	s.Command, s.CallTimeout = command, callTimeout
+	return s
 }
 
 type response struct {
@@ -428,7 +436,7 @@ func TestMCPOlderProtocolClient(t *testing.T) {
 
 func TestEverythingThroughMCP(t *testing.T) {
 	node, js := testbin.NeedEverything(t)
-	g := startGateway(t, Options{}, actors.Spec{ID: "everything", Mode: "subprocess", Command: []string{node, js}, StartupTimeout: 30 * time.Second})
+	g := startGateway(t, Options{}, subprocess("everything", 30*time.Second, node, js))
 	cs := mcpClient(t, g.base+"/mcp", nil)
 	names := toolNames(t, cs)
 	if !names["everything__echo"] {

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/switchyard-mcp/switchyard/actors"
+	"github.com/switchyard-mcp/switchyard/config"
 	"github.com/switchyard-mcp/switchyard/events"
 	"github.com/switchyard-mcp/switchyard/internal/testbin"
 )
@@ -419,7 +420,7 @@ func decodeError(t *testing.T, resp *http.Response) errorBody {
 
 func TestHandshakeErrors(t *testing.T) {
 	rt := newRuntime(t)
-	if err := rt.Create(actors.Spec{ID: "p1", Mode: "subprocess", Command: []string{"/nonexistent/cold"}}); err != nil {
+	if err := rt.Create(spec("p1", "/nonexistent/cold")); err != nil {
 		t.Fatal(err)
 	}
 	h := newHandler(t, rt, Options{})
@@ -538,7 +539,7 @@ func callStderr(t *testing.T, rt *actors.Runtime, id, text string, n int) {
 func TestLogsReplayThenLive(t *testing.T) {
 	bin := testbin.TestServer(t)
 	rt := newRuntime(t)
-	if err := rt.Create(actors.Spec{ID: "p1", Mode: "subprocess", Command: []string{bin}}); err != nil {
+	if err := rt.Create(spec("p1", bin)); err != nil {
 		t.Fatal(err)
 	}
 	h := newHandler(t, rt, Options{})
@@ -694,7 +695,7 @@ func TestUnansweredPingsDisconnect(t *testing.T) {
 
 func TestCloseEndsAllConnections(t *testing.T) {
 	rt := newRuntime(t)
-	if err := rt.Create(actors.Spec{ID: "p1", Mode: "subprocess", Command: []string{"/nonexistent/cold"}}); err != nil {
+	if err := rt.Create(spec("p1", "/nonexistent/cold")); err != nil {
 		t.Fatal(err)
 	}
 	h := New(rt, Options{})
@@ -749,7 +750,7 @@ func TestCloseEndsAllConnections(t *testing.T) {
 // removal), and neither may open its logs.
 func TestStreamsScopedToTenant(t *testing.T) {
 	rt := newRuntime(t)
-	if err := rt.Create(actors.Spec{ID: "b1", Tenant: "beta", Mode: "subprocess", Command: []string{testbin.TestServer(t)}}); err != nil {
+	if err := rt.Create(tenantSpec("b1", "beta", testbin.TestServer(t))); err != nil {
 		t.Fatal(err)
 	}
 	h := newHandler(t, rt, Options{})
@@ -832,4 +833,18 @@ func TestStreamsScopedToTenant(t *testing.T) {
 			break
 		}
 	}
+}
+
+// spec is a subprocess provider at the defaults.
+func spec(id string, command ...string) actors.Spec {
+	s := actors.DefaultSpec(id, config.ModeSubprocess)
+	s.Command = command
+	return s
+}
+
+// tenantSpec is spec for a tenant.
+func tenantSpec(id, tenant string, command ...string) actors.Spec {
+	s := spec(id, command...)
+	s.Tenant = tenant
+	return s
 }
