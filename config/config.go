@@ -36,7 +36,7 @@ const (
 	DefaultStartupTimeoutSeconds = 30.0
 	// DefaultStopGraceSeconds is how long a stopping provider's process
 	// gets between SIGTERM and SIGKILL.
-	DefaultStopGraceSeconds = 5.0
+	DefaultStopGraceSeconds      = 5.0
 	DefaultTenant                = "default"
 	DefaultDegradedAfterFailures = 3
 	// DefaultMaxConcurrency bounds the calls in flight to one provider.
