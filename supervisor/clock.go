@@ -41,11 +41,13 @@ func (RealClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterF
 // reading its due time. It is safe for concurrent use; its zero value reads
 // as the zero time.
 type FakeClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	seq     uint64
-	timers  []*fakeTimer
-	changed chan struct{} // closed and replaced when timers are added or removed
+	// advancing serialises Advance (a timer function must not call it).
+	advancing sync.Mutex
+	mu        sync.Mutex
+	now       time.Time
+	seq       uint64
+	timers    []*fakeTimer
+	changed   chan struct{} // closed and replaced when timers are added or removed
 }
 
 // fakeTimer is one pending function of a FakeClock.
@@ -69,27 +71,15 @@ func (c *FakeClock) Now() time.Time {
 }
 
 // Advance moves the clock by d, which may be negative, firing the timers
-// that fall due on the way. Concurrent Advances add up: each step moves
-// the clock from where it is, under its lock.
+// that fall due on the way. Advances are serialised, so concurrent ones
+// add up instead of overwriting each other.
 func (c *FakeClock) Advance(d time.Duration) {
-	for {
-		c.mu.Lock()
-		to := c.now.Add(d)
-		if len(c.timers) == 0 || c.timers[0].due.After(to) {
-			c.now = to
-			c.mu.Unlock()
-			return
-		}
-		next := c.timers[0]
-		c.timers = c.timers[1:]
-		if next.due.After(c.now) {
-			d -= next.due.Sub(c.now)
-			c.now = next.due
-		}
-		c.signal()
-		c.mu.Unlock()
-		next.f()
-	}
+	c.advancing.Lock()
+	defer c.advancing.Unlock()
+	c.mu.Lock()
+	to := c.now.Add(d)
+	c.mu.Unlock()
+	c.Set(to)
 }
 
 // Set moves the clock to t, firing the timers due by then. A timer's
