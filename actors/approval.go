@@ -187,7 +187,7 @@ func (r *Runtime) requestApproval(c *CallRequest) (string, error) {
 	}
 	ref := newEntityRef(info.ID, c.Tenant, &info)
 	call := *c
-	call.approved = ref.id
+	call.Approval = ref.id
 	_, err := r.spawn(gw.approvalsSup, &spawnChild{
 		name:     ref.id,
 		producer: func() actor.Actor { return &approval{rt: r, ref: ref, call: call, info: info} },

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	callpkg "github.com/switchyard-mcp/switchyard/call"
 	"github.com/switchyard-mcp/switchyard/events"
 	"github.com/switchyard-mcp/switchyard/internal/jsonx"
 	"github.com/switchyard-mcp/switchyard/schema"
@@ -219,15 +220,8 @@ func (r *Runtime) resume(e *elicitation, rc *resumeCall, response json.RawMessag
 }
 
 // PendingElicitation is returned by Call when the server asked for
-// a human's input during the call; the call resumes when elicitation ID is
-// answered.
-type PendingElicitation struct {
-	ID      string
-	Message string
-	Schema  json.RawMessage
-}
-
-func (e *PendingElicitation) Error() string { return "the server asks for input: elicitation " + e.ID }
+// a human's input during the call (see call.PendingElicitation).
+type PendingElicitation = callpkg.PendingElicitation
 
 // inputRequired is a result by which a server asks the client for input
 // before it completes a call (multi round-trip requests).

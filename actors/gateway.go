@@ -18,6 +18,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/switchyard-mcp/switchyard/audit"
+	callpkg "github.com/switchyard-mcp/switchyard/call"
 	"github.com/switchyard-mcp/switchyard/schema"
 	"github.com/switchyard-mcp/switchyard/transports"
 )
@@ -55,7 +56,7 @@ var (
 	// ErrAgentUnreachable: the A2A agent could not be reached or spoke garbage.
 	ErrAgentUnreachable = errors.New("agent unreachable")
 	// ErrLimit: a bounded registry (pending approvals, tasks, ...) is full.
-	ErrLimit = errors.New("limit reached")
+	ErrLimit = callpkg.ErrLimit
 )
 
 // CollisionError refuses a registration whose tool names are already
