@@ -9,6 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/switchyard-mcp/switchyard/agents"
 	"github.com/switchyard-mcp/switchyard/audit"
 	callpkg "github.com/switchyard-mcp/switchyard/call"
 	"github.com/switchyard-mcp/switchyard/transports"
@@ -40,6 +43,25 @@ type PendingApproval = callpkg.PendingApproval
 
 // Tokens is what a call costs a session's budget (see call.Tokens).
 func Tokens(args, result []byte) int64 { return callpkg.Tokens(args, result) }
+
+// gatewayCallMetrics are the agent gateway's series the call pipeline and
+// the providers keep, named as the Agent Gateway exposes them.
+type gatewayCallMetrics struct {
+	calls, denied *metrics.Counter
+	latency       *metrics.PrometheusHistogram
+	poisoning     *metrics.Counter
+	hiddenTools   *metrics.Counter
+}
+
+func newGatewayCallMetrics(set *metrics.Set) gatewayCallMetrics {
+	return gatewayCallMetrics{
+		calls:       set.NewCounter("agent_gateway_tool_calls_total"),
+		denied:      set.NewCounter("agent_gateway_tool_calls_denied"),
+		latency:     set.NewPrometheusHistogram("agent_gateway_tool_latency_seconds"),
+		poisoning:   set.NewCounter("agent_gateway_tool_poisoning_detected"),
+		hiddenTools: set.NewCounter("switchyard_gateway_hidden_tools_total"),
+	}
+}
 
 // target is a resolved call target: a provider, or a group.
 type target struct {
@@ -142,11 +164,11 @@ func (r *Runtime) Call(ctx context.Context, c *CallRequest) (*CallResult, error)
 	gw := r.gw
 	arrival := time.Now()
 	var (
-		sref *sessionRef
+		sref *agents.SessionRef
 		err  error
 	)
 	if c.Session != "" {
-		if sref, err = r.tenantSession(c.Tenant, c.Session); err != nil {
+		if sref, err = gw.TenantSession(c.Tenant, c.Session); err != nil {
 			return nil, r.refuse(c, err)
 		}
 	}
@@ -166,19 +188,19 @@ func (r *Runtime) Call(ctx context.Context, c *CallRequest) (*CallResult, error)
 		return nil, r.refuse(c, err)
 	}
 	if def != nil {
-		if err := gw.schemas.Validate(def.InputSchema, c.Args); err != nil {
+		if err := r.schemas.Validate(def.InputSchema, c.Args); err != nil {
 			return nil, r.refuse(c, err)
 		}
 	}
-	pol := gw.policy(c.Tenant)
-	if c.Approval == "" && pol.needsApproval(c.Tool) {
+	pol := gw.LookupPolicy(c.Tenant)
+	if c.Approval == "" && pol.NeedsApproval(c.Tool) {
 		if sref != nil {
 			// Refuse now what the session would refuse after approval.
-			if err := r.admit(sref, c.Tool, pol.maxCalls(), true, 0); err != nil {
+			if err := gw.Admit(sref, c.Tool, pol.MaxCalls(), true, 0); err != nil {
 				return nil, r.refuse(c, err)
 			}
 		}
-		id, err := r.requestApproval(c)
+		id, err := gw.RequestApproval(c)
 		if err != nil {
 			return nil, r.refuse(c, err)
 		}
@@ -187,11 +209,11 @@ func (r *Runtime) Call(ctx context.Context, c *CallRequest) (*CallResult, error)
 	}
 	upfront := int64(len(c.Args)) / 4
 	if sref != nil {
-		if err := r.admit(sref, c.Tool, pol.maxCalls(), false, upfront); err != nil {
+		if err := gw.Admit(sref, c.Tool, pol.MaxCalls(), false, upfront); err != nil {
 			return nil, r.refuse(c, err)
 		}
 	}
-	gw.metrics.calls.Inc()
+	r.gwm.calls.Inc()
 	af := askFor{tenant: c.Tenant, session: c.Session, set: true}
 	var rep *CallReply
 	if t.group != nil {
@@ -204,14 +226,14 @@ func (r *Runtime) Call(ctx context.Context, c *CallRequest) (*CallResult, error)
 	if rep != nil {
 		res.Result, res.IsError, res.Latency = rep.Result, rep.IsError, rep.Latency
 		out = rep.Result
-		gw.metrics.latency.Update(rep.Latency.Seconds())
+		r.gwm.latency.Update(rep.Latency.Seconds())
 	}
 	if sref != nil {
 		res.Tokens = Tokens(c.Args, out)
-		r.system.Root.Send(sref.pid, &sessionDone{tokens: res.Tokens - upfront})
+		gw.Done(sref, res.Tokens-upfront)
 	}
 	if err == nil && c.HoldInput {
-		err = r.askedForInput(c, out)
+		err = gw.HoldInput(c, out)
 	}
 	var pending *PendingElicitation
 	outcome := "ok"
@@ -233,7 +255,7 @@ func (r *Runtime) Call(ctx context.Context, c *CallRequest) (*CallResult, error)
 // refuse counts and audits a call the admission chain refused, and
 // returns err.
 func (r *Runtime) refuse(c *CallRequest, err error) error {
-	r.gw.metrics.denied.Inc()
+	r.gwm.denied.Inc()
 	r.record(c, "denied", 0, nil, err)
 	return err
 }
@@ -331,5 +353,5 @@ func (r *Runtime) record(c *CallRequest, outcome string, lat time.Duration, out 
 	if c.Approval != "" {
 		e.Detail = strings.TrimSpace("approval " + c.Approval + " " + e.Detail)
 	}
-	r.gw.audit.Record(e)
+	r.gw.Record(e)
 }
