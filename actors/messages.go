@@ -15,6 +15,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	callpkg "github.com/switchyard-mcp/switchyard/call"
 	"github.com/switchyard-mcp/switchyard/supervisor"
 	"github.com/switchyard-mcp/switchyard/transports"
 )
@@ -34,16 +35,16 @@ const (
 
 // Sentinel errors of the runtime; the HTTP front maps each to one status.
 var (
-	ErrNotFound     = errors.New("not found")
+	ErrNotFound     = callpkg.ErrNotFound
 	ErrExists       = errors.New("already exists")
-	ErrInvalid      = errors.New("invalid request")
-	ErrUnavailable  = errors.New("provider unavailable")
+	ErrInvalid      = callpkg.ErrInvalid
+	ErrUnavailable  = callpkg.ErrUnavailable
 	ErrBusy         = errors.New("provider busy")
-	ErrTimeout      = errors.New("timed out")
-	ErrBackend      = errors.New("backend error")
+	ErrTimeout      = callpkg.ErrTimeout
+	ErrBackend      = callpkg.ErrBackend
 	ErrToolNotFound = errors.New("tool not found")
-	ErrShutdown     = errors.New("gateway shutting down")
-	ErrCancelled    = errors.New("call cancelled")
+	ErrShutdown     = callpkg.ErrShutdown
+	ErrCancelled    = callpkg.ErrCancelled
 	// ErrDead is the ErrUnavailable of a provider that gave up restarting
 	// and ErrStopped that of one stopped by request: only a start revives
 	// them, so unlike other refusals they are not worth retrying later.

@@ -9,7 +9,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/switchyard-mcp/switchyard/agents"
 	"github.com/switchyard-mcp/switchyard/audit"
+	callpkg "github.com/switchyard-mcp/switchyard/call"
 	"github.com/switchyard-mcp/switchyard/transports"
 )
 
@@ -18,71 +22,45 @@ const DefaultTenant = "default"
 
 // Surfaces a call can come from; they label audit records.
 const (
-	SurfaceAPI         = "api"
-	SurfaceV1          = "v1"
-	SurfaceMCP         = "mcp"
-	SurfaceStdio       = "stdio"
+	SurfaceAPI         = callpkg.SurfaceAPI
+	SurfaceV1          = callpkg.SurfaceV1
+	SurfaceMCP         = callpkg.SurfaceMCP
+	SurfaceStdio       = callpkg.SurfaceStdio
 	surfaceApproval    = "approval"
 	surfaceElicitation = "elicitation"
 )
 
-// CallRequest is one tool call, from whichever surface it came: /api, /v1,
-// /mcp, /mcp/{id}, stdio, an approved approval or a resumed elicitation.
-// Every one of them enters Runtime.Call and passes the same admission
-// chain; a surface only builds the request and translates the answer.
-type CallRequest struct {
-	// Tenant the call acts for; the target must belong to it.
-	Tenant string
-	// Principal is who calls (for audit and approvals).
-	Principal string
-	// Session is the agent session the call runs in ("" for none).
-	Session string
-	// Target is a provider or a group id.
-	Target string
-	// Tool is the tool's name on the target.
-	Tool string
-	// Args is the raw JSON arguments object (nil or empty for none).
-	Args json.RawMessage
-	// Extra holds further members of the tools/call params, raw JSON
-	// without the braces: the answers to a server's request for input
-	// and its requestState, when a call is retried with them.
-	Extra []byte
-	// Surface names where the call came from (SurfaceAPI, ...).
-	Surface string
-	// HoldInput turns a server's request for input (an input_required
-	// result) into a pending elicitation of the tenant: Call then returns
-	// a *PendingElicitation and the call resumes when it is answered.
-	// Without it the input_required result is returned as it is, for a
-	// client that answers itself.
-	HoldInput bool
-
-	// approved names the approval an approved call runs for, so it is not
-	// held again.
-	approved string
-}
+// CallRequest is one tool call (see call.Request); every surface's call
+// enters Runtime.Call.
+type CallRequest = callpkg.Request
 
 // CallResult answers a CallRequest.
-type CallResult struct {
-	// Result is the backend's raw CallToolResult.
-	Result  json.RawMessage
-	IsError bool
-	Latency time.Duration
-	// Tokens is what the call cost its session (0 outside a session).
-	Tokens int64
-}
+type CallResult = callpkg.Result
 
 // PendingApproval is returned by Call when the tenant's policy wants a
-// human to approve the call first; the call waits in approval ID.
-type PendingApproval struct{ ID string }
+// human to approve the call first.
+type PendingApproval = callpkg.PendingApproval
 
-func (e *PendingApproval) Error() string { return "tool call requires human approval: " + e.ID }
+// Tokens is what a call costs a session's budget (see call.Tokens).
+func Tokens(args, result []byte) int64 { return callpkg.Tokens(args, result) }
 
-// Tokens is what a call costs a session's budget: one token per four bytes
-// of the arguments JSON plus the result JSON, rounded up. The arguments'
-// share (rounded down) is charged when the call is admitted, the rest when
-// it ends, so a burst of calls cannot all start on an unspent budget.
-func Tokens(args, result []byte) int64 {
-	return (int64(len(args)) + int64(len(result)) + 3) / 4
+// gatewayCallMetrics are the agent gateway's series the call pipeline and
+// the providers keep, named as the Agent Gateway exposes them.
+type gatewayCallMetrics struct {
+	calls, denied *metrics.Counter
+	latency       *metrics.PrometheusHistogram
+	poisoning     *metrics.Counter
+	hiddenTools   *metrics.Counter
+}
+
+func newGatewayCallMetrics(set *metrics.Set) gatewayCallMetrics {
+	return gatewayCallMetrics{
+		calls:       set.NewCounter("agent_gateway_tool_calls_total"),
+		denied:      set.NewCounter("agent_gateway_tool_calls_denied"),
+		latency:     set.NewPrometheusHistogram("agent_gateway_tool_latency_seconds"),
+		poisoning:   set.NewCounter("agent_gateway_tool_poisoning_detected"),
+		hiddenTools: set.NewCounter("switchyard_gateway_hidden_tools_total"),
+	}
 }
 
 // target is a resolved call target: a provider, or a group.
@@ -186,11 +164,11 @@ func (r *Runtime) Call(ctx context.Context, c *CallRequest) (*CallResult, error)
 	gw := r.gw
 	arrival := time.Now()
 	var (
-		sref *sessionRef
+		sref *agents.SessionRef
 		err  error
 	)
 	if c.Session != "" {
-		if sref, err = r.tenantSession(c.Tenant, c.Session); err != nil {
+		if sref, err = gw.TenantSession(c.Tenant, c.Session); err != nil {
 			return nil, r.refuse(c, err)
 		}
 	}
@@ -210,19 +188,19 @@ func (r *Runtime) Call(ctx context.Context, c *CallRequest) (*CallResult, error)
 		return nil, r.refuse(c, err)
 	}
 	if def != nil {
-		if err := gw.schemas.Validate(def.InputSchema, c.Args); err != nil {
+		if err := r.schemas.Validate(def.InputSchema, c.Args); err != nil {
 			return nil, r.refuse(c, err)
 		}
 	}
-	pol := gw.policy(c.Tenant)
-	if c.approved == "" && pol.needsApproval(c.Tool) {
+	pol := gw.LookupPolicy(c.Tenant)
+	if c.Approval == "" && pol.NeedsApproval(c.Tool) {
 		if sref != nil {
 			// Refuse now what the session would refuse after approval.
-			if err := r.admit(sref, c.Tool, pol.maxCalls(), true, 0); err != nil {
+			if err := gw.Admit(sref, c.Tool, pol.MaxCalls(), true, 0); err != nil {
 				return nil, r.refuse(c, err)
 			}
 		}
-		id, err := r.requestApproval(c)
+		id, err := gw.RequestApproval(c)
 		if err != nil {
 			return nil, r.refuse(c, err)
 		}
@@ -231,11 +209,11 @@ func (r *Runtime) Call(ctx context.Context, c *CallRequest) (*CallResult, error)
 	}
 	upfront := int64(len(c.Args)) / 4
 	if sref != nil {
-		if err := r.admit(sref, c.Tool, pol.maxCalls(), false, upfront); err != nil {
+		if err := gw.Admit(sref, c.Tool, pol.MaxCalls(), false, upfront); err != nil {
 			return nil, r.refuse(c, err)
 		}
 	}
-	gw.metrics.calls.Inc()
+	r.gwm.calls.Inc()
 	af := askFor{tenant: c.Tenant, session: c.Session, set: true}
 	var rep *CallReply
 	if t.group != nil {
@@ -248,14 +226,14 @@ func (r *Runtime) Call(ctx context.Context, c *CallRequest) (*CallResult, error)
 	if rep != nil {
 		res.Result, res.IsError, res.Latency = rep.Result, rep.IsError, rep.Latency
 		out = rep.Result
-		gw.metrics.latency.Update(rep.Latency.Seconds())
+		r.gwm.latency.Update(rep.Latency.Seconds())
 	}
 	if sref != nil {
 		res.Tokens = Tokens(c.Args, out)
-		r.system.Root.Send(sref.pid, &sessionDone{tokens: res.Tokens - upfront})
+		gw.Done(sref, res.Tokens-upfront)
 	}
 	if err == nil && c.HoldInput {
-		err = r.askedForInput(c, out)
+		err = gw.HoldInput(c, out)
 	}
 	var pending *PendingElicitation
 	outcome := "ok"
@@ -277,7 +255,7 @@ func (r *Runtime) Call(ctx context.Context, c *CallRequest) (*CallResult, error)
 // refuse counts and audits a call the admission chain refused, and
 // returns err.
 func (r *Runtime) refuse(c *CallRequest, err error) error {
-	r.gw.metrics.denied.Inc()
+	r.gwm.denied.Inc()
 	r.record(c, "denied", 0, nil, err)
 	return err
 }
@@ -372,8 +350,8 @@ func (r *Runtime) record(c *CallRequest, outcome string, lat time.Duration, out 
 	if err != nil {
 		e.Detail = err.Error()
 	}
-	if c.approved != "" {
-		e.Detail = strings.TrimSpace("approval " + c.approved + " " + e.Detail)
+	if c.Approval != "" {
+		e.Detail = strings.TrimSpace("approval " + c.Approval + " " + e.Detail)
 	}
-	r.gw.audit.Record(e)
+	r.gw.Record(e)
 }

@@ -584,7 +584,7 @@ func (p *provider) setTools(tools []transports.Tool) {
 		p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.ToolsChanged{Tools: len(visible)})
 	}
 	for _, name := range added {
-		p.rt.gw.metrics.hiddenTools.Inc()
+		p.rt.gwm.hiddenTools.Inc()
 		p.rt.log.Warn("pinned server serves a new tool: hidden", "provider", p.spec.ID, "tenant", p.spec.Tenant, "tool", name)
 		p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.ToolAdded{Tenant: p.spec.Tenant, Tool: name})
 	}
@@ -600,7 +600,7 @@ func (p *provider) checkPinned(broken string) {
 			registered = Fingerprint(p.spec.Declared)
 		}
 		p.quarantine = fmt.Sprintf("%s (fingerprint %s, registered %s)", broken, p.fingerprint, registered)
-		p.rt.gw.metrics.poisoning.Inc()
+		p.rt.gwm.poisoning.Inc()
 		p.rt.log.Warn("tool poisoning detected: provider quarantined", "provider", p.spec.ID, "tenant", p.spec.Tenant,
 			"reason", broken, "registered", registered, "served", p.fingerprint)
 		p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.ToolPoisoningDetected{Tenant: p.spec.Tenant, Registered: registered, Served: p.fingerprint})
@@ -1055,7 +1055,7 @@ func (p *provider) onAsk(m *backendAsk) {
 		}
 	}
 	if ask == nil {
-		ask = p.rt.GatewayAsker(tenant, session, tool)
+		ask = p.rt.gw.GatewayAsker(tenant, session, tool)
 	}
 	rt := p.rt
 	rt.goTracked(func() {

@@ -12,7 +12,9 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/switchyard-mcp/switchyard/agents"
 	"github.com/switchyard-mcp/switchyard/events"
+	"github.com/switchyard-mcp/switchyard/schema"
 	"github.com/switchyard-mcp/switchyard/supervisor"
 	"github.com/switchyard-mcp/switchyard/transports"
 )
@@ -144,7 +146,10 @@ type Runtime struct {
 
 	totalCalls atomic.Int64
 	docker     docker
-	gw         *gateway
+	gw         *agents.Gateway
+	gwm        gatewayCallMetrics
+	servers    serverRegistry
+	schemas    *schema.Cache
 
 	// ctx ends at Shutdown; work the runtime starts on its own (A2A
 	// deliveries, approved calls) runs under it.
@@ -187,7 +192,19 @@ func NewRuntime(o Options) *Runtime {
 		procs:   map[transports.Backend]struct{}{},
 	}
 	rt.ctx, rt.cancel = context.WithCancel(context.Background())
-	rt.gw = newGateway(rt, o.Gateway)
+	rt.schemas = schema.NewCache(4096)
+	rt.servers.pending = map[string]*pendingServer{}
+	rt.gwm = newGatewayCallMetrics(rt.metrics.set)
+	rt.gw = agents.New(agents.Deps{
+		System:  system,
+		Hub:     o.Hub,
+		Metrics: rt.metrics.set,
+		Audit:   o.Gateway.Audit,
+		Schemas: rt.schemas,
+		Calls:   rt,
+		Track:   rt.goTracked,
+		Context: rt.ctx,
+	}, o.Gateway)
 	rt.sup = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &providersSupervisor{rt: rt} }))
 	return rt
 }
@@ -209,6 +226,10 @@ func (m minLevel) WithAttrs(a []slog.Attr) slog.Handler {
 func (m minLevel) WithGroup(name string) slog.Handler {
 	return minLevel{m.Handler.WithGroup(name), m.min}
 }
+
+// Agents returns the runtime's agent gateway: tenant policies, A2A
+// agents and tasks, sessions, approvals and elicitations.
+func (r *Runtime) Agents() *agents.Gateway { return r.gw }
 
 // Hub returns the runtime's event hub.
 func (r *Runtime) Hub() *events.Hub { return r.hub }
@@ -473,7 +494,7 @@ func (r *Runtime) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	r.cancel()
-	r.gw.stop(r)
+	r.gw.Stop()
 	_ = r.system.Root.StopFuture(r.sup).Wait()
 	r.procMu.Lock()
 	live := make([]transports.Backend, 0, len(r.procs))

@@ -237,7 +237,7 @@ func TestV1ToolCalls(t *testing.T) {
 	}
 
 	// The audit log has hashes, never the values.
-	recs := g.rt.Audit("alpha", audit.KindToolCall, 0)
+	recs := g.rt.Agents().Audit("alpha", audit.KindToolCall, 0)
 	if len(recs) < 2 {
 		t.Fatalf("audit = %+v", recs)
 	}
@@ -252,7 +252,7 @@ func TestV1ToolCalls(t *testing.T) {
 		t.Fatal("the audit log holds a raw argument value")
 	}
 	// Beta's own refused attempts are beta's records; none of alpha's.
-	for _, rec := range g.rt.Audit("beta", "", 0) {
+	for _, rec := range g.rt.Agents().Audit("beta", "", 0) {
 		if rec.Tenant != "beta" || rec.Outcome != "denied" {
 			t.Fatalf("beta sees a record that is not its own refusal: %+v", rec)
 		}
@@ -342,7 +342,7 @@ func TestV1Sessions(t *testing.T) {
 	want(t, g.v1(t, "GET", "/v1/sessions/sess-nope", "", "alpha"), 404, "Session not found", "get unknown")
 	// A terminated session frees its place under max_concurrent_sessions.
 	newSession("alpha", `[]`, 0)
-	if recs := g.rt.Audit("alpha", audit.KindSessionTerminate, 0); len(recs) != 1 || recs[0].Session != sess {
+	if recs := g.rt.Agents().Audit("alpha", audit.KindSessionTerminate, 0); len(recs) != 1 || recs[0].Session != sess {
 		t.Fatalf("terminate audit = %+v", recs)
 	}
 }
@@ -458,7 +458,7 @@ func TestV1ApprovalExpires(t *testing.T) {
 	approval := r.body["approval_id"].(string)
 	ctx, cancel := contextWithTimeout(10 * time.Second)
 	defer cancel()
-	info, err := g.rt.WaitApproval(ctx, "alpha", approval)
+	info, err := g.rt.Agents().WaitApproval(ctx, "alpha", approval)
 	if err != nil || info.Status != actors.ApprovalExpired {
 		t.Fatalf("approval = %+v, %v", info, err)
 	}

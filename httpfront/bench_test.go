@@ -76,7 +76,7 @@ func BenchmarkRESTCallStdio64(b *testing.B) {
 func BenchmarkV1SessionOverhead(b *testing.B) {
 	g := startGateway(b, Options{}, spec("p"))
 	h := g.srv.Handler()
-	sess, err := g.rt.CreateSession(actors.SessionSpec{Tenant: "default", Allowlist: []string{"echo"}, TokenBudget: 1 << 50})
+	sess, err := g.rt.Agents().CreateSession(actors.SessionSpec{Tenant: "default", Allowlist: []string{"echo"}, TokenBudget: 1 << 50})
 	if err != nil {
 		b.Fatal(err)
 	}

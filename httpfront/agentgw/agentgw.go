@@ -544,7 +544,7 @@ func (r *sessionRequest) bodyTenant() string { return r.TenantID }
 
 func (a *API) listSessions(ctx *fasthttp.RequestCtx, _ string) {
 	_, tenant := tenantOf(ctx)
-	list := a.rt.Sessions(tenant)
+	list := a.rt.Agents().Sessions(tenant)
 	page, next, err := web.Page(ctx, list, func(s *actors.SessionInfo) string { return s.ID })
 	if err != nil {
 		fail(ctx, err, false)
@@ -555,13 +555,13 @@ func (a *API) listSessions(ctx *fasthttp.RequestCtx, _ string) {
 
 func (a *API) session(ctx *fasthttp.RequestCtx, id string) {
 	_, tenant := tenantOf(ctx)
-	info, err := a.rt.Session(tenant, id)
+	info, err := a.rt.Agents().Session(tenant, id)
 	reply(ctx, info, err)
 }
 
 func (a *API) terminateSession(ctx *fasthttp.RequestCtx, id string) {
 	principal, tenant := tenantOf(ctx)
-	info, err := a.rt.TerminateSession(tenant, principal, id)
+	info, err := a.rt.Agents().TerminateSession(tenant, principal, id)
 	if err != nil {
 		fail(ctx, err, true)
 		return
@@ -573,7 +573,7 @@ func (a *API) terminateSession(ctx *fasthttp.RequestCtx, id string) {
 // sessionTools lists the tenant's tools a session's allowlist holds.
 func (a *API) sessionTools(ctx *fasthttp.RequestCtx, id string) {
 	_, tenant := tenantOf(ctx)
-	info, err := a.rt.Session(tenant, id)
+	info, err := a.rt.Agents().Session(tenant, id)
 	if err != nil {
 		fail(ctx, err, true)
 		return
@@ -597,7 +597,7 @@ func (a *API) createSession(ctx *fasthttp.RequestCtx, _ string) {
 			"tool_allowlist is required: a session may call only the tools it lists"), false)
 		return
 	}
-	info, err := a.rt.CreateSession(actors.SessionSpec{
+	info, err := a.rt.Agents().CreateSession(actors.SessionSpec{
 		Tenant: tenant, Agent: req.AgentID, Allowlist: *req.Allowlist,
 		TokenBudget: req.TokenBudget, Metadata: req.Metadata,
 	})
@@ -632,7 +632,7 @@ func (a *API) policy(ctx *fasthttp.RequestCtx, tenant string) {
 		fail(ctx, err, true)
 		return
 	}
-	web.JSON(ctx, http.StatusOK, a.rt.Policy(tenant))
+	web.JSON(ctx, http.StatusOK, a.rt.Agents().Policy(tenant))
 }
 
 func (a *API) setPolicy(ctx *fasthttp.RequestCtx, tenant string) {
@@ -650,7 +650,7 @@ func (a *API) setPolicy(ctx *fasthttp.RequestCtx, tenant string) {
 		return
 	}
 	// A PUT replaces the policy; fields left out keep their current value.
-	p := *a.rt.Policy(tenant)
+	p := *a.rt.Agents().Policy(tenant)
 	if req.HITLRequiredTools != nil {
 		p.HITLRequiredTools = *req.HITLRequiredTools
 	}
@@ -663,7 +663,7 @@ func (a *API) setPolicy(ctx *fasthttp.RequestCtx, tenant string) {
 	if req.AllowedNetworkHosts != nil {
 		p.AllowedNetworkHosts = *req.AllowedNetworkHosts
 	}
-	out, err := a.rt.SetPolicy(p)
+	out, err := a.rt.Agents().SetPolicy(p)
 	if err != nil {
 		fail(ctx, err, false)
 		return
@@ -675,7 +675,7 @@ func (a *API) setPolicy(ctx *fasthttp.RequestCtx, tenant string) {
 
 func (a *API) pending(ctx *fasthttp.RequestCtx, _ string) {
 	_, tenant := tenantOf(ctx)
-	list := a.rt.Approvals(tenant, actors.ApprovalPending)
+	list := a.rt.Agents().Approvals(tenant, actors.ApprovalPending)
 	page, next, err := web.Page(ctx, list, func(a *actors.ApprovalInfo) string { return a.ID })
 	if err != nil {
 		fail(ctx, err, false)
@@ -686,7 +686,7 @@ func (a *API) pending(ctx *fasthttp.RequestCtx, _ string) {
 
 func (a *API) approval(ctx *fasthttp.RequestCtx, id string) {
 	_, tenant := tenantOf(ctx)
-	info, err := a.rt.Approval(tenant, id)
+	info, err := a.rt.Agents().Approval(tenant, id)
 	reply(ctx, info, err)
 }
 
@@ -696,7 +696,7 @@ func (a *API) deny(ctx *fasthttp.RequestCtx, id string) { a.decide(ctx, id, fals
 
 func (a *API) decide(ctx *fasthttp.RequestCtx, id string, approve bool) {
 	principal, tenant := tenantOf(ctx)
-	info, err := a.rt.DecideApproval(tenant, principal, id, approve)
+	info, err := a.rt.Agents().DecideApproval(tenant, principal, id, approve)
 	if err != nil {
 		fail(ctx, err, true)
 		return
@@ -726,7 +726,7 @@ func (a *API) elicit(ctx *fasthttp.RequestCtx, _ string) {
 		fail(ctx, newError(http.StatusBadRequest, "invalid_request", "session_id, tool_name, message and schema are required"), false)
 		return
 	}
-	info, err := a.rt.Elicit(actors.ElicitationSpec{Tenant: tenant, Session: req.SessionID, Tool: req.ToolName,
+	info, err := a.rt.Agents().Elicit(actors.ElicitationSpec{Tenant: tenant, Session: req.SessionID, Tool: req.ToolName,
 		Message: req.Message, Schema: req.Schema})
 	if err != nil {
 		fail(ctx, err, false)
@@ -738,7 +738,7 @@ func (a *API) elicit(ctx *fasthttp.RequestCtx, _ string) {
 
 func (a *API) elicitation(ctx *fasthttp.RequestCtx, id string) {
 	_, tenant := tenantOf(ctx)
-	info, err := a.rt.Elicitation(tenant, id)
+	info, err := a.rt.Agents().Elicitation(tenant, id)
 	reply(ctx, info, err)
 }
 
@@ -750,7 +750,7 @@ func (a *API) respond(ctx *fasthttp.RequestCtx, id string) {
 		fail(ctx, newError(http.StatusBadRequest, "invalid_request", "the response must be a JSON value"), false)
 		return
 	}
-	info, err := a.rt.RespondElicitation(tenant, id, append(json.RawMessage(nil), body...))
+	info, err := a.rt.Agents().RespondElicitation(tenant, id, append(json.RawMessage(nil), body...))
 	if err != nil {
 		fail(ctx, err, true)
 		return
@@ -786,7 +786,7 @@ func (r *agentRequest) bodyTenant() string { return r.TenantID }
 
 func (a *API) agents(ctx *fasthttp.RequestCtx, _ string) {
 	_, tenant := tenantOf(ctx)
-	list := a.rt.Agents(tenant)
+	list := a.rt.Agents().Agents(tenant)
 	page, next, err := web.Page(ctx, list, func(a *actors.Agent) string { return a.ID })
 	if err != nil {
 		fail(ctx, err, false)
@@ -805,7 +805,7 @@ func (a *API) registerAgent(ctx *fasthttp.RequestCtx, _ string) {
 	if !ok {
 		return
 	}
-	created, err := a.rt.RegisterAgent(actors.Agent{ID: req.ID, Name: req.Name, URL: req.URL, Tenant: tenant,
+	created, err := a.rt.Agents().RegisterAgent(actors.Agent{ID: req.ID, Name: req.Name, URL: req.URL, Tenant: tenant,
 		Capabilities: req.Capabilities, Description: req.Description})
 	if err != nil {
 		fail(ctx, err, false)
@@ -840,12 +840,12 @@ func (a *API) send(ctx *fasthttp.RequestCtx, _ string) {
 		return
 	}
 	if req.SessionID != "" {
-		if _, err := a.rt.Session(tenant, req.SessionID); err != nil {
+		if _, err := a.rt.Agents().Session(tenant, req.SessionID); err != nil {
 			fail(ctx, err, false)
 			return
 		}
 	}
-	task, err := a.rt.Send(context.Background(), actors.Delegation{Tenant: tenant, Principal: principal, Session: req.SessionID,
+	task, err := a.rt.Agents().Send(context.Background(), actors.Delegation{Tenant: tenant, Principal: principal, Session: req.SessionID,
 		From: req.From, To: req.To, Message: req.Message, Chain: req.Chain})
 	if err != nil {
 		fail(ctx, err, false)
@@ -877,6 +877,6 @@ func (a *API) send(ctx *fasthttp.RequestCtx, _ string) {
 
 func (a *API) task(ctx *fasthttp.RequestCtx, id string) {
 	_, tenant := tenantOf(ctx)
-	t, err := a.rt.Task(tenant, id)
+	t, err := a.rt.Agents().Task(tenant, id)
 	reply(ctx, t, err)
 }

@@ -425,7 +425,7 @@ func (f *Front) callHandler(provider, tool string) sdk.ToolHandler {
 func (f *Front) awaitApproval(ctx context.Context, tenant, id string) (*actors.CallResult, error) {
 	wctx, cancel := context.WithTimeout(ctx, f.opts.HITLWait)
 	defer cancel()
-	info, err := f.rt.WaitApproval(wctx, tenant, id)
+	info, err := f.rt.Agents().WaitApproval(wctx, tenant, id)
 	if err != nil && info == nil {
 		return nil, err
 	}
@@ -507,7 +507,7 @@ func (f *Front) askInGateway(ctx context.Context, tenant, tool string, res *sdk.
 		if err != nil || string(schemaJSON) == "null" {
 			schemaJSON = []byte(`{"type":"object"}`)
 		}
-		content, err := f.rt.AwaitInput(ctx, actors.ElicitationSpec{Tenant: tenant, Tool: tool,
+		content, err := f.rt.Agents().AwaitInput(ctx, actors.ElicitationSpec{Tenant: tenant, Tool: tool,
 			Message: p.Message, Schema: schemaJSON})
 		if err != nil {
 			return nil, err

@@ -1,4 +1,4 @@
-package actors
+package agents
 
 import (
 	"encoding/json"
@@ -9,6 +9,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/switchyard-mcp/switchyard/audit"
+	"github.com/switchyard-mcp/switchyard/call"
 	"github.com/switchyard-mcp/switchyard/events"
 )
 
@@ -51,6 +52,10 @@ type SessionInfo struct {
 // stopped.
 type sessionRef = entityRef[SessionInfo]
 
+// SessionRef is the handle on a session actor the call pipeline holds
+// while a call runs in the session (see TenantSession, Admit and Done).
+type SessionRef = sessionRef
+
 // Messages of the session actor.
 type (
 	// sessionAdmit asks to start a call (or with peek only to check that
@@ -78,7 +83,7 @@ type (
 // counters. Every admission and every accounting passes through its mailbox,
 // so the counters are exact under any concurrency.
 type session struct {
-	rt       *Runtime
+	gw       *Gateway
 	ref      *sessionRef
 	info     SessionInfo
 	allow    map[string]struct{}
@@ -114,7 +119,7 @@ func (s *session) Receive(ctx actor.Context) {
 		if s.info.Status != SessionActive {
 			return
 		}
-		ttl := s.rt.gw.opts.SessionIdleTTL
+		ttl := s.gw.opts.SessionIdleTTL
 		if s.inflight == 0 && time.Since(s.last) >= ttl {
 			s.end(SessionExpired)
 			return
@@ -135,16 +140,16 @@ func (s *session) Receive(ctx actor.Context) {
 func (s *session) admit(m *sessionAdmit) error {
 	switch {
 	case s.info.Status != SessionActive:
-		s.rt.gw.metrics.sessionRefused.Inc()
+		s.gw.metrics.sessionRefused.Inc()
 		return fmt.Errorf("%w: session %s is %s", ErrSessionClosed, s.info.ID, s.info.Status)
 	case !s.allowed(m.tool):
-		s.rt.gw.metrics.allowlistRefused.Inc()
+		s.gw.metrics.allowlistRefused.Inc()
 		return fmt.Errorf("%w: %q is not in session %s's allowlist", ErrToolNotAllowed, m.tool, s.info.ID)
 	case s.info.TokenBudget > 0 && s.info.TokensUsed >= s.info.TokenBudget:
-		s.rt.gw.metrics.budgetRefused.Inc()
+		s.gw.metrics.budgetRefused.Inc()
 		return fmt.Errorf("%w: session %s used %d of %d tokens", ErrBudgetExceeded, s.info.ID, s.info.TokensUsed, s.info.TokenBudget)
 	case m.maxCalls > 0 && s.info.ToolCalls >= int64(m.maxCalls):
-		s.rt.gw.metrics.callLimitRefused.Inc()
+		s.gw.metrics.callLimitRefused.Inc()
 		return fmt.Errorf("%w: session %s made %d tool calls, the tenant's limit", ErrCallLimit, s.info.ID, s.info.ToolCalls)
 	}
 	if m.peek {
@@ -172,12 +177,12 @@ func (s *session) snapshot() *SessionInfo {
 func (s *session) publish() { s.ref.info.Store(s.snapshot()) }
 
 func (s *session) armIdle() {
-	ttl := s.rt.gw.opts.SessionIdleTTL
+	ttl := s.gw.opts.SessionIdleTTL
 	wait := ttl - time.Since(s.last)
 	if wait <= 0 {
 		wait = ttl
 	}
-	self, root := s.self, s.rt.system.Root
+	self, root := s.self, s.gw.system.Root
 	s.idleT = time.AfterFunc(wait, func() { root.Send(self, &sessionIdle{}) })
 }
 
@@ -190,23 +195,22 @@ func (s *session) end(status string) {
 		s.idleT.Stop()
 		s.idleT = nil
 	}
-	s.rt.gw.metrics.active.Dec()
+	s.gw.metrics.active.Dec()
 	s.publish()
-	s.rt.hub.Publish("", events.SessionChanged{Tenant: s.info.Tenant, Session: s.info.ID, Status: status})
-	s.rt.gw.pruneSessions(s.rt)
+	s.gw.hub.Publish("", events.SessionChanged{Tenant: s.info.Tenant, Session: s.info.ID, Status: status})
+	s.gw.pruneSessions()
 }
 
 // CreateSession starts a session actor for the tenant. The tenant's
 // max_concurrent_sessions is checked and taken in the sessions
 // supervisor's mailbox, so concurrent creations never exceed it.
-func (r *Runtime) CreateSession(spec SessionSpec) (*SessionInfo, error) {
+func (g *Gateway) CreateSession(spec SessionSpec) (*SessionInfo, error) {
 	if spec.Allowlist == nil {
 		spec.Allowlist = []string{}
 	}
 	if spec.TokenBudget < 0 {
-		return nil, fmt.Errorf("%w: token_budget must not be negative", ErrInvalid)
+		return nil, fmt.Errorf("%w: token_budget must not be negative", call.ErrInvalid)
 	}
-	gw := r.gw
 	info := SessionInfo{
 		ID: newID("sess-"), Tenant: spec.Tenant, Agent: spec.Agent,
 		Allowlist: slices.Clone(spec.Allowlist), TokenBudget: spec.TokenBudget,
@@ -217,31 +221,31 @@ func (r *Runtime) CreateSession(spec SessionSpec) (*SessionInfo, error) {
 	for _, t := range spec.Allowlist {
 		allow[t] = struct{}{}
 	}
-	limit := r.Policy(spec.Tenant).MaxConcurrentSessions
-	_, err := r.spawn(gw.sessionsSup, &spawnChild{
+	limit := g.Policy(spec.Tenant).MaxConcurrentSessions
+	_, err := g.spawn(g.sessionsSup, &spawnChild{
 		name:     ref.id,
-		producer: func() actor.Actor { return &session{rt: r, ref: ref, info: info, allow: allow} },
+		producer: func() actor.Actor { return &session{gw: g, ref: ref, info: info, allow: allow} },
 		admit: func() error {
-			if limit > 0 && gw.activeSessions(spec.Tenant) >= limit {
+			if limit > 0 && g.activeSessions(spec.Tenant) >= limit {
 				return fmt.Errorf("%w: tenant %s has %d active sessions", ErrSessionLimit, spec.Tenant, limit)
 			}
 			return nil
 		},
 		register: func(pid *actor.PID) {
-			ref.indexIn(gw, gw.sessions)(pid)
-			gw.metrics.sessions.Inc()
-			gw.metrics.active.Inc()
+			ref.indexIn(g, g.sessions)(pid)
+			g.metrics.sessions.Inc()
+			g.metrics.active.Inc()
 		},
 	})
 	if err != nil {
 		return nil, err
 	}
-	r.hub.Publish("", events.SessionChanged{Tenant: spec.Tenant, Session: ref.id, Status: SessionActive})
+	g.hub.Publish("", events.SessionChanged{Tenant: spec.Tenant, Session: ref.id, Status: SessionActive})
 	return ref.info.Load(), nil
 }
 
 // activeSessions counts a tenant's active sessions.
-func (g *gateway) activeSessions(tenant string) int {
+func (g *Gateway) activeSessions(tenant string) int {
 	return count(g, g.sessions, func(s *sessionRef) bool {
 		return s.tenant == tenant && s.info.Load().Status == SessionActive
 	})
@@ -249,8 +253,8 @@ func (g *gateway) activeSessions(tenant string) int {
 
 // pruneSessions stops and forgets the oldest ended sessions beyond
 // KeepEnded.
-func (g *gateway) pruneSessions(r *Runtime) {
-	pruneEnded(r, g.sessions, func(info *SessionInfo) (bool, time.Time) {
+func (g *Gateway) pruneSessions() {
+	pruneEnded(g, g.sessions, func(info *SessionInfo) (bool, time.Time) {
 		if info.EndedAt == nil {
 			return false, time.Time{}
 		}
@@ -258,22 +262,22 @@ func (g *gateway) pruneSessions(r *Runtime) {
 	})
 }
 
-// tenantSession finds a session of the tenant; another tenant's session
-// is ErrSessionNotFound.
-func (r *Runtime) tenantSession(tenant, id string) (*sessionRef, error) {
-	return tenantEntry(r.gw, r.gw.sessions, tenant, id, ErrSessionNotFound)
+// TenantSession finds a session of the tenant, for a call that runs in
+// it; another tenant's session is ErrSessionNotFound.
+func (g *Gateway) TenantSession(tenant, id string) (*sessionRef, error) {
+	return tenantEntry(g, g.sessions, tenant, id, ErrSessionNotFound)
 }
 
 // Session returns a session of the tenant. It asks the session actor
 // rather than reading its last snapshot: a call's result tokens reach the
 // actor as a message sent before the call's reply, so the answer counts
 // every call already answered (the snapshot may not yet).
-func (r *Runtime) Session(tenant, id string) (*SessionInfo, error) {
-	ref, err := r.tenantSession(tenant, id)
+func (g *Gateway) Session(tenant, id string) (*SessionInfo, error) {
+	ref, err := g.TenantSession(tenant, id)
 	if err != nil {
 		return nil, err
 	}
-	if res, err := r.system.Root.RequestFuture(ref.pid, &sessionGet{}, 5*time.Second).Result(); err == nil {
+	if res, err := g.system.Root.RequestFuture(ref.pid, &sessionGet{}, 5*time.Second).Result(); err == nil {
 		if info, ok := res.(*SessionInfo); ok {
 			return info, nil
 		}
@@ -282,42 +286,49 @@ func (r *Runtime) Session(tenant, id string) (*SessionInfo, error) {
 }
 
 // Sessions lists a tenant's sessions, oldest first (empty, not nil, for none).
-func (r *Runtime) Sessions(tenant string) []*SessionInfo {
-	return tenantEntries(r.gw, r.gw.sessions, tenant,
+func (g *Gateway) Sessions(tenant string) []*SessionInfo {
+	return tenantEntries(g, g.sessions, tenant,
 		func(*SessionInfo) bool { return true },
 		func(s *SessionInfo) (time.Time, string) { return s.CreatedAt, s.ID })
 }
 
 // TerminateSession ends a session of the tenant; every later call in it is
 // refused. Terminating an ended session returns it unchanged.
-func (r *Runtime) TerminateSession(tenant, principal, id string) (*SessionInfo, error) {
-	ref, err := r.tenantSession(tenant, id)
+func (g *Gateway) TerminateSession(tenant, principal, id string) (*SessionInfo, error) {
+	ref, err := g.TenantSession(tenant, id)
 	if err != nil {
 		return nil, err
 	}
-	res, err := r.system.Root.RequestFuture(ref.pid, &sessionEnd{}, 10*time.Second).Result()
+	res, err := g.system.Root.RequestFuture(ref.pid, &sessionEnd{}, 10*time.Second).Result()
 	if err != nil {
-		return nil, fmt.Errorf("%w: session %s: %w", ErrUnavailable, id, err)
+		return nil, fmt.Errorf("%w: session %s: %w", call.ErrUnavailable, id, err)
 	}
 	info, _ := res.(*SessionInfo)
 	if info == nil {
-		return nil, fmt.Errorf("%w: session %s gave no answer", ErrUnavailable, id)
+		return nil, fmt.Errorf("%w: session %s gave no answer", call.ErrUnavailable, id)
 	}
-	r.gw.audit.Record(audit.Entry{Kind: audit.KindSessionTerminate, Tenant: tenant, Principal: principal, Session: id, Outcome: info.Status})
+	g.audit.Record(audit.Entry{Kind: audit.KindSessionTerminate, Tenant: tenant, Principal: principal, Session: id, Outcome: info.Status})
 	return info, nil
 }
 
-// admit asks the session actor whether a call may start (and with peek
-// false, counts it as started). It does not give up on ctx: the actor
-// answers at once (its mailbox never waits on I/O), and an admission the
-// caller stopped waiting for would never be accounted as done.
-func (r *Runtime) admit(ref *sessionRef, tool string, maxCalls int, peek bool, upfront int64) error {
+// Admit asks the session actor whether a call may start (and with peek
+// false, counts it as started, charging upfront tokens). It does not give
+// up on a context: the actor answers at once (its mailbox never waits on
+// I/O), and an admission the caller stopped waiting for would never be
+// accounted as done.
+func (g *Gateway) Admit(ref *sessionRef, tool string, maxCalls int, peek bool, upfront int64) error {
 	m := &sessionAdmit{tool: tool, maxCalls: maxCalls, peek: peek, upfront: upfront, reply: make(chan error, 1)}
-	r.system.Root.Send(ref.pid, m)
+	g.system.Root.Send(ref.pid, m)
 	select {
 	case err := <-m.reply:
 		return err
 	case <-ref.done:
 		return fmt.Errorf("%w: session %s has ended", ErrSessionClosed, ref.id)
 	}
+}
+
+// Done accounts a call Admit started as finished, with the rest of its
+// cost in tokens. It only sends: the session actor counts it in order.
+func (g *Gateway) Done(ref *SessionRef, tokens int64) {
+	g.system.Root.Send(ref.pid, &sessionDone{tokens: tokens})
 }

@@ -1,4 +1,4 @@
-package actors
+package agents
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchyard-mcp/switchyard/call"
 	"github.com/switchyard-mcp/switchyard/events"
 	"github.com/switchyard-mcp/switchyard/internal/jsonx"
 	"github.com/switchyard-mcp/switchyard/schema"
@@ -56,7 +57,7 @@ type ElicitationInfo struct {
 // resumeCall is a tool call waiting for a human's input: it is retried with
 // the response under the server's input request key and request state.
 type resumeCall struct {
-	call  CallRequest
+	call  call.Request
 	key   string
 	state string
 }
@@ -82,53 +83,52 @@ func (e *elicitation) snapshot(now time.Time) *ElicitationInfo {
 
 // Elicit records a question for the session's human. The schema must
 // compile; the session must be one of the tenant's.
-func (r *Runtime) Elicit(spec ElicitationSpec) (*ElicitationInfo, error) {
-	if _, err := r.tenantSession(spec.Tenant, spec.Session); err != nil {
+func (g *Gateway) Elicit(spec ElicitationSpec) (*ElicitationInfo, error) {
+	if _, err := g.TenantSession(spec.Tenant, spec.Session); err != nil {
 		return nil, err
 	}
 	if len(spec.Schema) == 0 {
-		return nil, fmt.Errorf("%w: schema is required", ErrInvalid)
+		return nil, fmt.Errorf("%w: schema is required", call.ErrInvalid)
 	}
-	if err := r.gw.schemas.Validate(spec.Schema, nil); errors.Is(err, schema.ErrSchema) {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	if err := g.schemas.Validate(spec.Schema, nil); errors.Is(err, schema.ErrSchema) {
+		return nil, fmt.Errorf("%w: %w", call.ErrInvalid, err)
 	}
-	return r.newElicitation(spec, nil)
+	return g.newElicitation(spec, nil)
 }
 
 // newElicitation records a pending question, with the call to resume when
 // it is answered (nil for a question asked over REST).
-func (r *Runtime) newElicitation(spec ElicitationSpec, resume *resumeCall) (*ElicitationInfo, error) {
-	gw := r.gw
+func (g *Gateway) newElicitation(spec ElicitationSpec, resume *resumeCall) (*ElicitationInfo, error) {
 	now := time.Now().UTC()
 	e := &elicitation{done: make(chan struct{}), resume: resume, info: ElicitationInfo{
 		ID: newUUID(), Status: ElicitationPending, Type: "elicitation", Tenant: spec.Tenant,
 		Session: spec.Session, Tool: spec.Tool, Message: spec.Message, Schema: spec.Schema,
-		CreatedAt: now, ExpiresAt: now.Add(gw.opts.ElicitationTTL),
+		CreatedAt: now, ExpiresAt: now.Add(g.opts.ElicitationTTL),
 	}}
 	if resume != nil {
 		e.info.Server = resume.call.Target
 	}
-	gw.mu.Lock()
+	g.mu.Lock()
 	pending := 0
-	for _, x := range gw.elicitations {
+	for _, x := range g.elicitations {
 		if x.info.Tenant == spec.Tenant && x.snapshot(now).Status == ElicitationPending {
 			pending++
 		}
 	}
-	if pending >= gw.opts.MaxPending {
-		gw.mu.Unlock()
-		return nil, fmt.Errorf("%w: tenant %s has %d elicitations pending", ErrLimit, spec.Tenant, pending)
+	if pending >= g.opts.MaxPending {
+		g.mu.Unlock()
+		return nil, fmt.Errorf("%w: tenant %s has %d elicitations pending", call.ErrLimit, spec.Tenant, pending)
 	}
-	gw.elicitations[e.info.ID] = e
-	gw.pruneElicitations(now)
-	gw.mu.Unlock()
-	r.hub.Publish("", events.ElicitationChanged{Tenant: spec.Tenant, Elicitation: e.info.ID, Status: ElicitationPending})
+	g.elicitations[e.info.ID] = e
+	g.pruneElicitations(now)
+	g.mu.Unlock()
+	g.hub.Publish("", events.ElicitationChanged{Tenant: spec.Tenant, Elicitation: e.info.ID, Status: ElicitationPending})
 	return e.snapshot(now), nil
 }
 
 // pruneElicitations forgets the oldest ended elicitations beyond KeepEnded
 // (g.mu held).
-func (g *gateway) pruneElicitations(now time.Time) {
+func (g *Gateway) pruneElicitations(now time.Time) {
 	var ended []*elicitation
 	for _, e := range g.elicitations {
 		if e.snapshot(now).Status != ElicitationPending {
@@ -147,13 +147,13 @@ func (g *gateway) pruneElicitations(now time.Time) {
 // owner is the elicitation's tenant (set when it is made, never changed).
 func (e *elicitation) owner() string { return e.info.Tenant }
 
-func (r *Runtime) tenantElicitation(tenant, id string) (*elicitation, error) {
-	return tenantEntry(r.gw, r.gw.elicitations, tenant, id, ErrElicitationNotFound)
+func (g *Gateway) tenantElicitation(tenant, id string) (*elicitation, error) {
+	return tenantEntry(g, g.elicitations, tenant, id, ErrElicitationNotFound)
 }
 
 // Elicitation returns an elicitation of the tenant.
-func (r *Runtime) Elicitation(tenant, id string) (*ElicitationInfo, error) {
-	e, err := r.tenantElicitation(tenant, id)
+func (g *Gateway) Elicitation(tenant, id string) (*ElicitationInfo, error) {
+	e, err := g.tenantElicitation(tenant, id)
 	if err != nil {
 		return nil, err
 	}
@@ -163,8 +163,8 @@ func (r *Runtime) Elicitation(tenant, id string) (*ElicitationInfo, error) {
 // RespondElicitation answers a pending elicitation of the tenant. A
 // response that does not conform to the schema is a *schema.ValidationError
 // and leaves it pending; an answered or expired one is ErrNotPending.
-func (r *Runtime) RespondElicitation(tenant, id string, response json.RawMessage) (*ElicitationInfo, error) {
-	e, err := r.tenantElicitation(tenant, id)
+func (g *Gateway) RespondElicitation(tenant, id string, response json.RawMessage) (*ElicitationInfo, error) {
+	e, err := g.tenantElicitation(tenant, id)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +172,7 @@ func (r *Runtime) RespondElicitation(tenant, id string, response json.RawMessage
 	if s := e.snapshot(now); s.Status != ElicitationPending {
 		return nil, fmt.Errorf("%w: elicitation %s is %s", ErrNotPending, id, s.Status)
 	}
-	if err := r.gw.schemas.Validate(e.info.Schema, response); err != nil {
+	if err := g.schemas.Validate(e.info.Schema, response); err != nil {
 		return nil, err
 	}
 	e.mu.Lock()
@@ -186,28 +186,28 @@ func (r *Runtime) RespondElicitation(tenant, id string, response json.RawMessage
 	resume := e.resume
 	e.mu.Unlock()
 	if resume != nil {
-		r.resume(e, resume, response)
+		g.resume(e, resume, response)
 	}
 	close(e.done)
-	r.hub.Publish("", events.ElicitationChanged{Tenant: tenant, Elicitation: id, Status: ElicitationResponded})
+	g.hub.Publish("", events.ElicitationChanged{Tenant: tenant, Elicitation: id, Status: ElicitationResponded})
 	return e.snapshot(time.Now()), nil
 }
 
 // resume retries the call that asked for the input, with the response as
 // the accepted answer, and keeps its outcome on the elicitation.
-func (r *Runtime) resume(e *elicitation, rc *resumeCall, response json.RawMessage) {
-	call := rc.call
+func (g *Gateway) resume(e *elicitation, rc *resumeCall, response json.RawMessage) {
+	req := rc.call
 	b := append([]byte(`"inputResponses":{`), jsonx.AppendString(nil, rc.key)...)
 	b = append(b, `:{"action":"accept","content":`...)
 	b = append(b, response...)
 	b = append(b, `}},"requestState":`...)
-	call.Extra = jsonx.AppendString(b, rc.state)
-	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Minute)
+	req.Extra = jsonx.AppendString(b, rc.state)
+	ctx, cancel := context.WithTimeout(g.ctx, 5*time.Minute)
 	defer cancel()
-	res, err := r.Call(ctx, &call)
+	res, err := g.calls.Call(ctx, &req)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var next *PendingElicitation
+	var next *call.PendingElicitation
 	switch {
 	case errors.As(err, &next):
 		e.info.Next = next.ID
@@ -217,17 +217,6 @@ func (r *Runtime) resume(e *elicitation, rc *resumeCall, response json.RawMessag
 		e.info.CallResult = res.Result
 	}
 }
-
-// PendingElicitation is returned by Call when the server asked for
-// a human's input during the call; the call resumes when elicitation ID is
-// answered.
-type PendingElicitation struct {
-	ID      string
-	Message string
-	Schema  json.RawMessage
-}
-
-func (e *PendingElicitation) Error() string { return "the server asks for input: elicitation " + e.ID }
 
 // inputRequired is a result by which a server asks the client for input
 // before it completes a call (multi round-trip requests).
@@ -243,11 +232,13 @@ type inputRequired struct {
 	RequestState string `json:"requestState"`
 }
 
-// askedForInput turns a call result that asks for input into a pending
-// elicitation holding the call (it returns nil for any other result). The
-// gateway answers one elicitation per round; other kinds of input
-// (sampling, roots) are refused.
-func (r *Runtime) askedForInput(c *CallRequest, result []byte) error {
+// HoldInput turns a call result that asks for input into a pending
+// elicitation holding the call, returned as a *call.PendingElicitation
+// (it returns nil for any other result); the call resumes through the
+// Caller when the elicitation is answered. The gateway answers one
+// elicitation per round; other kinds of input (sampling, roots) are
+// refused.
+func (g *Gateway) HoldInput(c *call.Request, result []byte) error {
 	if !bytes.Contains(result, []byte(`"input_required"`)) {
 		return nil
 	}
@@ -256,32 +247,32 @@ func (r *Runtime) askedForInput(c *CallRequest, result []byte) error {
 		return nil
 	}
 	if len(ir.InputRequests) != 1 {
-		return fmt.Errorf("%w: server %s asks for %d inputs at once; the gateway answers one per round", ErrBackend, c.Target, len(ir.InputRequests))
+		return fmt.Errorf("%w: server %s asks for %d inputs at once; the gateway answers one per round", call.ErrBackend, c.Target, len(ir.InputRequests))
 	}
 	for key, req := range ir.InputRequests {
 		if req.Method != "elicitation/create" {
-			return fmt.Errorf("%w: server %s asks for %s, which the gateway cannot answer", ErrBackend, c.Target, req.Method)
+			return fmt.Errorf("%w: server %s asks for %s, which the gateway cannot answer", call.ErrBackend, c.Target, req.Method)
 		}
 		schemaJSON := req.Params.RequestedSchema
 		if len(schemaJSON) == 0 {
 			schemaJSON = json.RawMessage(`{"type":"object"}`)
 		}
-		call := *c
-		call.Extra = nil
-		info, err := r.newElicitation(ElicitationSpec{Tenant: c.Tenant, Session: c.Session, Tool: c.Tool,
-			Message: req.Params.Message, Schema: schemaJSON}, &resumeCall{call: call, key: key, state: ir.RequestState})
+		held := *c
+		held.Extra = nil
+		info, err := g.newElicitation(ElicitationSpec{Tenant: c.Tenant, Session: c.Session, Tool: c.Tool,
+			Message: req.Params.Message, Schema: schemaJSON}, &resumeCall{call: held, key: key, state: ir.RequestState})
 		if err != nil {
 			return err
 		}
-		return &PendingElicitation{ID: info.ID, Message: info.Message, Schema: info.Schema}
+		return &call.PendingElicitation{ID: info.ID, Message: info.Message, Schema: info.Schema}
 	}
 	return nil
 }
 
 // WaitElicitation waits (bounded by ctx and the elicitation's expiry) for
 // an answer.
-func (r *Runtime) WaitElicitation(ctx context.Context, tenant, id string) (*ElicitationInfo, error) {
-	e, err := r.tenantElicitation(tenant, id)
+func (g *Gateway) WaitElicitation(ctx context.Context, tenant, id string) (*ElicitationInfo, error) {
+	e, err := g.tenantElicitation(tenant, id)
 	if err != nil {
 		return nil, err
 	}
@@ -300,27 +291,27 @@ func (r *Runtime) WaitElicitation(ctx context.Context, tenant, id string) (*Elic
 // client that cannot answer elicitations itself): it records a pending
 // elicitation of the tenant and waits, bounded by ctx and the
 // elicitation's expiry, for the response.
-func (r *Runtime) AwaitInput(ctx context.Context, spec ElicitationSpec) (json.RawMessage, error) {
-	info, err := r.newElicitation(spec, nil)
+func (g *Gateway) AwaitInput(ctx context.Context, spec ElicitationSpec) (json.RawMessage, error) {
+	info, err := g.newElicitation(spec, nil)
 	if err != nil {
 		return nil, err
 	}
-	got, err := r.WaitElicitation(ctx, spec.Tenant, info.ID)
+	got, err := g.WaitElicitation(ctx, spec.Tenant, info.ID)
 	if err != nil {
-		return nil, fmt.Errorf("%w: elicitation %s unanswered: %w", ErrCancelled, info.ID, err)
+		return nil, fmt.Errorf("%w: elicitation %s unanswered: %w", call.ErrCancelled, info.ID, err)
 	}
 	if got.Status != ElicitationResponded {
-		return nil, fmt.Errorf("%w: elicitation %s is %s", ErrTimeout, info.ID, got.Status)
+		return nil, fmt.Errorf("%w: elicitation %s is %s", call.ErrTimeout, info.ID, got.Status)
 	}
 	return got.Response, nil
 }
 
-// GatewayAsker is an Asker that holds a server's question as an
+// GatewayAsker is an asker (an actors.Asker) that holds a server's question as an
 // elicitation of the tenant (and session) until a human answers it over
 // /v1/elicit.
-func (r *Runtime) GatewayAsker(tenant, session, tool string) Asker {
+func (g *Gateway) GatewayAsker(tenant, session, tool string) func(ctx context.Context, message string, schemaJSON json.RawMessage) (json.RawMessage, error) {
 	return func(ctx context.Context, message string, schemaJSON json.RawMessage) (json.RawMessage, error) {
-		content, err := r.AwaitInput(ctx, ElicitationSpec{Tenant: tenant, Session: session, Tool: tool, Message: message, Schema: schemaJSON})
+		content, err := g.AwaitInput(ctx, ElicitationSpec{Tenant: tenant, Session: session, Tool: tool, Message: message, Schema: schemaJSON})
 		if err != nil {
 			return nil, err
 		}

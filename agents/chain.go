@@ -1,4 +1,4 @@
-package actors
+package agents
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/switchyard-mcp/switchyard/audit"
+	"github.com/switchyard-mcp/switchyard/call"
 	"github.com/switchyard-mcp/switchyard/events"
 	"github.com/switchyard-mcp/switchyard/transports"
 )
@@ -30,12 +31,12 @@ type Agent struct {
 
 // RegisterAgent adds or replaces an agent of its tenant (created reports
 // which) and delivers the tasks that were waiting for it.
-func (r *Runtime) RegisterAgent(a Agent) (created bool, err error) {
+func (g *Gateway) RegisterAgent(a Agent) (created bool, err error) {
 	u, err := url.Parse(a.URL)
 	if a.ID == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return false, fmt.Errorf("%w: an agent needs an id and an absolute http(s) url", ErrInvalid)
+		return false, fmt.Errorf("%w: an agent needs an id and an absolute http(s) url", call.ErrInvalid)
 	}
-	if err := r.Policy(a.Tenant).hostAllowed(a.URL); err != nil {
+	if err := g.Policy(a.Tenant).HostAllowed(a.URL); err != nil {
 		return false, err
 	}
 	if a.Capabilities == nil {
@@ -45,41 +46,40 @@ func (r *Runtime) RegisterAgent(a Agent) (created bool, err error) {
 		a.Name = a.ID
 	}
 	a.RegisteredAt = time.Now().UTC()
-	gw := r.gw
-	gw.mu.Lock()
-	_, existed := gw.agents[tenantKey{a.Tenant, a.ID}]
-	gw.agents[tenantKey{a.Tenant, a.ID}] = &a
+	g.mu.Lock()
+	_, existed := g.agents[tenantKey{a.Tenant, a.ID}]
+	g.agents[tenantKey{a.Tenant, a.ID}] = &a
 	var waiting []*chainRef
-	for _, t := range gw.tasks {
+	for _, t := range g.tasks {
 		if info := t.info.Load(); t.tenant == a.Tenant && info.To == a.ID && info.Status == TaskPending {
 			waiting = append(waiting, t)
 		}
 	}
-	gw.mu.Unlock()
+	g.mu.Unlock()
 	for _, t := range waiting {
-		r.system.Root.Send(t.pid, &chainDeliver{agent: a})
+		g.system.Root.Send(t.pid, &chainDeliver{agent: a})
 	}
 	return !existed, nil
 }
 
 // Agents lists a tenant's agents by id.
-func (r *Runtime) Agents(tenant string) []*Agent {
-	r.gw.mu.RLock()
+func (g *Gateway) Agents(tenant string) []*Agent {
+	g.mu.RLock()
 	var out []*Agent
-	for k, a := range r.gw.agents {
+	for k, a := range g.agents {
 		if k.tenant == tenant {
 			out = append(out, a)
 		}
 	}
-	r.gw.mu.RUnlock()
+	g.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
 
-func (r *Runtime) agent(tenant, id string) *Agent {
-	r.gw.mu.RLock()
-	defer r.gw.mu.RUnlock()
-	if a := r.gw.agents[tenantKey{tenant, id}]; a != nil {
+func (g *Gateway) agent(tenant, id string) *Agent {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if a := g.agents[tenantKey{tenant, id}]; a != nil {
 		c := *a
 		return &c
 	}
@@ -163,7 +163,7 @@ type (
 // the agent (once it is registered), keeps the task's status and result,
 // and expires the task if the agent never comes.
 type chain struct {
-	rt    *Runtime
+	gw    *Gateway
 	ref   *chainRef
 	req   Delegation
 	info  TaskInfo
@@ -181,8 +181,8 @@ func (c *chain) Receive(ctx actor.Context) {
 			c.deliver(*c.agent)
 			return
 		}
-		self, root := c.self, c.rt.system.Root
-		c.timer = time.AfterFunc(c.rt.gw.opts.TaskTTL, func() { root.Send(self, &chainExpire{}) })
+		self, root := c.self, c.gw.system.Root
+		c.timer = time.AfterFunc(c.gw.opts.TaskTTL, func() { root.Send(self, &chainExpire{}) })
 	case *chainDeliver:
 		if c.info.Status == TaskPending {
 			if c.timer != nil {
@@ -211,19 +211,19 @@ func (c *chain) Receive(ctx actor.Context) {
 func (c *chain) deliver(a Agent) {
 	c.info.Status = TaskWorking
 	c.publish()
-	gw := c.rt.gw
+	gw := c.gw
 	gw.metrics.hops.Inc()
 	gw.audit.Record(audit.Entry{Kind: audit.KindDelegation, Tenant: c.req.Tenant, Principal: c.req.Principal,
 		Session: c.req.Session, Outcome: "sent", InputSHA256: audit.Hash(c.req.Message),
 		Detail: fmt.Sprintf("task %s: %s -> %s", c.info.ID, c.req.From, c.req.To)})
-	rt, self := c.rt, c.self
+	self := c.self
 	msg := transports.A2AMessage{TaskID: c.info.ID, From: c.req.From, Chain: c.info.Chain,
 		Tenant: c.req.Tenant, Session: c.req.Session, Data: c.req.Message}
-	rt.goTracked(func() {
-		ctx, cancel := context.WithTimeout(rt.ctx, rt.gw.opts.TaskTTL)
+	gw.track(func() {
+		ctx, cancel := context.WithTimeout(gw.ctx, gw.opts.TaskTTL)
 		defer cancel()
-		res, err := rt.gw.a2a.Send(ctx, a.URL, msg)
-		rt.system.Root.Send(self, &chainResult{res: res, err: err})
+		res, err := gw.a2a.Send(ctx, a.URL, msg)
+		gw.system.Root.Send(self, &chainResult{res: res, err: err})
 	})
 }
 
@@ -247,13 +247,13 @@ func (c *chain) publish() {
 	c.info.UpdatedAt = time.Now().UTC()
 	s := c.info
 	c.ref.info.Store(&s)
-	c.rt.hub.Publish("", events.TaskChanged{Tenant: c.info.Tenant, Task: c.info.ID, From: c.info.From, To: c.info.To, Status: c.info.Status})
+	c.gw.hub.Publish("", events.TaskChanged{Tenant: c.info.Tenant, Task: c.info.ID, From: c.info.From, To: c.info.To, Status: c.info.Status})
 }
 
 func (c *chain) finish() {
 	c.publish()
 	c.ref.closeDone()
-	c.rt.gw.pruneTasks(c.rt)
+	c.gw.pruneTasks()
 }
 
 // Send delegates a message to an agent of the tenant. The chain after
@@ -261,14 +261,13 @@ func (c *chain) finish() {
 // already hold the target (a loop). A registered agent gets the message at
 // once and Send waits (bounded by ctx and SendWait) for its answer; for an
 // agent not registered the task waits, pending, until it registers.
-func (r *Runtime) Send(ctx context.Context, d Delegation) (*TaskInfo, error) {
+func (g *Gateway) Send(ctx context.Context, d Delegation) (*TaskInfo, error) {
 	if d.From == "" || d.To == "" {
-		return nil, fmt.Errorf("%w: from_agent and to_agent are required", ErrInvalid)
+		return nil, fmt.Errorf("%w: from_agent and to_agent are required", call.ErrInvalid)
 	}
-	gw := r.gw
 	chainAfter := append(slices.Clone(d.Chain), d.From)
-	if len(chainAfter) > gw.opts.MaxChainDepth {
-		return nil, fmt.Errorf("%w: the chain would hold %d agents, the limit is %d", ErrChainDepth, len(chainAfter), gw.opts.MaxChainDepth)
+	if len(chainAfter) > g.opts.MaxChainDepth {
+		return nil, fmt.Errorf("%w: the chain would hold %d agents, the limit is %d", ErrChainDepth, len(chainAfter), g.opts.MaxChainDepth)
 	}
 	if slices.Contains(chainAfter, d.To) {
 		return nil, fmt.Errorf("%w: %s is already in the delegation chain %v", ErrCircular, d.To, chainAfter)
@@ -280,21 +279,21 @@ func (r *Runtime) Send(ctx context.Context, d Delegation) (*TaskInfo, error) {
 		}
 		seen[a] = true
 	}
-	agent := r.agent(d.Tenant, d.To)
+	agent := g.agent(d.Tenant, d.To)
 	now := time.Now().UTC()
 	info := TaskInfo{ID: newUUID(), Status: TaskPending, From: d.From, To: d.To, Tenant: d.Tenant,
 		Session: d.Session, Chain: chainAfter, CreatedAt: now, UpdatedAt: now}
 	ref := newEntityRef(info.ID, d.Tenant, &info)
-	_, err := r.spawn(gw.chainsSup, &spawnChild{
+	_, err := g.spawn(g.chainsSup, &spawnChild{
 		name:     "task-" + ref.id,
-		producer: func() actor.Actor { return &chain{rt: r, ref: ref, req: d, info: info, agent: agent} },
+		producer: func() actor.Actor { return &chain{gw: g, ref: ref, req: d, info: info, agent: agent} },
 		admit: func() error {
-			if n := gw.openTasks(d.Tenant); n >= gw.opts.MaxPending {
-				return fmt.Errorf("%w: tenant %s has %d tasks open", ErrLimit, d.Tenant, n)
+			if n := g.openTasks(d.Tenant); n >= g.opts.MaxPending {
+				return fmt.Errorf("%w: tenant %s has %d tasks open", call.ErrLimit, d.Tenant, n)
 			}
 			return nil
 		},
-		register: ref.indexIn(gw, gw.tasks),
+		register: ref.indexIn(g, g.tasks),
 	})
 	if err != nil {
 		return nil, err
@@ -302,7 +301,7 @@ func (r *Runtime) Send(ctx context.Context, d Delegation) (*TaskInfo, error) {
 	if agent == nil {
 		return ref.info.Load(), nil
 	}
-	wait := time.NewTimer(gw.opts.SendWait)
+	wait := time.NewTimer(g.opts.SendWait)
 	defer wait.Stop()
 	select {
 	case <-ref.done:
@@ -312,22 +311,22 @@ func (r *Runtime) Send(ctx context.Context, d Delegation) (*TaskInfo, error) {
 	return ref.info.Load(), nil
 }
 
-func (g *gateway) openTasks(tenant string) int {
+func (g *Gateway) openTasks(tenant string) int {
 	return count(g, g.tasks, func(t *chainRef) bool {
 		return t.tenant == tenant && !t.info.Load().ended()
 	})
 }
 
 // pruneTasks stops and forgets the oldest ended tasks beyond KeepEnded.
-func (g *gateway) pruneTasks(r *Runtime) {
-	pruneEnded(r, g.tasks, func(info *TaskInfo) (bool, time.Time) {
+func (g *Gateway) pruneTasks() {
+	pruneEnded(g, g.tasks, func(info *TaskInfo) (bool, time.Time) {
 		return info.ended(), info.UpdatedAt
 	})
 }
 
 // Task returns a task of the tenant.
-func (r *Runtime) Task(tenant, id string) (*TaskInfo, error) {
-	ref, err := tenantEntry(r.gw, r.gw.tasks, tenant, id, ErrTaskNotFound)
+func (g *Gateway) Task(tenant, id string) (*TaskInfo, error) {
+	ref, err := tenantEntry(g, g.tasks, tenant, id, ErrTaskNotFound)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package actors
+package agents
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/switchyard-mcp/switchyard/audit"
+	"github.com/switchyard-mcp/switchyard/call"
 	"github.com/switchyard-mcp/switchyard/events"
 )
 
@@ -65,7 +66,7 @@ type (
 		principal string
 	}
 	approvalRan struct {
-		res *CallResult
+		res *call.Result
 		err error
 	}
 	approvalExpire struct{}
@@ -74,9 +75,9 @@ type (
 // approval is the actor holding one deferred tool call until a human
 // approves (it runs then), denies it, or it expires.
 type approval struct {
-	rt    *Runtime
+	gw    *Gateway
 	ref   *approvalRef
-	call  CallRequest
+	call  call.Request
 	info  ApprovalInfo
 	timer *time.Timer
 	self  *actor.PID
@@ -87,7 +88,7 @@ func (a *approval) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		a.self = ctx.Self()
-		self, root := a.self, a.rt.system.Root
+		self, root := a.self, a.gw.system.Root
 		a.timer = time.AfterFunc(time.Until(a.info.ExpiresAt), func() { root.Send(self, &approvalExpire{}) })
 	case *approvalDecide:
 		ctx.Respond(a.decide(m))
@@ -131,7 +132,7 @@ func (a *approval) decide(m *approvalDecide) any {
 	a.timer.Stop()
 	now := time.Now().UTC()
 	a.info.ResolvedAt, a.info.ResolvedBy = &now, m.principal
-	gw := a.rt.gw
+	gw := a.gw
 	outcome := ApprovalDenied
 	if m.approve {
 		outcome = ApprovalApproved
@@ -152,12 +153,12 @@ func (a *approval) decide(m *approvalDecide) any {
 	snap := a.info
 	a.publish()
 	// The call runs off the mailbox and reports back as approvalRan.
-	rt, self, call := a.rt, a.self, a.call
-	rt.goTracked(func() {
-		ctx, cancel := context.WithTimeout(rt.ctx, 10*time.Minute)
+	gw, self, req := a.gw, a.self, a.call
+	gw.track(func() {
+		ctx, cancel := context.WithTimeout(gw.ctx, 10*time.Minute)
 		defer cancel()
-		res, err := rt.Call(ctx, &call)
-		rt.system.Root.Send(self, &approvalRan{res: res, err: err})
+		res, err := gw.calls.Call(ctx, &req)
+		gw.system.Root.Send(self, &approvalRan{res: res, err: err})
 	})
 	return &snap
 }
@@ -165,7 +166,7 @@ func (a *approval) decide(m *approvalDecide) any {
 func (a *approval) publish() {
 	c := a.info
 	a.ref.info.Store(&c)
-	a.rt.hub.Publish("", events.ApprovalChanged{Tenant: a.info.Tenant, Approval: a.info.ID,
+	a.gw.hub.Publish("", events.ApprovalChanged{Tenant: a.info.Tenant, Approval: a.info.ID,
 		Session: a.info.Session, Tool: a.info.Tool, Status: a.info.Status})
 }
 
@@ -173,41 +174,42 @@ func (a *approval) publish() {
 func (a *approval) finish() {
 	a.publish()
 	a.ref.closeDone()
-	a.rt.gw.pruneApprovals(a.rt)
+	a.gw.pruneApprovals()
 }
 
-// requestApproval holds a call in a new approval actor.
-func (r *Runtime) requestApproval(c *CallRequest) (string, error) {
-	gw := r.gw
+// RequestApproval holds a call in a new approval actor until a human
+// decides it, and returns the approval's id; approved, the call runs
+// through the Caller with Approval set.
+func (g *Gateway) RequestApproval(c *call.Request) (string, error) {
 	now := time.Now().UTC()
 	info := ApprovalInfo{
 		ID: newID("hitl-"), Session: c.Session, Tenant: c.Tenant, Server: c.Target, Tool: c.Tool,
 		Arguments: c.Args, Status: ApprovalPending, RequestType: "tool_call", RequestedBy: c.Principal,
-		CreatedAt: now, ExpiresAt: now.Add(gw.opts.ApprovalTTL),
+		CreatedAt: now, ExpiresAt: now.Add(g.opts.ApprovalTTL),
 	}
 	ref := newEntityRef(info.ID, c.Tenant, &info)
-	call := *c
-	call.approved = ref.id
-	_, err := r.spawn(gw.approvalsSup, &spawnChild{
+	req := *c
+	req.Approval = ref.id
+	_, err := g.spawn(g.approvalsSup, &spawnChild{
 		name:     ref.id,
-		producer: func() actor.Actor { return &approval{rt: r, ref: ref, call: call, info: info} },
+		producer: func() actor.Actor { return &approval{gw: g, ref: ref, call: req, info: info} },
 		admit: func() error {
-			if n := gw.pendingApprovals(c.Tenant); n >= gw.opts.MaxPending {
-				return fmt.Errorf("%w: tenant %s has %d approvals pending", ErrLimit, c.Tenant, n)
+			if n := g.pendingApprovals(c.Tenant); n >= g.opts.MaxPending {
+				return fmt.Errorf("%w: tenant %s has %d approvals pending", call.ErrLimit, c.Tenant, n)
 			}
 			return nil
 		},
-		register: ref.indexIn(gw, gw.approvals),
+		register: ref.indexIn(g, g.approvals),
 	})
 	if err != nil {
 		return "", err
 	}
-	gw.metrics.hitl.Inc()
-	r.hub.Publish("", events.ApprovalChanged{Tenant: c.Tenant, Approval: ref.id, Session: c.Session, Tool: c.Tool, Status: ApprovalPending})
+	g.metrics.hitl.Inc()
+	g.hub.Publish("", events.ApprovalChanged{Tenant: c.Tenant, Approval: ref.id, Session: c.Session, Tool: c.Tool, Status: ApprovalPending})
 	return ref.id, nil
 }
 
-func (g *gateway) pendingApprovals(tenant string) int {
+func (g *Gateway) pendingApprovals(tenant string) int {
 	return count(g, g.approvals, func(a *approvalRef) bool {
 		return a.tenant == tenant && a.info.Load().Status == ApprovalPending
 	})
@@ -215,19 +217,19 @@ func (g *gateway) pendingApprovals(tenant string) int {
 
 // pruneApprovals stops and forgets the oldest ended approvals beyond
 // KeepEnded.
-func (g *gateway) pruneApprovals(r *Runtime) {
-	pruneEnded(r, g.approvals, func(info *ApprovalInfo) (bool, time.Time) {
+func (g *Gateway) pruneApprovals() {
+	pruneEnded(g, g.approvals, func(info *ApprovalInfo) (bool, time.Time) {
 		return info.ended(), info.CreatedAt
 	})
 }
 
-func (r *Runtime) tenantApproval(tenant, id string) (*approvalRef, error) {
-	return tenantEntry(r.gw, r.gw.approvals, tenant, id, ErrApprovalNotFound)
+func (g *Gateway) tenantApproval(tenant, id string) (*approvalRef, error) {
+	return tenantEntry(g, g.approvals, tenant, id, ErrApprovalNotFound)
 }
 
 // Approval returns an approval of the tenant.
-func (r *Runtime) Approval(tenant, id string) (*ApprovalInfo, error) {
-	ref, err := r.tenantApproval(tenant, id)
+func (g *Gateway) Approval(tenant, id string) (*ApprovalInfo, error) {
+	ref, err := g.tenantApproval(tenant, id)
 	if err != nil {
 		return nil, err
 	}
@@ -236,8 +238,8 @@ func (r *Runtime) Approval(tenant, id string) (*ApprovalInfo, error) {
 
 // WaitApproval waits (bounded by ctx) until an approval of the tenant has
 // reached a final status, and returns it.
-func (r *Runtime) WaitApproval(ctx context.Context, tenant, id string) (*ApprovalInfo, error) {
-	ref, err := r.tenantApproval(tenant, id)
+func (g *Gateway) WaitApproval(ctx context.Context, tenant, id string) (*ApprovalInfo, error) {
+	ref, err := g.tenantApproval(tenant, id)
 	if err != nil {
 		return nil, err
 	}
@@ -251,25 +253,25 @@ func (r *Runtime) WaitApproval(ctx context.Context, tenant, id string) (*Approva
 
 // Approvals lists a tenant's approvals with the given status ("" for all),
 // oldest first (empty, not nil, for none).
-func (r *Runtime) Approvals(tenant, status string) []*ApprovalInfo {
-	return tenantEntries(r.gw, r.gw.approvals, tenant,
+func (g *Gateway) Approvals(tenant, status string) []*ApprovalInfo {
+	return tenantEntries(g, g.approvals, tenant,
 		func(a *ApprovalInfo) bool { return status == "" || a.Status == status },
 		func(a *ApprovalInfo) (time.Time, string) { return a.CreatedAt, a.ID })
 }
 
 // DecideApproval approves (the call runs now) or denies a pending approval
 // of the tenant. A decided approval is ErrNotPending.
-func (r *Runtime) DecideApproval(tenant, principal, id string, approve bool) (*ApprovalInfo, error) {
-	ref, err := r.tenantApproval(tenant, id)
+func (g *Gateway) DecideApproval(tenant, principal, id string, approve bool) (*ApprovalInfo, error) {
+	ref, err := g.tenantApproval(tenant, id)
 	if err != nil {
 		return nil, err
 	}
-	res, err := r.system.Root.RequestFuture(ref.pid, &approvalDecide{approve: approve, principal: principal}, 10*time.Second).Result()
+	res, err := g.system.Root.RequestFuture(ref.pid, &approvalDecide{approve: approve, principal: principal}, 10*time.Second).Result()
 	if err != nil {
 		if errors.Is(err, actor.ErrDeadLetter) {
 			return nil, fmt.Errorf("%w: %q", ErrApprovalNotFound, id)
 		}
-		return nil, fmt.Errorf("%w: approval %s: %w", ErrUnavailable, id, err)
+		return nil, fmt.Errorf("%w: approval %s: %w", call.ErrUnavailable, id, err)
 	}
 	switch v := res.(type) {
 	case *ApprovalInfo:
@@ -277,5 +279,5 @@ func (r *Runtime) DecideApproval(tenant, principal, id string, approve bool) (*A
 	case error:
 		return nil, v
 	}
-	return nil, fmt.Errorf("%w: approval %s gave no answer", ErrUnavailable, id)
+	return nil, fmt.Errorf("%w: approval %s gave no answer", call.ErrUnavailable, id)
 }

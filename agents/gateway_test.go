@@ -1,28 +1,42 @@
-package actors
+package agents
 
 import (
+	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/switchyard-mcp/switchyard/config"
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/switchyard-mcp/switchyard/events"
 )
 
-func TestTokens(t *testing.T) {
-	for _, c := range []struct {
-		args, result string
-		want         int64
-	}{
-		{"", "", 0},
-		{"{}", "", 1},
-		{"{}", "{}", 1},
-		{"{}", "{}x", 2},
-		{"12345678", "", 2},
-	} {
-		if got := Tokens([]byte(c.args), []byte(c.result)); got != c.want {
-			t.Errorf("Tokens(%q, %q) = %d, want %d", c.args, c.result, got, c.want)
-		}
-	}
+// newGateway builds a gateway on an actor system of its own, with no call
+// pipeline behind it, and ends both at the end of the test.
+func newGateway(t *testing.T, o GatewayOptions) *Gateway {
+	t.Helper()
+	system := actor.NewActorSystem()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	g := New(Deps{
+		System:  system,
+		Hub:     events.NewHub(),
+		Metrics: metrics.NewSet(),
+		Track: func(f func()) {
+			wg.Add(1)
+			go func() { defer wg.Done(); f() }()
+		},
+		Context: ctx,
+	}, o)
+	t.Cleanup(func() {
+		cancel()
+		g.Stop()
+		wg.Wait()
+		system.Shutdown()
+	})
+	return g
 }
 
 func TestPolicyHostAllowed(t *testing.T) {
@@ -37,7 +51,7 @@ func TestPolicyHostAllowed(t *testing.T) {
 		"http://evilcorp.test/":           false,
 		"http://api.example.com.evil.io/": false,
 	} {
-		err := p.hostAllowed(url)
+		err := p.HostAllowed(url)
 		if (err == nil) != ok {
 			t.Errorf("%s: err %v, want allowed=%v", url, err, ok)
 		}
@@ -45,13 +59,13 @@ func TestPolicyHostAllowed(t *testing.T) {
 			t.Errorf("%s: %v is not ErrHostNotAllowed", url, err)
 		}
 	}
-	if err := (&Policy{}).hostAllowed("http://anything/"); err != nil {
+	if err := (&Policy{}).HostAllowed("http://anything/"); err != nil {
 		t.Errorf("an empty list allows every host: %v", err)
 	}
 }
 
 func TestEndedSessionsArePruned(t *testing.T) {
-	rt := newRTWith(t, Options{Gateway: GatewayOptions{KeepEnded: 2}})
+	rt := newGateway(t, GatewayOptions{KeepEnded: 2})
 	var ids []string
 	for i := 0; i < 5; i++ {
 		s, err := rt.CreateSession(SessionSpec{Tenant: "t", Allowlist: []string{}})
@@ -77,8 +91,8 @@ func TestEndedSessionsArePruned(t *testing.T) {
 	}
 }
 
-func TestGatewayOptionsFromConfig(t *testing.T) {
-	o := GatewayOptionsFromConfig(config.Gateway{ApprovalTTLSeconds: 1.5, MaxChainDepth: 3}).withDefaults()
+func TestGatewayOptionsDefaults(t *testing.T) {
+	o := GatewayOptions{ApprovalTTL: 1500 * time.Millisecond, MaxChainDepth: 3}.withDefaults()
 	if o.ApprovalTTL != 1500*time.Millisecond || o.MaxChainDepth != 3 {
 		t.Fatalf("set fields: %+v", o)
 	}
