@@ -22,12 +22,10 @@ const DefaultTenant = "default"
 
 // Surfaces a call can come from; they label audit records.
 const (
-	SurfaceAPI         = callpkg.SurfaceAPI
-	SurfaceV1          = callpkg.SurfaceV1
-	SurfaceMCP         = callpkg.SurfaceMCP
-	SurfaceStdio       = callpkg.SurfaceStdio
-	surfaceApproval    = "approval"
-	surfaceElicitation = "elicitation"
+	SurfaceAPI   = callpkg.SurfaceAPI
+	SurfaceV1    = callpkg.SurfaceV1
+	SurfaceMCP   = callpkg.SurfaceMCP
+	SurfaceStdio = callpkg.SurfaceStdio
 )
 
 // CallRequest is one tool call (see call.Request); every surface's call

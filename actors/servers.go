@@ -2,8 +2,6 @@ package actors
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -13,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchyard-mcp/switchyard/agents"
 	"github.com/switchyard-mcp/switchyard/schema"
 	"github.com/switchyard-mcp/switchyard/transports"
 )
@@ -50,13 +49,6 @@ type serverRegistry struct {
 type pendingServer struct {
 	tenant string
 	names  []string
-}
-
-// newID returns prefix followed by 12 random hex digits.
-func newID(prefix string) string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return prefix + hex.EncodeToString(b[:])
 }
 
 // Fingerprint is the sha256 fingerprint of a tool list over its canonical
@@ -105,7 +97,7 @@ func (r *Runtime) RegisterServer(ctx context.Context, reg ServerRegistration) (*
 		return nil, err
 	}
 	if reg.ID == "" {
-		reg.ID = newID("srv-")
+		reg.ID = agents.NewID("srv-")
 	}
 	if reg.Name == "" {
 		reg.Name = reg.ID

@@ -183,7 +183,7 @@ func (a *approval) finish() {
 func (g *Gateway) RequestApproval(c *call.Request) (string, error) {
 	now := time.Now().UTC()
 	info := ApprovalInfo{
-		ID: newID("hitl-"), Session: c.Session, Tenant: c.Tenant, Server: c.Target, Tool: c.Tool,
+		ID: NewID("hitl-"), Session: c.Session, Tenant: c.Tenant, Server: c.Target, Tool: c.Tool,
 		Arguments: c.Args, Status: ApprovalPending, RequestType: "tool_call", RequestedBy: c.Principal,
 		CreatedAt: now, ExpiresAt: now.Add(g.opts.ApprovalTTL),
 	}

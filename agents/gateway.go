@@ -443,8 +443,9 @@ func (g *Gateway) spawn(sup *actor.PID, m *spawnChild) (*actor.PID, error) {
 	return nil, fmt.Errorf("%w: unexpected reply %T", call.ErrUnavailable, res)
 }
 
-// newID returns prefix followed by 12 random hex digits.
-func newID(prefix string) string {
+// NewID returns prefix followed by 12 random hex digits: the ids of
+// sessions, approvals, tasks and servers.
+func NewID(prefix string) string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	return prefix + hex.EncodeToString(b[:])

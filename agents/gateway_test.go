@@ -3,6 +3,7 @@ package agents
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -17,7 +18,12 @@ import (
 // pipeline behind it, and ends both at the end of the test.
 func newGateway(t *testing.T, o GatewayOptions) *Gateway {
 	t.Helper()
-	system := actor.NewActorSystem()
+	// A short dead-letter throttle ends its goroutine before the leak
+	// check; the discarded logger keeps protoactor quiet.
+	system := actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }),
+		actor.WithDeadLetterThrottleInterval(50*time.Millisecond),
+	)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	g := New(Deps{

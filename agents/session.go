@@ -212,7 +212,7 @@ func (g *Gateway) CreateSession(spec SessionSpec) (*SessionInfo, error) {
 		return nil, fmt.Errorf("%w: token_budget must not be negative", call.ErrInvalid)
 	}
 	info := SessionInfo{
-		ID: newID("sess-"), Tenant: spec.Tenant, Agent: spec.Agent,
+		ID: NewID("sess-"), Tenant: spec.Tenant, Agent: spec.Agent,
 		Allowlist: slices.Clone(spec.Allowlist), TokenBudget: spec.TokenBudget,
 		Status: SessionActive, CreatedAt: time.Now().UTC(), Metadata: spec.Metadata,
 	}
