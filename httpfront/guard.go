@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -149,13 +151,23 @@ func jsonBody(ctx *fasthttp.RequestCtx, method string) bool {
 	return bytes.EqualFold(bytes.TrimSpace(ct), []byte("application/json"))
 }
 
-// call is the state of one backend-work request: its context, the
-// registration with the connection watcher, and the watcher.
+// watchAfter is how long a call runs before its connection is watched for
+// a hang-up. Most calls end sooner and cost no system call; a client that
+// hung up earlier is reported as soon as the watch begins.
+const watchAfter = 2 * time.Millisecond
+
+// call is the state of one backend-work request: its context, and its
+// registration with the connection watcher, made by a timer once the call
+// has run for watchAfter.
 type call struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	watch  *connwatch.Watcher
-	tok    connwatch.Token
+	timer  *time.Timer
+
+	mu    sync.Mutex
+	ended bool
+	tok   connwatch.Token
 }
 
 // admit runs the listener's checks on a request before it is routed: its
@@ -186,22 +198,35 @@ func (s *Server) admit(ctx *fasthttp.RequestCtx, method, path string) bool {
 
 // backend gives a request whose route waits on a backend (route.Backend)
 // a context that the drain deadline and a client hang-up cancel.
-func (s *Server) backend(ctx *fasthttp.RequestCtx) call {
-	c := call{watch: s.watch.Load()}
+func (s *Server) backend(ctx *fasthttp.RequestCtx) *call {
+	c := &call{watch: s.watch.Load()}
 	c.ctx, c.cancel = context.WithCancelCause(s.drainCtx)
 	ctx.SetUserValue(web.ContextKey, c.ctx)
-	c.tok = c.watch.Watch(ctx.Conn(), c.cancel)
+	if c.watch != nil {
+		conn := ctx.Conn()
+		c.timer = time.AfterFunc(watchAfter, func() {
+			c.mu.Lock()
+			if !c.ended { // end waits for this: the connection is still open
+				c.tok = c.watch.Watch(conn, c.cancel)
+			}
+			c.mu.Unlock()
+		})
+	}
 	return c
 }
 
 // end closes a backend-work request. A call cut by the drain deadline
 // whose handler answered with an error (its cancellation, or a failure
 // it caused) is answered 503 instead, and its connection closed.
-func (s *Server) end(ctx *fasthttp.RequestCtx, path string, c call) {
-	if c.cancel == nil {
-		return
+func (s *Server) end(ctx *fasthttp.RequestCtx, path string, c *call) {
+	if c.timer != nil {
+		c.timer.Stop()
+		c.mu.Lock()
+		c.ended = true
+		tok := c.tok
+		c.mu.Unlock()
+		c.watch.Unwatch(tok)
 	}
-	c.watch.Unwatch(c.tok)
 	if st := ctx.Response.StatusCode(); (st == 499 || st >= 500) && errors.Is(context.Cause(c.ctx), actors.ErrShutdown) {
 		ctx.Response.Reset()
 		refuse(ctx, path, http.StatusServiceUnavailable, "ProviderUnavailableError", "shutting_down",
