@@ -186,7 +186,7 @@ func (r *Runtime) Call(ctx context.Context, c *CallRequest) (*CallResult, error)
 		return nil, r.refuse(c, err)
 	}
 	if def != nil {
-		if err := r.schemas.Validate(def.InputSchema, c.Args); err != nil {
+		if err := r.schemas.ValidateIn(def.Schema, def.InputSchema, c.Args); err != nil {
 			return nil, r.refuse(c, err)
 		}
 	}

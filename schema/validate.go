@@ -222,6 +222,38 @@ func (c *Cache) Validate(schema, args json.RawMessage) error {
 	return c.validate(ent.sch, args)
 }
 
+// Slot remembers the compiled form of one tool's schema, so validating
+// that tool's calls costs neither a hash of the schema nor the cache's
+// lock. A tool definition holds one from the moment it is learned; the
+// zero Slot is empty and fills on first use. Safe for concurrent use.
+type Slot struct{ ent atomic.Pointer[compiled] }
+
+// ValidateIn is Validate for a schema that slot belongs to (nil: plain
+// Validate). The schema must not change for the slot's lifetime.
+func (c *Cache) ValidateIn(slot *Slot, schema, args json.RawMessage) error {
+	if slot == nil {
+		return c.Validate(schema, args)
+	}
+	ent := slot.ent.Load()
+	if ent == nil {
+		if isTrivialLiteral(schema) {
+			return checkObject(args)
+		}
+		if len(schema) > MaxSchemaBytes {
+			return fmt.Errorf("%w: %d bytes, more than the limit of %d", ErrSchema, len(schema), MaxSchemaBytes)
+		}
+		ent = c.lookup(schema)
+		slot.ent.Store(ent)
+	}
+	if ent.err != nil {
+		return ent.err
+	}
+	if ent.trivial {
+		return checkObject(args)
+	}
+	return c.validate(ent.sch, args)
+}
+
 // lookup returns the compiled form of schema, compiling it when no entry
 // holds it.
 func (c *Cache) lookup(schema []byte) *compiled {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mcp/switchyard/internal/jsonx"
+	"github.com/switchyard-mcp/switchyard/schema"
 )
 
 // Protocol versions Switchyard speaks to backends, newest first.
@@ -37,6 +38,10 @@ type Tool struct {
 	Description string          `json:"description,omitempty"`
 	InputSchema json.RawMessage `json:"inputSchema,omitempty"`
 	Raw         json.RawMessage `json:"-"`
+	// Schema holds the compiled InputSchema once a call has needed it
+	// (nil for tools not learned from a server: they validate through
+	// the cache alone).
+	Schema *schema.Slot `json:"-"`
 }
 
 // ServerInfo is what the handshake learned about a backend.
@@ -231,6 +236,7 @@ func (s *Session) ListTools(ctx context.Context) ([]Tool, error) {
 				return nil, fmt.Errorf("tools/list: bad tool definition %s", truncate(rt, 80))
 			}
 			t.Raw = rt
+			t.Schema = new(schema.Slot)
 			tools = append(tools, t)
 		}
 		if res.NextCursor == "" {
