@@ -436,7 +436,6 @@ func (p *provider) onCallDone(m *callDone) {
 	}
 	p.hist[p.histPos%historySize] = inv
 	p.histPos++
-	p.rt.totalCalls.Add(1)
 	p.rt.hub.PublishFor(p.spec.Tenant, p.spec.ID, events.ToolInvoked{Tool: m.tool, Outcome: m.outcome, LatencyMs: inv.LatencyMs, Error: inv.Error})
 }
 

@@ -144,12 +144,11 @@ type Runtime struct {
 	closing atomic.Bool
 	wg      sync.WaitGroup
 
-	totalCalls atomic.Int64
-	docker     docker
-	gw         *agents.Gateway
-	gwm        gatewayCallMetrics
-	servers    serverRegistry
-	schemas    *schema.Cache
+	docker  docker
+	gw      *agents.Gateway
+	gwm     gatewayCallMetrics
+	servers serverRegistry
+	schemas *schema.Cache
 
 	// ctx ends at Shutdown; work the runtime starts on its own (A2A
 	// deliveries, approved calls) runs under it.
@@ -239,9 +238,6 @@ func (r *Runtime) Version() string { return r.version }
 
 // Uptime returns how long the runtime has run.
 func (r *Runtime) Uptime() time.Duration { return time.Since(r.started) }
-
-// TotalCalls returns the number of finished tool calls.
-func (r *Runtime) TotalCalls() int64 { return r.totalCalls.Load() }
 
 // WriteMetrics writes the runtime's series in Prometheus text format.
 func (r *Runtime) WriteMetrics(w io.Writer) { r.metrics.set.WritePrometheus(w) }

@@ -240,9 +240,7 @@ func (s *Server) end(ctx *fasthttp.RequestCtx, path string, c *call) {
 // "message"}, else the /api body {"error": kind, "message", "status_code"}.
 func refuse(ctx *fasthttp.RequestCtx, path string, status int, kind, code, msg string) {
 	if path == "/v1" || strings.HasPrefix(path, "/v1/") {
-		if status == http.StatusServiceUnavailable {
-			ctx.Response.Header.Set("Retry-After", "1")
-		}
+		web.RetryAfter(ctx, status, nil)
 		web.JSON(ctx, status, map[string]any{"error": code, "message": msg})
 		return
 	}

@@ -348,6 +348,13 @@ func TestClientHangUpCancelsCall(t *testing.T) {
 	expect(t, g.do(t, "POST", "/api/providers/p/tools/echo/call", `{"arguments":{"text":"warm"}}`), 200, "warm-up")
 	waitEvent(t, sub, "the warm-up call", func(*events.Event) bool { return true })
 
+	// The test server says on stderr when a call of hang is cancelled:
+	// the backend got notifications/cancelled.
+	logs := g.rt.Hub().Subscribe(func(e *events.Event) bool {
+		l, ok := e.Data.(events.ProviderLog)
+		return ok && strings.Contains(l.Line, "hang: cancelled")
+	}, 16)
+	defer logs.Close()
 	for _, path := range []string{"/api/providers/p/tools/hang/call", "/v1/mcp/tools/call"} {
 		body := `{"arguments":{}}`
 		if strings.HasPrefix(path, "/v1/") {
@@ -371,6 +378,7 @@ func TestClientHangUpCancelsCall(t *testing.T) {
 		if inv := e.Data.(events.ToolInvoked); inv.Outcome == "success" {
 			t.Fatalf("%s: the abandoned call ended %+v", path, inv)
 		}
+		waitEvent(t, logs, path+": the backend hearing of the cancellation", func(*events.Event) bool { return true })
 		waitInFlight(t, g.rt, "p", 0)
 	}
 }
