@@ -19,26 +19,16 @@ import (
 	"github.com/switchyard-mcp/switchyard/actors"
 	"github.com/switchyard-mcp/switchyard/config"
 	"github.com/switchyard-mcp/switchyard/events"
+	"github.com/switchyard-mcp/switchyard/internal/testbin"
 )
 
 // raw sends a request exactly as given: no Content-Type added, and a
 // "Host" pair sets the Host the request names.
 func (g *gateway) raw(t testing.TB, method, path, body string, hdr ...string) response {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, g.base+path, rd)
+	req, err := testbin.Request(method, g.base+path, body, hdr...)
 	if err != nil {
 		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		if hdr[i] == "Host" {
-			req.Host = hdr[i+1]
-			continue
-		}
-		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	resp, err := g.http.Do(req)
 	if err != nil {

@@ -18,20 +18,9 @@ import (
 // of which "Host" sets the Host the request names.
 func browserReq(t *testing.T, gw *served, method, path, body string, hdr ...string) (int, map[string]any) {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, gw.base+path, rd)
+	req, err := testbin.Request(method, gw.base+path, body, hdr...)
 	if err != nil {
 		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		if hdr[i] == "Host" {
-			req.Host = hdr[i+1]
-		} else {
-			req.Header.Set(hdr[i], hdr[i+1])
-		}
 	}
 	client := &http.Client{Timeout: 30 * time.Second}
 	resp, err := client.Do(req)
