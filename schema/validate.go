@@ -158,8 +158,9 @@ type compiled struct {
 	size  int    // length of the canonical schema, a proxy for memory use
 
 	sch     *jsonschema.Schema
-	trivial bool  // schema accepts every object: skip decoding the arguments
-	err     error // wraps ErrSchema
+	trivial bool        // schema accepts every object: skip decoding the arguments
+	flat    *flatSchema // non-nil: valid arguments are recognised without decoding
+	err     error       // wraps ErrSchema
 }
 
 // NewCache returns a Cache holding at most size entries; size <= 0 means
@@ -212,14 +213,7 @@ func (c *Cache) Validate(schema, args json.RawMessage) error {
 	if len(schema) > MaxSchemaBytes {
 		return fmt.Errorf("%w: %d bytes, more than the limit of %d", ErrSchema, len(schema), MaxSchemaBytes)
 	}
-	ent := c.lookup(schema)
-	if ent.err != nil {
-		return ent.err
-	}
-	if ent.trivial {
-		return checkObject(args)
-	}
-	return c.validate(ent.sch, args)
+	return c.check(c.lookup(schema), args)
 }
 
 // Slot remembers the compiled form of one tool's schema, so validating
@@ -245,11 +239,18 @@ func (c *Cache) ValidateIn(slot *Slot, schema, args json.RawMessage) error {
 		ent = c.lookup(schema)
 		slot.ent.Store(ent)
 	}
-	if ent.err != nil {
+	return c.check(ent, args)
+}
+
+// check validates args against a compiled entry.
+func (c *Cache) check(ent *compiled, args []byte) error {
+	switch {
+	case ent.err != nil:
 		return ent.err
-	}
-	if ent.trivial {
+	case ent.trivial:
 		return checkObject(args)
+	case ent.flat != nil && ent.flat.accepts(args):
+		return nil
 	}
 	return c.validate(ent.sch, args)
 }
@@ -360,6 +361,9 @@ func (ent *compiled) compile() {
 	}
 	ent.sch = sch
 	ent.trivial = isTrivialDoc(doc)
+	if !ent.trivial {
+		ent.flat = newFlat(doc)
+	}
 }
 
 // refusingLoader is the compiler's only way to fetch documents other than
