@@ -18,7 +18,7 @@ func (r *Runtime) callDirect(ctx context.Context, id, tool string, args []byte) 
 		deadline = dl
 	}
 	if t.group != nil {
-		return r.callGroup(ctx, t.group.route.Load(), tool, args, nil, deadline, askFor{})
+		return r.callGroup(ctx, t.group.route.Load(), invocation{Tool: tool, Args: args}, deadline, askFor{})
 	}
-	return r.callProvider(ctx, t.provider, tool, args, nil, deadline, askFor{})
+	return r.callProvider(ctx, t.provider, invocation{Tool: tool, Args: args}, deadline, askFor{})
 }

@@ -417,7 +417,7 @@ func (r *Runtime) GroupIDs() []string {
 // member when a call did not reach its tool, within the retry budget. A
 // tool's own error, or a failure after the request reached the backend, is
 // returned as it is.
-func (r *Runtime) callGroup(ctx context.Context, route *groupRoute, tool string, args, extra []byte, deadline time.Time, af askFor) (*CallReply, error) {
+func (r *Runtime) callGroup(ctx context.Context, route *groupRoute, inv invocation, deadline time.Time, af askFor) (*CallReply, error) {
 	if !route.breaker.Allow() {
 		return nil, fmt.Errorf("%w: group %s: circuit open after repeated failures", ErrUnavailable, route.spec.ID)
 	}
@@ -452,7 +452,7 @@ func (r *Runtime) callGroup(ctx context.Context, route *groupRoute, tool string,
 			continue // deleted since the pick
 		}
 		rm.inflight.Add(1)
-		rep, err := r.callProvider(ctx, ref, tool, args, extra, deadline, af)
+		rep, err := r.callProvider(ctx, ref, inv, deadline, af)
 		rm.inflight.Add(-1)
 		switch {
 		case err == nil:

@@ -226,7 +226,13 @@ type CallTool struct {
 	Tool string
 	Args []byte
 	// Extra holds further members of the params object, raw (see CallWith).
-	Extra    []byte
+	Extra []byte
+	// Meta holds members of the params' _meta object, raw (a progressToken).
+	Meta []byte
+	// Method, when set, makes this a request of another method forwarded
+	// as it is (resources/read, prompts/get, ...): Args then holds the
+	// members of its params object, raw, and Tool is unused.
+	Method   string
 	Deadline time.Time
 
 	reply chan *CallReply
@@ -274,6 +280,14 @@ func (m *CallTool) cancel() {
 	if mux := m.mux.Load(); mux != nil {
 		mux.Cancel(m.muxID.Load(), "cancelled by the client")
 	}
+}
+
+// invocation is what a provider is asked to run: a tool call (Method "")
+// or another request forwarded as it is (see CallTool).
+type invocation struct {
+	Method            string
+	Tool              string
+	Args, Extra, Meta []byte
 }
 
 // CallReply answers CallTool.

@@ -214,10 +214,11 @@ func (r *Runtime) Call(ctx context.Context, c *CallRequest) (*CallResult, error)
 	r.gwm.calls.Inc()
 	af := askFor{tenant: c.Tenant, session: c.Session, set: true}
 	var rep *CallReply
+	inv := invocation{Tool: c.Tool, Args: c.Args, Extra: c.Extra, Meta: c.Meta}
 	if t.group != nil {
-		rep, err = r.callGroup(ctx, t.group.route.Load(), c.Tool, c.Args, c.Extra, deadline, af)
+		rep, err = r.callGroup(ctx, t.group.route.Load(), inv, deadline, af)
 	} else {
-		rep, err = r.callProvider(ctx, t.provider, c.Tool, c.Args, c.Extra, deadline, af)
+		rep, err = r.callProvider(ctx, t.provider, inv, deadline, af)
 	}
 	res := &CallResult{}
 	var out []byte
@@ -352,4 +353,81 @@ func (r *Runtime) record(c *CallRequest, outcome string, lat time.Duration, out 
 		e.Detail = strings.TrimSpace("approval " + c.Approval + " " + e.Detail)
 	}
 	r.gw.Record(e)
+}
+
+// ForwardRequest is an MCP request other than tools/call (resources,
+// prompts, completion, logging) relayed to one provider as it is.
+type ForwardRequest struct {
+	Tenant, Principal string
+	// Target is a provider (groups are not targets: their members may
+	// hold different resources and prompts).
+	Target string
+	Method string
+	// Params are the raw members of the request's params object, without
+	// the braces; Meta those of its _meta object.
+	Params, Meta []byte
+}
+
+// Forward relays one request other than tools/call to a provider through
+// the steps of the admission chain that are not about a tool: resolve
+// (the one ownership rule) and quarantine. The provider starts if it is
+// cold, bounded by its call timeout from now and by ctx, whose
+// cancellation reaches the backend as notifications/cancelled. The answer
+// is the backend's raw result; a JSON-RPC error from it is a
+// *transports.RPCError inside the error.
+func (r *Runtime) Forward(ctx context.Context, f *ForwardRequest) (json.RawMessage, error) {
+	if r.closing.Load() {
+		return nil, ErrShutdown
+	}
+	arrival := time.Now()
+	t, err := r.resolve(f.Tenant, f.Target)
+	if err != nil {
+		return nil, err
+	}
+	if t.provider == nil {
+		return nil, fmt.Errorf("%w: %s is a group: %s goes to one provider", ErrInvalid, f.Target, f.Method)
+	}
+	if q := t.provider.info.Load().Quarantine; q != "" {
+		return nil, fmt.Errorf("%w: server %s: %s", ErrQuarantined, f.Target, q)
+	}
+	deadline := arrival.Add(r.callTimeout(t))
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	rep, err := r.callProvider(ctx, t.provider, invocation{Method: f.Method, Args: f.Params, Meta: f.Meta}, deadline,
+		askFor{tenant: f.Tenant, set: true})
+	if err != nil {
+		return nil, err
+	}
+	return rep.Result, nil
+}
+
+// ClientRelay carries what a provider's backend sends to its client
+// outside a call's answer (notifications, and requests such as sampling)
+// to the MCP client sessions whose calls it serves. Both methods run on
+// the connection's reader goroutine, in the order the backend wrote, and
+// must not block.
+type ClientRelay interface {
+	// Notify gets every notification of a provider's backend.
+	Notify(provider, method string, params json.RawMessage)
+	// Request is offered a request of a provider's backend to its client;
+	// returning true takes it, and reply must then be called once.
+	Request(provider, method string, params json.RawMessage, reply transports.Reply) bool
+}
+
+// SetClientRelay installs the relay backends' notifications and requests
+// go to (nil removes it). Backends started before see it too.
+func (r *Runtime) SetClientRelay(cr ClientRelay) {
+	if cr == nil {
+		r.relay.Store(nil)
+		return
+	}
+	r.relay.Store(&cr)
+}
+
+func (r *Runtime) clientRelay() ClientRelay {
+	if p := r.relay.Load(); p != nil {
+		return *p
+	}
+	return nil
 }

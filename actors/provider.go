@@ -360,7 +360,10 @@ func (p *provider) dispatch(m *CallTool, sender *actor.PID) {
 		return
 	}
 	ts := p.toolIdx[m.Tool]
-	if p.known && ts == nil {
+	if m.Method != "" {
+		// A forwarded request is counted under its method's name.
+		ts = p.rt.metrics.tool(p.spec.ID, m.Method)
+	} else if p.known && ts == nil {
 		m.respond(p.rt, sender, &CallReply{Err: fmt.Errorf("%w: provider %s has no tool %q", ErrToolNotFound, p.spec.ID, m.Tool)})
 		return
 	}
@@ -383,8 +386,11 @@ func (p *provider) dispatch(m *CallTool, sender *actor.PID) {
 		}
 	}
 	rt, self, tool, clock := p.rt, p.self, m.Tool, p.rt.clock
+	if m.Method != "" {
+		tool = m.Method
+	}
 	ts.inflight.Inc()
-	id, err := p.sess.GoCallWith(tool, m.Args, m.Extra, timeout, func(r transports.Response) {
+	done := func(r transports.Response) {
 		lat := time.Since(begin)
 		ts.inflight.Dec()
 		rep := &CallReply{Result: r.Result, Latency: lat}
@@ -393,7 +399,7 @@ func (p *provider) dispatch(m *CallTool, sender *actor.PID) {
 			rep.Err = classify(r.Err)
 			rep.Retryable = retryable(r)
 			outcome = outcomeOf(rep.Err)
-		} else if isErrorResult(r.Result) {
+		} else if m.Method == "" && isErrorResult(r.Result) {
 			rep.IsError = true
 			outcome = "tool_error"
 		}
@@ -402,7 +408,14 @@ func (p *provider) dispatch(m *CallTool, sender *actor.PID) {
 		// reply (history, counters) already includes this call.
 		rt.system.Root.Send(self, &callDone{msg: m, tool: tool, outcome: outcome, latency: lat, err: rep.Err, at: clock.Now()})
 		m.respond(rt, sender, rep)
-	})
+	}
+	var id int64
+	var err error
+	if m.Method != "" {
+		id, err = p.sess.GoRequest(m.Method, m.Args, m.Meta, timeout, done)
+	} else {
+		id, err = p.sess.GoCallWith(tool, m.Args, m.Extra, m.Meta, timeout, done)
+	}
 	if err != nil {
 		ts.inflight.Dec()
 		ts.observe("busy", 0)
@@ -717,13 +730,19 @@ func (p *provider) launch() {
 		proc, err := rt.startBackend(hctx, spec, transports.Hooks{
 			Mux: transports.MuxOptions{
 				MaxMessage: spec.MaxMessage,
-				OnNotification: func(method string, _ json.RawMessage) {
+				OnNotification: func(method string, params json.RawMessage) {
 					if method == "notifications/tools/list_changed" {
 						root.Send(self, &toolsDirty{gen: gen})
+					}
+					if cr := rt.clientRelay(); cr != nil {
+						cr.Notify(spec.ID, method, params)
 					}
 				},
 				OnProtocolError: func(err error) { root.Send(self, &protocolErr{gen: gen, err: err}) },
 				OnRequest: func(method string, params json.RawMessage, reply transports.Reply) bool {
+					if cr := rt.clientRelay(); cr != nil && cr.Request(spec.ID, method, params, reply) {
+						return true
+					}
 					if method != "elicitation/create" {
 						return false
 					}

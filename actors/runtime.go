@@ -142,7 +142,9 @@ type Runtime struct {
 	procMu  sync.Mutex
 	procs   map[transports.Backend]struct{}
 	closing atomic.Bool
-	wg      sync.WaitGroup
+	// relay takes what backends send their client outside an answer.
+	relay atomic.Pointer[ClientRelay]
+	wg    sync.WaitGroup
 
 	docker  docker
 	gw      *agents.Gateway
@@ -381,11 +383,12 @@ func callBudget(info *Info) time.Duration {
 // start or a free slot included; cancelling ctx abandons it and tells the
 // backend (notifications/cancelled). Calls enter through Call; this is its
 // last step.
-func (r *Runtime) callProvider(ctx context.Context, ref *providerRef, tool string, args, extra []byte, deadline time.Time, af askFor) (*CallReply, error) {
+func (r *Runtime) callProvider(ctx context.Context, ref *providerRef, inv invocation, deadline time.Time, af askFor) (*CallReply, error) {
 	if r.closing.Load() {
 		return nil, ErrShutdown
 	}
-	msg := &CallTool{Tool: tool, Args: args, Extra: extra, Deadline: deadline, reply: make(chan *CallReply, 1), asker: askerOf(ctx), askFor: af}
+	msg := &CallTool{Tool: inv.Tool, Args: inv.Args, Extra: inv.Extra, Meta: inv.Meta, Method: inv.Method, Deadline: deadline,
+		reply: make(chan *CallReply, 1), asker: askerOf(ctx), askFor: af}
 	r.system.Root.Send(ref.pid, msg)
 	// The transport answers a call in flight by the deadline; the timer
 	// answers one still waiting for a start or a slot, and one whose

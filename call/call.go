@@ -55,6 +55,10 @@ type Request struct {
 	// without the braces: the answers to a server's request for input
 	// and its requestState, when a call is retried with them.
 	Extra []byte
+	// Meta holds members of the tools/call _meta object, raw JSON without
+	// the braces: the client's progressToken, relayed so the backend's
+	// progress notifications reach it.
+	Meta []byte
 	// Surface names where the call came from (SurfaceAPI, ...).
 	Surface string
 	// HoldInput turns a server's request for input (an input_required

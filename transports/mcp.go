@@ -126,7 +126,7 @@ func (s *Session) initialize(ctx context.Context, ci ClientInfo) error {
 		"protocolVersion": Protocol20251125,
 		// Elicitation requests are relayed to the gateway's own client or
 		// held for a human (see actors); a server may ask during a call.
-		"capabilities": map[string]any{"roots": map[string]any{"listChanged": false}, "elicitation": map[string]any{}},
+		"capabilities": map[string]any{"roots": map[string]any{"listChanged": false}, "elicitation": map[string]any{}, "sampling": map[string]any{}},
 		"clientInfo":   ci,
 	})
 	if err != nil {
@@ -250,10 +250,10 @@ func (s *Session) ListTools(ctx context.Context) ([]Tool, error) {
 // CallParams builds tools/call params for a tool and its raw JSON arguments
 // (nil or empty means no arguments).
 func (s *Session) CallParams(tool string, args []byte) []byte {
-	return s.appendCallParams(make([]byte, 0, len(tool)+len(args)+len(s.meta)+32), tool, args, nil)
+	return s.appendCallParams(make([]byte, 0, len(tool)+len(args)+len(s.meta)+32), tool, args, nil, nil)
 }
 
-func (s *Session) appendCallParams(b []byte, tool string, args, extra []byte) []byte {
+func (s *Session) appendCallParams(b []byte, tool string, args, extra, meta []byte) []byte {
 	b = append(b, `{"name":`...)
 	b = jsonx.AppendString(b, tool)
 	if len(args) > 0 {
@@ -264,21 +264,61 @@ func (s *Session) appendCallParams(b []byte, tool string, args, extra []byte) []
 		b = append(b, ',')
 		b = append(b, extra...)
 	}
-	if s.meta != nil {
-		b = append(b, ',')
-		b = append(b, s.meta...)
-	}
-	return append(b, '}')
+	return s.appendMeta(b, true, meta)
 }
+
+// appendMeta closes a params object with its _meta member: the caller's
+// raw members (without braces) merged with the _meta triple of the
+// stateless revision. more says whether members precede it.
+func (s *Session) appendMeta(b []byte, more bool, meta []byte) []byte {
+	if len(meta) == 0 && s.meta == nil {
+		return append(b, '}')
+	}
+	if more {
+		b = append(b, ',')
+	}
+	if len(meta) == 0 {
+		b = append(b, s.meta...)
+		return append(b, '}')
+	}
+	b = append(b, `"_meta":{`...)
+	b = append(b, meta...)
+	if s.meta != nil {
+		// s.meta is `"_meta":{...}`: splice in its members.
+		inner := s.meta[len(`"_meta":{`) : len(s.meta)-1]
+		if len(inner) > 0 {
+			b = append(b, ',')
+			b = append(b, inner...)
+		}
+	}
+	return append(b, "}}"...)
+}
+
+// Stateless reports whether the session speaks the stateless 2026-07-28
+// revision (every request carries its _meta triple; no initialize).
+func (s *Session) Stateless() bool { return s.meta != nil }
 
 // GoCall starts a tools/call; cb gets the raw CallToolResult.
 func (s *Session) GoCall(tool string, args []byte, timeout time.Duration, cb Callback) (int64, error) {
-	return s.GoCallWith(tool, args, nil, timeout, cb)
+	return s.GoCallWith(tool, args, nil, nil, timeout, cb)
 }
 
 // GoCallWith is GoCall with extra members of the params object (raw JSON
 // members without braces, such as the inputResponses and requestState of a
-// call retried after an input-required result).
-func (s *Session) GoCallWith(tool string, args, extra []byte, timeout time.Duration, cb Callback) (int64, error) {
-	return s.mux.goWith("tools/call", func(b []byte) []byte { return s.appendCallParams(b, tool, args, extra) }, timeout, cb)
+// call retried after an input-required result) and of its _meta object
+// (such as a progressToken).
+func (s *Session) GoCallWith(tool string, args, extra, meta []byte, timeout time.Duration, cb Callback) (int64, error) {
+	return s.mux.goWith("tools/call", func(b []byte) []byte { return s.appendCallParams(b, tool, args, extra, meta) }, timeout, cb)
+}
+
+// GoRequest sends any request: params are the raw members of its params
+// object (without braces, nil for none) and meta those of its _meta
+// object; the session adds what its revision needs. cb gets the raw
+// result.
+func (s *Session) GoRequest(method string, params, meta []byte, timeout time.Duration, cb Callback) (int64, error) {
+	return s.mux.goWith(method, func(b []byte) []byte {
+		b = append(b, '{')
+		b = append(b, params...)
+		return s.appendMeta(b, len(params) > 0, meta)
+	}, timeout, cb)
 }

@@ -511,20 +511,21 @@ func (m *Mux) dispatch(line []byte) {
 }
 
 // answerServerRequest answers a request the backend sends to its client:
-// the gateway answers ping and roots/list itself, offers the rest to
-// OnRequest and declines what that leaves.
+// the gateway answers ping itself, offers the rest to OnRequest, answers
+// roots/list that it left with no roots and declines the others.
 func (m *Mux) answerServerRequest(method string, params, id json.RawMessage) {
-	switch method {
-	case "ping":
+	if method == "ping" {
 		m.reply(id, json.RawMessage(`{}`), nil)
-	case "roots/list":
-		m.reply(id, json.RawMessage(`{"roots":[]}`), nil)
-	default:
-		if m.opts.OnRequest != nil && m.opts.OnRequest(method, params, func(res json.RawMessage, err *RPCError) { m.reply(id, res, err) }) {
-			return
-		}
-		m.reply(id, nil, &RPCError{Code: -32601, Message: "method not supported by the gateway: " + string(truncate([]byte(method), 64))})
+		return
 	}
+	if m.opts.OnRequest != nil && m.opts.OnRequest(method, params, func(res json.RawMessage, err *RPCError) { m.reply(id, res, err) }) {
+		return
+	}
+	if method == "roots/list" {
+		m.reply(id, json.RawMessage(`{"roots":[]}`), nil)
+		return
+	}
+	m.reply(id, nil, &RPCError{Code: -32601, Message: "method not supported by the gateway: " + string(truncate([]byte(method), 64))})
 }
 
 // reply writes the answer to a backend's request: result, or rerr when it
