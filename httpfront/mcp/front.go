@@ -53,6 +53,9 @@ type Options struct {
 	// the decision before it answers that the approval is pending
 	// (default 60s).
 	HITLWait time.Duration
+	// MaxSessions bounds the client sessions of /mcp/{id} held at once
+	// (default DefaultMaxSessions); one more is refused with 503.
+	MaxSessions int
 }
 
 // DefaultHITLWait is how long an MCP call held for approval waits for it.
@@ -70,6 +73,8 @@ type Front struct {
 	rt   *actors.Runtime
 	opts Options
 	agg  *view
+	// relay serves /mcp/{id} sessions (see relay.go).
+	relay *relay
 
 	mu  sync.Mutex
 	per map[string]*view
@@ -106,6 +111,8 @@ func New(rt *actors.Runtime, opts Options) *Front {
 	// batch or a flood of bad requests cannot flood the log.
 	opts.Logger = slog.New(logx.RateLimit(opts.Logger.Handler(), 0, 0))
 	f := &Front{rt: rt, opts: opts, per: map[string]*view{}, stop: make(chan struct{})}
+	f.relay = newRelay(f)
+	rt.SetClientRelay(f.relay)
 	f.agg = f.newView("switchyard", func(ctx context.Context, tool string) {
 		if tool == "" {
 			f.discover(ctx, "")
@@ -151,6 +158,8 @@ func (f *Front) Server() *sdk.Server { return f.agg.srv }
 func (f *Front) Close() {
 	close(f.stop)
 	f.wg.Wait()
+	f.rt.SetClientRelay(nil)
+	f.relay.close()
 	views := []*view{f.agg}
 	f.mu.Lock()
 	for _, v := range f.per {
@@ -205,6 +214,9 @@ func (f *Front) follow(sub *events.Subscription) {
 			return
 		case e := <-sub.C():
 			f.sync(e.ProviderID)
+			if e.Kind == "ToolsChanged" {
+				f.relay.toolsChanged(e.ProviderID)
+			}
 		case <-sub.Done():
 			// Dropped after a burst of changes: resubscribe, then
 			// resynchronise everything so nothing missed stays stale.
@@ -606,6 +618,10 @@ func (f *Front) Serve(ctx *fasthttp.RequestCtx, id string) {
 			"the aggregated /mcp serves tenant %q only; tenant %q reaches its servers at /mcp/{id}", auth.DefaultTenant, tenant))
 		return
 	}
+	if id != "" && !f.rt.IsGroup(id) && f.relay.handles(ctx) {
+		f.relay.serve(ctx, id)
+		return
+	}
 	if f.refuseBatch(ctx) {
 		return
 	}
@@ -639,10 +655,16 @@ func (f *Front) refuseBatch(ctx *fasthttp.RequestCtx) bool {
 	if version == "" || version < batchesRemoved {
 		return false
 	}
+	web.Raw(ctx, http.StatusBadRequest, batchRefusal(version))
+	return true
+}
+
+// batchRefusal is the JSON-RPC error answering a batch of a revision
+// without batching.
+func batchRefusal(version string) []byte {
 	b := append([]byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":`), jsonx.AppendString(nil,
 		"Invalid Request: JSON-RPC batches are not supported in protocol revision "+batchesRemoved+" and later (this request: "+version+")")...)
-	web.Raw(ctx, http.StatusBadRequest, append(b, "}}"...))
-	return true
+	return append(b, "}}"...)
 }
 
 // sessionVersion is the protocol revision negotiated by the session the

@@ -1,0 +1,1131 @@
+package mcp
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/switchyard-mcp/switchyard/actors"
+	"github.com/switchyard-mcp/switchyard/httpfront/web"
+	"github.com/switchyard-mcp/switchyard/internal/jsonx"
+	"github.com/switchyard-mcp/switchyard/transports"
+)
+
+// The relay serves /mcp/{provider} to clients of the session revisions
+// (2025-03-26 to 2025-11-25) as a transparent proxy of the provider's
+// backend: every request goes to the backend as it is (tools/call through
+// the one call pipeline, the others through Runtime.Forward), answers come
+// back unchanged with the client's own JSON-RPC id, and what the backend
+// sends during a call (progress, log messages, sampling, elicitation and
+// roots requests) reaches the client whose call caused it, on that call's
+// SSE stream. A call that streams nothing is answered with plain JSON.
+//
+// A backend connection is shared by every client of the provider, so the
+// relay remaps what could collide: JSON-RPC ids (the multiplexer numbers
+// its own requests), progress tokens (the client's token is swapped for a
+// gateway-wide one and swapped back on the way out) and the ids of the
+// backend's requests to the client. What carries no link to a call (a log
+// message, a sampling request over stdio) goes to the calls in flight on
+// that provider: log messages to every session that set a level, a request
+// to the newest call whose client declared the capability.
+
+// Limits of the relay.
+const (
+	// DefaultMaxSessions bounds the client sessions held at once.
+	DefaultMaxSessions = 10000
+	// callQueue bounds the messages waiting to be written on one call's
+	// stream; streamQueue those of a session's GET stream. Notifications
+	// beyond them are dropped (and counted), never waited for.
+	callQueue   = 256
+	streamQueue = 64
+	// keepAlive is how often an idle SSE stream gets a comment line.
+	keepAlive = 15 * time.Second
+)
+
+type relay struct {
+	f       *Front
+	max     int
+	ttl     time.Duration
+	nextTok atomic.Int64
+	dropped atomic.Int64
+
+	mu       sync.Mutex
+	sessions map[string]*clientSession
+	byProv   map[string]map[*clientSession]struct{}
+	calls    map[int64]*relayCall    // by the gateway's progress token
+	live     map[string][]*relayCall // streaming calls in flight by provider, oldest first
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// clientSession is one client's session with one provider.
+type clientSession struct {
+	r                            *relay
+	id, provider                 string
+	principal, tenant            string
+	version                      string
+	sampling, elicitation, roots bool
+	lastUsed                     atomic.Int64
+
+	mu       sync.Mutex
+	level    string            // logging level the client set ("" = none)
+	subs     map[string]bool   // resource URIs the client subscribed to
+	inflight []*relayCall      // calls in flight, oldest first
+	asks     map[string]askFor // the backend's requests awaiting the client
+	nextAsk  int64
+	stream   chan []byte // the GET stream's queue
+	attached bool        // a GET stream is open
+	closed   chan struct{}
+	isClosed bool
+}
+
+// askFor is a backend request relayed to the client, by the id the client
+// sees.
+type askFor struct {
+	reply transports.Reply
+	call  *relayCall
+}
+
+// relayCall is one client request in flight whose answer may stream.
+type relayCall struct {
+	s           *clientSession
+	id          json.RawMessage // the client's request id
+	clientToken json.RawMessage // the client's progressToken, nil for none
+	token       int64           // the gateway's, 0 for none
+	out         chan []byte     // messages for the call's stream
+	final       chan []byte     // the answer
+	cancel      context.CancelFunc
+}
+
+func newRelay(f *Front) *relay {
+	r := &relay{f: f, max: f.opts.MaxSessions, ttl: f.opts.SessionTimeout,
+		sessions: map[string]*clientSession{}, byProv: map[string]map[*clientSession]struct{}{},
+		calls: map[int64]*relayCall{}, live: map[string][]*relayCall{}, stop: make(chan struct{})}
+	if r.max <= 0 {
+		r.max = DefaultMaxSessions
+	}
+	r.wg.Add(1)
+	go r.janitor()
+	return r
+}
+
+// janitor ends sessions idle longer than the session timeout.
+func (r *relay) janitor() {
+	defer r.wg.Done()
+	t := time.NewTicker(min(r.ttl/2, time.Minute))
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+			cut := time.Now().Add(-r.ttl).UnixNano()
+			r.mu.Lock()
+			var idle []*clientSession
+			for _, s := range r.sessions {
+				if s.lastUsed.Load() < cut && s.idle() {
+					idle = append(idle, s)
+				}
+			}
+			r.mu.Unlock()
+			for _, s := range idle {
+				r.end(s)
+			}
+		}
+	}
+}
+
+func (s *clientSession) idle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.inflight) == 0 && !s.attached
+}
+
+// close ends every session and waits for the janitor.
+func (r *relay) close() {
+	close(r.stop)
+	r.wg.Wait()
+	r.mu.Lock()
+	all := make([]*clientSession, 0, len(r.sessions))
+	for _, s := range r.sessions {
+		all = append(all, s)
+	}
+	r.mu.Unlock()
+	for _, s := range all {
+		r.end(s)
+	}
+}
+
+// end removes a session: its stream closes, its calls are cancelled and
+// the backend's requests waiting on it are declined.
+func (r *relay) end(s *clientSession) {
+	r.mu.Lock()
+	delete(r.sessions, s.id)
+	if m := r.byProv[s.provider]; m != nil {
+		delete(m, s)
+		if len(m) == 0 {
+			delete(r.byProv, s.provider)
+		}
+	}
+	r.mu.Unlock()
+	s.mu.Lock()
+	if s.isClosed {
+		s.mu.Unlock()
+		return
+	}
+	s.isClosed = true
+	close(s.closed)
+	calls := slices.Clone(s.inflight)
+	asks := s.asks
+	s.asks = nil
+	s.mu.Unlock()
+	for _, c := range calls {
+		c.cancel()
+	}
+	for _, a := range asks {
+		a.reply(nil, &transports.RPCError{Code: -32603, Message: "the client session ended"})
+	}
+}
+
+// handles reports whether a request to /mcp/{id} is the relay's: one
+// naming a relay session, or an initialize of a session revision.
+func (r *relay) handles(ctx *fasthttp.RequestCtx) bool {
+	if sid := ctx.Request.Header.Peek("Mcp-Session-Id"); len(sid) > 0 {
+		r.mu.Lock()
+		_, ok := r.sessions[string(sid)]
+		r.mu.Unlock()
+		return ok
+	}
+	if !ctx.IsPost() {
+		return false
+	}
+	var env struct {
+		Method string `json:"method"`
+		Params struct {
+			ProtocolVersion string `json:"protocolVersion"`
+		} `json:"params"`
+	}
+	return json.Unmarshal(ctx.PostBody(), &env) == nil && env.Method == "initialize" &&
+		env.Params.ProtocolVersion < transports.Protocol20260728
+}
+
+// envelope is one JSON-RPC message from the client.
+type envelope struct {
+	JSONRPC string               `json:"jsonrpc"`
+	ID      json.RawMessage      `json:"id"`
+	Method  string               `json:"method"`
+	Params  json.RawMessage      `json:"params"`
+	Result  json.RawMessage      `json:"result"`
+	Error   *transports.RPCError `json:"error"`
+}
+
+func (e *envelope) isRequest() bool { return e.Method != "" && present(e.ID) }
+
+func present(v json.RawMessage) bool { return len(v) > 0 && string(v) != "null" }
+
+// serve handles one request of the relay (see handles) for provider id.
+func (r *relay) serve(ctx *fasthttp.RequestCtx, id string) {
+	principal, tenant := web.Who(ctx)
+	var s *clientSession
+	if sid := ctx.Request.Header.Peek("Mcp-Session-Id"); len(sid) > 0 {
+		r.mu.Lock()
+		s = r.sessions[string(sid)]
+		r.mu.Unlock()
+		// A session is its creator's: to anyone else it does not exist.
+		if s == nil || s.provider != id || s.principal != principal || s.tenant != tenant {
+			rpcFail(ctx, http.StatusNotFound, nil, -32001, "Session not found")
+			return
+		}
+		s.lastUsed.Store(time.Now().UnixNano())
+		if v := ctx.Request.Header.Peek("Mcp-Protocol-Version"); len(v) > 0 && string(v) != s.version {
+			rpcFail(ctx, http.StatusBadRequest, nil, -32600,
+				fmt.Sprintf("Bad Request: MCP-Protocol-Version %q is not the session's %q", v, s.version))
+			return
+		}
+	}
+	switch {
+	case ctx.IsGet():
+		r.openStream(ctx, s)
+		return
+	case ctx.IsDelete():
+		if s == nil {
+			rpcFail(ctx, http.StatusBadRequest, nil, -32600, "Bad Request: DELETE needs the Mcp-Session-Id of the session to end")
+			return
+		}
+		r.end(s)
+		ctx.SetStatusCode(http.StatusNoContent)
+		return
+	}
+	if body := bytes.TrimLeft(ctx.PostBody(), " \t\r\n"); len(body) > 0 && body[0] == '[' {
+		version := string(ctx.Request.Header.Peek("Mcp-Protocol-Version"))
+		if version == "" && s != nil {
+			version = s.version
+		}
+		switch {
+		case s == nil:
+			rpcFail(ctx, http.StatusBadRequest, nil, -32600, "Invalid Request: initialize is a single message, not a batch")
+		case version >= batchesRemoved:
+			web.Raw(ctx, http.StatusBadRequest, batchRefusal(version))
+		default:
+			r.batch(ctx, s, body)
+		}
+		return
+	}
+	var env envelope
+	if err := json.Unmarshal(ctx.PostBody(), &env); err != nil {
+		rpcFail(ctx, http.StatusBadRequest, nil, -32700, "Parse error: "+err.Error())
+		return
+	}
+	if env.JSONRPC != "2.0" {
+		rpcFail(ctx, http.StatusBadRequest, env.ID, -32600, `Invalid Request: "jsonrpc" must be "2.0"`)
+		return
+	}
+	if s == nil {
+		r.initialize(ctx, id, principal, tenant, &env)
+		return
+	}
+	switch {
+	case env.Method == "initialize":
+		rpcFail(ctx, http.StatusBadRequest, env.ID, -32600, "Invalid Request: the session is already initialized")
+	case env.Method == "":
+		// The client answers a request the backend sent it.
+		s.answered(&env)
+		ctx.SetStatusCode(http.StatusAccepted)
+	case !present(env.ID):
+		s.notified(&env)
+		ctx.SetStatusCode(http.StatusAccepted)
+	default:
+		r.request(ctx, s, &env)
+	}
+}
+
+// rpcFail answers with a JSON-RPC error.
+func rpcFail(ctx *fasthttp.RequestCtx, status int, id json.RawMessage, code int, msg string) {
+	web.Raw(ctx, status, appendError(nil, id, &transports.RPCError{Code: code, Message: msg}))
+}
+
+func appendError(b []byte, id json.RawMessage, e *transports.RPCError) []byte {
+	b = appendHead(b, id)
+	b = append(b, `,"error":{"code":`...)
+	b = strconv.AppendInt(b, int64(e.Code), 10)
+	b = append(b, `,"message":`...)
+	b = jsonx.AppendString(b, e.Message)
+	if len(e.Data) > 0 {
+		b = append(b, `,"data":`...)
+		b = append(b, e.Data...)
+	}
+	return append(b, "}}"...)
+}
+
+func appendResult(b []byte, id, result json.RawMessage) []byte {
+	b = appendHead(b, id)
+	b = append(b, `,"result":`...)
+	b = append(b, result...)
+	return append(b, '}')
+}
+
+func appendHead(b []byte, id json.RawMessage) []byte {
+	b = append(b, `{"jsonrpc":"2.0","id":`...)
+	if present(id) {
+		return append(b, id...)
+	}
+	return append(b, "null"...)
+}
+
+// initialize opens a session: the provider starts if it is cold, and the
+// client gets its backend's capabilities, serverInfo and instructions.
+func (r *relay) initialize(ctx *fasthttp.RequestCtx, id, principal, tenant string, env *envelope) {
+	if env.Method != "initialize" || !present(env.ID) {
+		rpcFail(ctx, http.StatusBadRequest, env.ID, -32600, "Bad Request: no Mcp-Session-Id header (initialize first)")
+		return
+	}
+	var p struct {
+		ProtocolVersion string `json:"protocolVersion"`
+		Capabilities    struct {
+			Sampling    json.RawMessage `json:"sampling"`
+			Elicitation json.RawMessage `json:"elicitation"`
+			Roots       json.RawMessage `json:"roots"`
+		} `json:"capabilities"`
+	}
+	if err := json.Unmarshal(env.Params, &p); err != nil {
+		rpcFail(ctx, http.StatusBadRequest, env.ID, -32602, "Invalid params: "+err.Error())
+		return
+	}
+	rctx := web.Context(ctx)
+	if _, err := r.f.rt.Tools(rctx, id, true); err != nil {
+		rpcFail(ctx, http.StatusOK, env.ID, -32603, "the server could not be started: "+err.Error())
+		return
+	}
+	info, err := r.f.rt.Get(id)
+	if err != nil || info.Server == nil {
+		rpcFail(ctx, http.StatusOK, env.ID, -32603, "the server is not running")
+		return
+	}
+	version := p.ProtocolVersion
+	if !slices.Contains(transports.LegacyVersions, version) {
+		version = transports.Protocol20251125
+	}
+	s := &clientSession{r: r, id: newSessionID(), provider: id, principal: principal, tenant: tenant, version: version,
+		sampling: present(p.Capabilities.Sampling), elicitation: present(p.Capabilities.Elicitation),
+		roots: present(p.Capabilities.Roots), subs: map[string]bool{}, asks: map[string]askFor{},
+		stream: make(chan []byte, streamQueue), closed: make(chan struct{})}
+	s.lastUsed.Store(time.Now().UnixNano())
+	r.mu.Lock()
+	if len(r.sessions) >= r.max {
+		r.mu.Unlock()
+		ctx.Response.Header.Set("Retry-After", "5")
+		rpcFail(ctx, http.StatusServiceUnavailable, env.ID, -32603,
+			fmt.Sprintf("the gateway holds %d client sessions, its limit; end idle sessions or retry later", r.max))
+		return
+	}
+	r.sessions[s.id] = s
+	if r.byProv[id] == nil {
+		r.byProv[id] = map[*clientSession]struct{}{}
+	}
+	r.byProv[id][s] = struct{}{}
+	r.mu.Unlock()
+
+	srv := info.Server
+	b := append(appendHead(nil, env.ID), `,"result":{"protocolVersion":`...)
+	b = jsonx.AppendString(b, version)
+	b = append(b, `,"capabilities":`...)
+	b = append(b, capabilities(srv.Capabilities)...)
+	b = append(b, `,"serverInfo":{"name":`...)
+	b = jsonx.AppendString(b, srv.Name)
+	b = append(b, `,"version":`...)
+	b = jsonx.AppendString(b, srv.Version)
+	b = append(b, '}')
+	if srv.Instructions != "" {
+		b = append(b, `,"instructions":`...)
+		b = jsonx.AppendString(b, srv.Instructions)
+	}
+	b = append(b, "}}"...)
+	ctx.Response.Header.Set("Mcp-Session-Id", s.id)
+	web.Raw(ctx, http.StatusOK, b)
+}
+
+// capabilities are the backend's, with what the relay adds: tool list
+// changes (the gateway announces them) and logging (it keeps each
+// session's level).
+func capabilities(raw json.RawMessage) []byte {
+	var caps map[string]json.RawMessage
+	if json.Unmarshal(raw, &caps) != nil || caps == nil {
+		caps = map[string]json.RawMessage{}
+	}
+	if _, ok := caps["tools"]; !ok {
+		caps["tools"] = json.RawMessage(`{"listChanged":true}`)
+	}
+	if _, ok := caps["logging"]; !ok {
+		caps["logging"] = json.RawMessage(`{}`)
+	}
+	b, _ := json.Marshal(caps)
+	return b
+}
+
+func newSessionID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// notified handles a notification from the client.
+func (s *clientSession) notified(env *envelope) {
+	if env.Method != "notifications/cancelled" {
+		return // initialized, roots/list_changed: nothing to relay
+	}
+	// Cancelling a call in flight cancels it upstream; the client gets
+	// no answer for it.
+	var p struct {
+		RequestID json.RawMessage `json:"requestId"`
+	}
+	if json.Unmarshal(env.Params, &p) != nil {
+		return
+	}
+	s.mu.Lock()
+	var hit *relayCall
+	for _, c := range s.inflight {
+		if string(c.id) == string(p.RequestID) {
+			hit = c
+		}
+	}
+	s.mu.Unlock()
+	if hit != nil {
+		hit.cancel()
+	}
+}
+
+// answered routes the client's answer to a request the backend sent it.
+func (s *clientSession) answered(env *envelope) {
+	var key string
+	if json.Unmarshal(env.ID, &key) != nil {
+		return
+	}
+	s.mu.Lock()
+	a, ok := s.asks[key]
+	delete(s.asks, key)
+	s.mu.Unlock()
+	if !ok {
+		return
+	}
+	if env.Error != nil {
+		a.reply(nil, env.Error)
+		return
+	}
+	a.reply(env.Result, nil)
+}
+
+// levels orders the logging levels of the protocol.
+var levels = map[string]int{"debug": 0, "info": 1, "notice": 2, "warning": 3, "error": 4, "critical": 5, "alert": 6, "emergency": 7}
+
+// request handles one client request.
+func (r *relay) request(ctx *fasthttp.RequestCtx, s *clientSession, env *envelope) {
+	if b, ok := r.local(web.Context(ctx), s, env); ok {
+		web.Raw(ctx, http.StatusOK, b)
+		return
+	}
+	r.run(ctx, s, env)
+}
+
+// local answers what the relay answers itself (ping, tools/list, a level
+// the stateless revision takes per request), keeping note of the state a
+// request changes (the session's level, its subscriptions); ok is false
+// for a request the backend answers.
+func (r *relay) local(ctx context.Context, s *clientSession, env *envelope) (answer []byte, ok bool) {
+	switch env.Method {
+	case "ping":
+		return appendResult(nil, env.ID, json.RawMessage(`{}`)), true
+	case "tools/list":
+		return r.listTools(ctx, s, env.ID), true
+	case "logging/setLevel":
+		var p struct {
+			Level string `json:"level"`
+		}
+		if json.Unmarshal(env.Params, &p) != nil {
+			return appendError(nil, env.ID, &transports.RPCError{Code: -32602, Message: "Invalid params: level"}), true
+		}
+		if _, ok := levels[p.Level]; !ok {
+			return appendError(nil, env.ID, &transports.RPCError{Code: -32602, Message: fmt.Sprintf("Invalid params: unknown level %q", p.Level)}), true
+		}
+		s.mu.Lock()
+		s.level = p.Level
+		s.mu.Unlock()
+		if r.stateless(s.provider) {
+			// The stateless revision takes the level per request.
+			return appendResult(nil, env.ID, json.RawMessage(`{}`)), true
+		}
+	case "resources/subscribe", "resources/unsubscribe":
+		var p struct {
+			URI string `json:"uri"`
+		}
+		_ = json.Unmarshal(env.Params, &p)
+		s.mu.Lock()
+		if env.Method == "resources/subscribe" {
+			s.subs[p.URI] = true
+		} else {
+			delete(s.subs, p.URI)
+		}
+		s.mu.Unlock()
+	}
+	return nil, false
+}
+
+// batch serves a JSON-RPC batch of a 2025-03-26 session: its messages
+// one after the other, the answers in one array (nothing streams).
+func (r *relay) batch(ctx *fasthttp.RequestCtx, s *clientSession, body []byte) {
+	var msgs []envelope
+	if err := json.Unmarshal(body, &msgs); err != nil {
+		rpcFail(ctx, http.StatusBadRequest, nil, -32700, "Parse error: "+err.Error())
+		return
+	}
+	if len(msgs) == 0 {
+		rpcFail(ctx, http.StatusBadRequest, nil, -32600, "Invalid Request: an empty batch")
+		return
+	}
+	rctx := web.Context(ctx)
+	out := []byte{'['}
+	n := 0
+	for i := range msgs {
+		env := &msgs[i]
+		var b []byte
+		switch {
+		case env.JSONRPC != "2.0":
+			b = appendError(nil, env.ID, &transports.RPCError{Code: -32600, Message: `Invalid Request: "jsonrpc" must be "2.0"`})
+		case env.Method == "":
+			s.answered(env)
+		case !present(env.ID):
+			s.notified(env)
+		case env.Method == "initialize":
+			b = appendError(nil, env.ID, &transports.RPCError{Code: -32600, Message: "Invalid Request: the session is already initialized"})
+		default:
+			var ok bool
+			if b, ok = r.local(rctx, s, env); !ok {
+				b = r.runSync(rctx, s, env)
+			}
+		}
+		if b == nil {
+			continue
+		}
+		if n > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, b...)
+		n++
+	}
+	if n == 0 {
+		ctx.SetStatusCode(http.StatusAccepted)
+		return
+	}
+	web.Raw(ctx, http.StatusOK, append(out, ']'))
+}
+
+// stateless reports whether a provider's backend speaks the stateless
+// revision.
+func (r *relay) stateless(id string) bool {
+	info, err := r.f.rt.Get(id)
+	return err == nil && info.Server != nil && info.Server.ProtocolVersion >= transports.Protocol20260728
+}
+
+// listTools answers tools/list with the tools the runtime holds for the
+// provider (those its pin lets through), as every surface lists them.
+func (r *relay) listTools(ctx context.Context, s *clientSession, id json.RawMessage) []byte {
+	tools, err := r.f.rt.Tools(ctx, s.provider, true)
+	if err != nil {
+		return appendError(nil, id, &transports.RPCError{Code: -32603, Message: err.Error()})
+	}
+	if info, err := r.f.rt.Get(s.provider); err == nil {
+		tools = info.ServerTools()
+	}
+	b := append(appendHead(nil, id), `,"result":{"tools":[`...)
+	for i, t := range tools {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if len(t.Raw) > 0 {
+			b = append(b, t.Raw...)
+			continue
+		}
+		raw, _ := json.Marshal(t)
+		b = append(b, raw...)
+	}
+	return append(b, "]}}"...)
+}
+
+// run sends a request to the backend and answers it with the backend's
+// answer: plain JSON when nothing streamed, else an SSE stream carrying
+// what the backend sent for the request, then its answer.
+func (r *relay) run(ctx *fasthttp.RequestCtx, s *clientSession, env *envelope) {
+	members, meta, clientTok, err := splitParams(env.Params)
+	if err != nil {
+		rpcFail(ctx, http.StatusOK, env.ID, -32602, "Invalid params: "+err.Error())
+		return
+	}
+	c := &relayCall{s: s, id: env.ID, clientToken: clientTok, final: make(chan []byte, 1)}
+	if clientTok != nil {
+		c.token = r.nextTok.Add(1)
+		meta = appendMember(meta, "progressToken", strconv.AppendInt(nil, c.token, 10))
+	}
+	rctx := web.Context(ctx)
+	if !c.mayStream() {
+		// Nothing can stream for this call: answer it in the handler.
+		web.Raw(ctx, http.StatusOK, r.execSync(rctx, c, env.Method, members, meta))
+		return
+	}
+	// The call outlives the handler once it streams: its context keeps
+	// the request's values but ends with the stream (or the session).
+	cctx, cancel := context.WithCancel(context.WithoutCancel(rctx))
+	c.cancel = cancel
+	c.out = make(chan []byte, callQueue)
+	r.begin(c)
+	go func() { c.final <- r.exec(cctx, c, env.Method, members, meta) }()
+	var first []byte
+	select {
+	case b := <-c.final:
+		r.finish(c)
+		cancel()
+		web.Raw(ctx, http.StatusOK, b)
+		return
+	case <-rctx.Done():
+		// The client went away (or the drain ended) before anything
+		// streamed: the call is cancelled upstream.
+		cancel()
+		<-c.final
+		r.finish(c)
+		rpcFail(ctx, http.StatusServiceUnavailable, env.ID, -32800, "Request cancelled: "+context.Cause(rctx).Error())
+		return
+	case first = <-c.out:
+	}
+	ctx.SetStatusCode(http.StatusOK)
+	ctx.SetContentType("text/event-stream")
+	ctx.Response.Header.Set("Cache-Control", "no-cache")
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer r.finish(c)
+		defer cancel()
+		tick := time.NewTicker(keepAlive)
+		defer tick.Stop()
+		if writeEvent(w, first) != nil {
+			return
+		}
+		for {
+			select {
+			case m := <-c.out:
+				if writeEvent(w, m) != nil {
+					return
+				}
+			case b := <-c.final:
+				// What the backend sent before its answer goes first.
+				for {
+					select {
+					case m := <-c.out:
+						if writeEvent(w, m) != nil {
+							return
+						}
+						continue
+					default:
+					}
+					break
+				}
+				_ = writeEvent(w, b)
+				return
+			case <-tick.C:
+				if _, err := w.WriteString(": keep-alive\n\n"); err != nil || w.Flush() != nil {
+					return
+				}
+			}
+		}
+	})
+}
+
+// runSync runs a request and returns its answer; nothing streams.
+func (r *relay) runSync(ctx context.Context, s *clientSession, env *envelope) []byte {
+	// No progress can reach the client: its token is not passed on.
+	members, meta, _, err := splitParams(env.Params)
+	if err != nil {
+		return appendError(nil, env.ID, &transports.RPCError{Code: -32602, Message: "Invalid params: " + err.Error()})
+	}
+	return r.execSync(ctx, &relayCall{s: s, id: env.ID}, env.Method, members, meta)
+}
+
+// execSync runs a call that cannot stream in the calling goroutine.
+func (r *relay) execSync(ctx context.Context, c *relayCall, method string, members map[string]json.RawMessage, meta []byte) []byte {
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c.cancel = cancel
+	r.begin(c)
+	defer r.finish(c)
+	return r.exec(cctx, c, method, members, meta)
+}
+
+// mayStream reports whether anything but the answer can reach the call:
+// progress (it carries a token), log messages (its session set a level)
+// or a request of the backend (its client declared a capability).
+func (c *relayCall) mayStream() bool {
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return c.token != 0 || s.level != "" || s.sampling || s.elicitation || s.roots
+}
+
+// writeEvent writes one SSE message event and flushes it.
+func writeEvent(w *bufio.Writer, msg []byte) error {
+	if _, err := w.WriteString("event: message\ndata: "); err != nil {
+		return err
+	}
+	if _, err := w.Write(msg); err != nil {
+		return err
+	}
+	if _, err := w.WriteString("\n\n"); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// begin registers a call in flight: with its session (for cancellation),
+// and, when it can stream, with the relay (for routing).
+func (r *relay) begin(c *relayCall) {
+	s := c.s
+	s.mu.Lock()
+	s.inflight = append(s.inflight, c)
+	s.mu.Unlock()
+	if c.out == nil {
+		return
+	}
+	r.mu.Lock()
+	if c.token != 0 {
+		r.calls[c.token] = c
+	}
+	r.live[s.provider] = append(r.live[s.provider], c)
+	r.mu.Unlock()
+}
+
+// finish unregisters a call; the backend's requests still waiting on its
+// client are declined.
+func (r *relay) finish(c *relayCall) {
+	s := c.s
+	if c.out != nil {
+		r.mu.Lock()
+		delete(r.calls, c.token)
+		l := r.live[s.provider]
+		if i := slices.Index(l, c); i >= 0 {
+			l = slices.Delete(l, i, i+1)
+		}
+		if len(l) == 0 {
+			delete(r.live, s.provider)
+		} else {
+			r.live[s.provider] = l
+		}
+		r.mu.Unlock()
+	}
+	s.mu.Lock()
+	if i := slices.Index(s.inflight, c); i >= 0 {
+		s.inflight = slices.Delete(s.inflight, i, i+1)
+	}
+	var left []transports.Reply
+	for k, a := range s.asks {
+		if a.call == c {
+			left = append(left, a.reply)
+			delete(s.asks, k)
+		}
+	}
+	s.mu.Unlock()
+	for _, reply := range left {
+		reply(nil, &transports.RPCError{Code: -32603, Message: "the client's request ended before it answered"})
+	}
+}
+
+// exec runs one request and returns the JSON-RPC answer for the client.
+func (r *relay) exec(ctx context.Context, c *relayCall, method string, members map[string]json.RawMessage, meta []byte) []byte {
+	s := c.s
+	if method != "tools/call" {
+		res, err := r.f.rt.Forward(ctx, &actors.ForwardRequest{Tenant: s.tenant, Principal: s.principal,
+			Target: s.provider, Method: method, Params: joinMembers(members), Meta: meta})
+		if err != nil {
+			return appendError(nil, c.id, rpcError(err))
+		}
+		return appendResult(nil, c.id, res)
+	}
+	var tool string
+	if json.Unmarshal(members["name"], &tool) != nil || tool == "" {
+		return appendError(nil, c.id, &transports.RPCError{Code: -32602, Message: "Invalid params: tools/call needs a tool name"})
+	}
+	args := members["arguments"]
+	if !present(args) {
+		args = nil
+	}
+	delete(members, "name")
+	delete(members, "arguments")
+	rep, err := r.f.rt.Call(ctx, &actors.CallRequest{Tenant: s.tenant, Principal: s.principal, Target: s.provider,
+		Tool: tool, Args: args, Extra: joinMembers(members), Meta: meta, Surface: actors.SurfaceMCP})
+	var pending *actors.PendingApproval
+	if errors.As(err, &pending) {
+		rep, err = r.f.awaitApproval(ctx, s.tenant, pending.ID)
+	}
+	var rpc *transports.RPCError
+	switch {
+	case err == nil:
+		return appendResult(nil, c.id, rep.Result)
+	case errors.As(err, &rpc):
+		return appendError(nil, c.id, rpc)
+	case errors.Is(err, actors.ErrNotFound), errors.Is(err, actors.ErrToolNotFound):
+		return appendError(nil, c.id, &transports.RPCError{Code: -32602, Message: err.Error()})
+	case ctx.Err() != nil:
+		return appendError(nil, c.id, &transports.RPCError{Code: -32800, Message: "Request cancelled"})
+	}
+	// The gateway's own refusals (policy, schema, limits, a backend that
+	// failed) are tool errors the model can read.
+	b := append(appendHead(nil, c.id), `,"result":{"content":[{"type":"text","text":`...)
+	b = jsonx.AppendString(b, err.Error())
+	return append(b, `}],"isError":true}}`...)
+}
+
+// rpcError is the JSON-RPC error answering a forwarded request's error:
+// the backend's own as it is, else one for the gateway's refusal.
+func rpcError(err error) *transports.RPCError {
+	var rpc *transports.RPCError
+	switch {
+	case errors.As(err, &rpc):
+		return rpc
+	case errors.Is(err, actors.ErrNotFound), errors.Is(err, actors.ErrInvalid):
+		return &transports.RPCError{Code: -32602, Message: err.Error()}
+	case errors.Is(err, context.Canceled):
+		return &transports.RPCError{Code: -32800, Message: "Request cancelled"}
+	}
+	return &transports.RPCError{Code: -32603, Message: err.Error()}
+}
+
+// splitParams splits a request's params object into its members and the
+// members of its _meta object (raw, without braces, the progress token
+// taken out and returned on its own).
+func splitParams(params json.RawMessage) (members map[string]json.RawMessage, meta []byte, token json.RawMessage, err error) {
+	if !present(params) {
+		return map[string]json.RawMessage{}, nil, nil, nil
+	}
+	if err := json.Unmarshal(params, &members); err != nil {
+		return nil, nil, nil, errors.New("params must be an object")
+	}
+	raw, ok := members["_meta"]
+	if !ok {
+		return members, nil, nil, nil
+	}
+	delete(members, "_meta")
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return nil, nil, nil, errors.New("_meta must be an object")
+	}
+	if t, ok := m["progressToken"]; ok && present(t) {
+		token = t
+		delete(m, "progressToken")
+	}
+	return members, joinMembers(m), token, nil
+}
+
+// joinMembers writes object members raw, without the braces (nil for none).
+func joinMembers(m map[string]json.RawMessage) []byte {
+	var b []byte
+	for k, v := range m {
+		b = appendMember(b, k, v)
+	}
+	return b
+}
+
+// appendMember appends "key":value to raw object members.
+func appendMember(b []byte, key string, value []byte) []byte {
+	if len(b) > 0 {
+		b = append(b, ',')
+	}
+	b = jsonx.AppendString(b, key)
+	b = append(b, ':')
+	return append(b, value...)
+}
+
+// openStream serves a session's GET stream: what the backend sends
+// outside any call (list changes, resource updates, log messages).
+func (r *relay) openStream(ctx *fasthttp.RequestCtx, s *clientSession) {
+	if s == nil {
+		rpcFail(ctx, http.StatusBadRequest, nil, -32600, "Bad Request: a GET stream needs the Mcp-Session-Id of an initialized session")
+		return
+	}
+	s.mu.Lock()
+	if s.attached {
+		s.mu.Unlock()
+		rpcFail(ctx, http.StatusConflict, nil, -32600, "Conflict: the session already has a GET stream open")
+		return
+	}
+	s.attached = true
+	s.mu.Unlock()
+	ctx.SetStatusCode(http.StatusOK)
+	ctx.SetContentType("text/event-stream")
+	ctx.Response.Header.Set("Cache-Control", "no-cache")
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer func() {
+			s.mu.Lock()
+			s.attached = false
+			s.mu.Unlock()
+			s.lastUsed.Store(time.Now().UnixNano())
+		}()
+		tick := time.NewTicker(keepAlive)
+		defer tick.Stop()
+		// The comment makes the headers reach the client at once.
+		if _, err := w.WriteString(": stream open\n\n"); err != nil || w.Flush() != nil {
+			return
+		}
+		for {
+			select {
+			case m := <-s.stream:
+				if writeEvent(w, m) != nil {
+					return
+				}
+			case <-tick.C:
+				if _, err := w.WriteString(": keep-alive\n\n"); err != nil || w.Flush() != nil {
+					return
+				}
+			case <-s.closed:
+				return
+			}
+		}
+	})
+}
+
+// push queues a message without waiting; a full queue drops it.
+func (r *relay) push(q chan []byte, msg []byte) bool {
+	select {
+	case q <- msg:
+		return true
+	default:
+		r.dropped.Add(1)
+		return false
+	}
+}
+
+// notification builds a JSON-RPC notification.
+func notification(method string, params json.RawMessage) []byte {
+	b := append([]byte(`{"jsonrpc":"2.0","method":`), jsonx.AppendString(nil, method)...)
+	if present(params) {
+		b = append(b, `,"params":`...)
+		b = append(b, params...)
+	}
+	return append(b, '}')
+}
+
+// newest returns the newest streaming call in flight on a provider that
+// ok accepts, nil for none. r.mu is held.
+func (r *relay) newest(provider string, ok func(*relayCall) bool) *relayCall {
+	l := r.live[provider]
+	for i := len(l) - 1; i >= 0; i-- {
+		if ok(l[i]) {
+			return l[i]
+		}
+	}
+	return nil
+}
+
+// Notify routes a backend's notification (see actors.ClientRelay).
+func (r *relay) Notify(provider, method string, params json.RawMessage) {
+	switch method {
+	case "notifications/progress":
+		var p struct {
+			Token json.Number `json:"progressToken"`
+		}
+		if json.Unmarshal(params, &p) != nil {
+			return
+		}
+		tok, err := p.Token.Int64()
+		if err != nil {
+			return
+		}
+		r.mu.Lock()
+		c := r.calls[tok]
+		r.mu.Unlock()
+		if c == nil {
+			return
+		}
+		var m map[string]json.RawMessage
+		if json.Unmarshal(params, &m) != nil {
+			return
+		}
+		m["progressToken"] = c.clientToken
+		raw, _ := json.Marshal(m)
+		r.push(c.out, notification(method, raw))
+	case "notifications/message":
+		var p struct {
+			Level string `json:"level"`
+		}
+		_ = json.Unmarshal(params, &p)
+		lv, known := levels[p.Level]
+		r.mu.Lock()
+		c := r.newest(provider, func(c *relayCall) bool {
+			c.s.mu.Lock()
+			defer c.s.mu.Unlock()
+			return c.s.level == "" || !known || lv >= levels[c.s.level]
+		})
+		r.mu.Unlock()
+		if c != nil {
+			r.push(c.out, notification(method, params))
+		}
+	case "notifications/resources/updated":
+		var p struct {
+			URI string `json:"uri"`
+		}
+		_ = json.Unmarshal(params, &p)
+		msg := notification(method, params)
+		for _, s := range r.sessionsOf(provider) {
+			s.mu.Lock()
+			sub := s.subs[p.URI]
+			s.mu.Unlock()
+			if sub {
+				r.push(s.stream, msg)
+			}
+		}
+	case "notifications/resources/list_changed", "notifications/prompts/list_changed":
+		msg := notification(method, params)
+		for _, s := range r.sessionsOf(provider) {
+			r.push(s.stream, msg)
+		}
+	}
+	// tools/list_changed reaches clients when the runtime has the new
+	// list (toolsChanged); other notifications have no client to go to.
+}
+
+// toolsChanged tells every session of a provider that its tools changed.
+func (r *relay) toolsChanged(provider string) {
+	msg := notification("notifications/tools/list_changed", nil)
+	for _, s := range r.sessionsOf(provider) {
+		s.mu.Lock()
+		open := s.attached
+		s.mu.Unlock()
+		if open {
+			r.push(s.stream, msg)
+		}
+	}
+}
+
+func (r *relay) sessionsOf(provider string) []*clientSession {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*clientSession, 0, len(r.byProv[provider]))
+	for s := range r.byProv[provider] {
+		out = append(out, s)
+	}
+	return out
+}
+
+// Request routes a backend's request to its client (see
+// actors.ClientRelay): to the newest streaming call on the provider whose
+// client declared the capability the request needs.
+func (r *relay) Request(provider, method string, params json.RawMessage, reply transports.Reply) bool {
+	var want func(s *clientSession) bool
+	switch method {
+	case "sampling/createMessage":
+		want = func(s *clientSession) bool { return s.sampling }
+	case "elicitation/create":
+		want = func(s *clientSession) bool { return s.elicitation }
+	case "roots/list":
+		want = func(s *clientSession) bool { return s.roots }
+	default:
+		return false
+	}
+	r.mu.Lock()
+	c := r.newest(provider, func(c *relayCall) bool { return want(c.s) })
+	r.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	s := c.s
+	s.mu.Lock()
+	if s.isClosed {
+		s.mu.Unlock()
+		return false
+	}
+	s.nextAsk++
+	key := "sy-" + strconv.FormatInt(s.nextAsk, 10)
+	s.asks[key] = askFor{reply: reply, call: c}
+	s.mu.Unlock()
+	b := append([]byte(`{"jsonrpc":"2.0","id":`), jsonx.AppendString(nil, key)...)
+	b = append(b, `,"method":`...)
+	b = jsonx.AppendString(b, method)
+	if present(params) {
+		b = append(b, `,"params":`...)
+		b = append(b, params...)
+	}
+	b = append(b, '}')
+	if !r.push(c.out, b) {
+		s.mu.Lock()
+		delete(s.asks, key)
+		s.mu.Unlock()
+		reply(nil, &transports.RPCError{Code: -32603, Message: "the client's stream is full"})
+	}
+	return true
+}

@@ -1,0 +1,232 @@
+package httpfront
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/switchyard-mcp/switchyard/internal/testbin"
+)
+
+// relayClient connects the official Go SDK client, in a 2025 session, to
+// url with handlers for what a server may ask or tell it during a call.
+type relayClient struct {
+	cs *sdk.ClientSession
+
+	mu       sync.Mutex
+	progress []float64
+	logs     []string
+	sampled  []string
+}
+
+func newRelayClient(t *testing.T, url string) *relayClient {
+	t.Helper()
+	rc := &relayClient{}
+	opts := &sdk.ClientOptions{
+		ProgressNotificationHandler: func(_ context.Context, r *sdk.ProgressNotificationClientRequest) {
+			rc.mu.Lock()
+			rc.progress = append(rc.progress, r.Params.Progress)
+			rc.mu.Unlock()
+		},
+		LoggingMessageHandler: func(_ context.Context, r *sdk.LoggingMessageRequest) {
+			rc.mu.Lock()
+			rc.logs = append(rc.logs, string(r.Params.Level))
+			rc.mu.Unlock()
+		},
+		CreateMessageHandler: func(_ context.Context, r *sdk.CreateMessageRequest) (*sdk.CreateMessageResult, error) {
+			var text string
+			if len(r.Params.Messages) > 0 {
+				if tc, ok := r.Params.Messages[0].Content.(*sdk.TextContent); ok {
+					text = tc.Text
+				}
+			}
+			rc.mu.Lock()
+			rc.sampled = append(rc.sampled, text)
+			rc.mu.Unlock()
+			return &sdk.CreateMessageResult{Model: "relay-test-model", Role: "assistant",
+				Content: &sdk.TextContent{Text: "sampled answer"}}, nil
+		},
+		ElicitationHandler: func(_ context.Context, r *sdk.ElicitRequest) (*sdk.ElicitResult, error) {
+			return &sdk.ElicitResult{Action: "accept", Content: map[string]any{"name": "Ada Lovelace"}}, nil
+		},
+	}
+	c := sdk.NewClient(&sdk.Implementation{Name: "relay-test", Version: "1"}, opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs, err := c.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: url, MaxRetries: -1}, nil)
+	if err != nil {
+		t.Fatalf("connect %s: %v", url, err)
+	}
+	t.Cleanup(func() { _ = cs.Close() })
+	rc.cs = cs
+	return rc
+}
+
+func callCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func resultText(t *testing.T, res *sdk.CallToolResult, err error, what string) string {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	var b strings.Builder
+	for _, c := range res.Content {
+		if tc, ok := c.(*sdk.TextContent); ok {
+			b.WriteString(tc.Text)
+		}
+	}
+	if res.IsError {
+		t.Fatalf("%s: tool error %q", what, b.String())
+	}
+	return b.String()
+}
+
+// TestRelayEverything drives a third-party server (server-everything)
+// through /mcp/{id} with the official Go SDK client in a 2025-11-25
+// session: the backend's serverInfo and capabilities, resources,
+// templates, prompts and completion are relayed, and what the server
+// sends during a call (progress, sampling and elicitation requests)
+// reaches this client and its answers reach the server.
+func TestRelayEverything(t *testing.T) {
+	node, js := testbin.NeedEverything(t)
+	g := startGateway(t, Options{}, subprocess("everything", 30*time.Second, node, js))
+	rc := newRelayClient(t, g.base+"/mcp/everything")
+	cs := rc.cs
+	ctx := callCtx(t)
+
+	init := cs.InitializeResult()
+	if init.ServerInfo == nil || !strings.Contains(init.ServerInfo.Name, "everything") {
+		t.Fatalf("serverInfo %+v, want the backend's", init.ServerInfo)
+	}
+	if c := init.Capabilities; c == nil || c.Resources == nil || c.Prompts == nil || c.Completions == nil || c.Tools == nil || c.Logging == nil {
+		t.Fatalf("capabilities %+v, want the backend's resources, prompts and completions", init.Capabilities)
+	}
+
+	resources, err := cs.ListResources(ctx, nil)
+	if err != nil || len(resources.Resources) == 0 {
+		t.Fatalf("resources/list: %v %+v", err, resources)
+	}
+	read, err := cs.ReadResource(ctx, &sdk.ReadResourceParams{URI: resources.Resources[0].URI})
+	if err != nil || len(read.Contents) == 0 || read.Contents[0].URI != resources.Resources[0].URI {
+		t.Fatalf("resources/read %s: %v %+v", resources.Resources[0].URI, err, read)
+	}
+	templates, err := cs.ListResourceTemplates(ctx, nil)
+	if err != nil || len(templates.ResourceTemplates) == 0 {
+		t.Fatalf("resources/templates/list: %v %+v", err, templates)
+	}
+	if _, err := cs.ReadResource(ctx, &sdk.ReadResourceParams{URI: "demo://no/such/resource"}); err == nil {
+		t.Fatal("reading an unknown resource: no error")
+	}
+
+	prompts, err := cs.ListPrompts(ctx, nil)
+	if err != nil || len(prompts.Prompts) == 0 {
+		t.Fatalf("prompts/list: %v %+v", err, prompts)
+	}
+	p, err := cs.GetPrompt(ctx, &sdk.GetPromptParams{Name: "simple-prompt"})
+	if err != nil || len(p.Messages) == 0 {
+		t.Fatalf("prompts/get: %v %+v", err, p)
+	}
+	comp, err := cs.Complete(ctx, &sdk.CompleteParams{
+		Ref:      &sdk.CompleteReference{Type: "ref/prompt", Name: "completable-prompt"},
+		Argument: sdk.CompleteParamsArgument{Name: "department", Value: "Eng"},
+	})
+	if err != nil || len(comp.Completion.Values) != 1 || comp.Completion.Values[0] != "Engineering" {
+		t.Fatalf("completion/complete: %v %+v", err, comp)
+	}
+
+	// Progress: the client's token comes back on its notifications.
+	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "trigger-long-running-operation",
+		Arguments: map[string]any{"duration": 0.3, "steps": 3}, Meta: sdk.Meta{"progressToken": "tok-1"}})
+	resultText(t, res, err, "trigger-long-running-operation")
+	rc.mu.Lock()
+	got := len(rc.progress)
+	rc.mu.Unlock()
+	if got != 3 {
+		t.Fatalf("%d progress notifications, want 3", got)
+	}
+
+	// Sampling: the server's request reaches this client, its answer the
+	// server.
+	res, err = cs.CallTool(ctx, &sdk.CallToolParams{Name: "trigger-sampling-request",
+		Arguments: map[string]any{"prompt": "relay me"}})
+	text := resultText(t, res, err, "trigger-sampling-request")
+	rc.mu.Lock()
+	sampled := strings.Join(rc.sampled, "|")
+	rc.mu.Unlock()
+	if !strings.Contains(sampled, "relay me") || !strings.Contains(text, "sampled answer") {
+		t.Fatalf("sampling: the client saw %q, the tool answered %q", sampled, text)
+	}
+
+	// Elicitation likewise.
+	res, err = cs.CallTool(ctx, &sdk.CallToolParams{Name: "trigger-elicitation-request"})
+	text = resultText(t, res, err, "trigger-elicitation-request")
+	if !strings.Contains(text, "Ada Lovelace") {
+		t.Fatalf("elicitation: the tool answered %q", text)
+	}
+
+	// Logging: the level the client sets is the backend's.
+	if err := cs.SetLoggingLevel(ctx, &sdk.SetLoggingLevelParams{Level: "debug"}); err != nil {
+		t.Fatalf("logging/setLevel: %v", err)
+	}
+}
+
+// TestRelaySessionOwnAndGuarded: a /mcp/{id} session belongs to the
+// principal that opened it (another one gets 404 on every method with its
+// id), a call that streams nothing is answered with plain JSON, and a
+// request naming a foreign Host, or a foreign Origin, is refused.
+func TestRelaySessionOwnAndGuarded(t *testing.T) {
+	v := hs256(t, "relay-own")
+	g := startGateway(t, Options{JWT: v}, spec("p"))
+	alice := "Bearer " + signed(t, "relay-own", "alice", "default", "operator")
+	carol := "Bearer " + signed(t, "relay-own", "carol", "default", "operator")
+	r := g.mcpPost(t, "/mcp/p", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`,
+		"Authorization", alice)
+	sid := r.header.Get("Mcp-Session-Id")
+	if r.status != 200 || sid == "" {
+		t.Fatalf("initialize: %d %s", r.status, r.raw)
+	}
+	call := `{"jsonrpc":"2.0","id":"c1","method":"tools/call","params":{"name":"echo","arguments":{"text":"mine"}}}`
+	r = g.mcpPost(t, "/mcp/p", call, "Authorization", alice, "Mcp-Session-Id", sid)
+	if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") || r.body["id"] != "c1" ||
+		!strings.Contains(string(r.raw), "mine") {
+		t.Fatalf("alice's call: %d %s %s", r.status, r.header.Get("Content-Type"), r.raw)
+	}
+	for _, m := range []string{"POST", "GET", "DELETE"} {
+		body := ""
+		if m == "POST" {
+			body = call
+		}
+		r := g.do(t, m, "/mcp/p", body, "Authorization", carol, "Mcp-Session-Id", sid, "Content-Type", "application/json",
+			"Accept", "application/json, text/event-stream")
+		if r.status != 404 || strings.Contains(string(r.raw), "mine") {
+			t.Fatalf("carol %s with alice's session: %d %s, want 404", m, r.status, r.raw)
+		}
+	}
+	// Still alice's, and alive.
+	if r := g.mcpPost(t, "/mcp/p", `{"jsonrpc":"2.0","id":2,"method":"ping"}`, "Authorization", alice, "Mcp-Session-Id", sid); r.status != 200 {
+		t.Fatalf("alice's ping after carol's attempts: %d %s", r.status, r.raw)
+	}
+	for _, h := range [][]string{{"Host", "evil.example.com"}, {"Host", "evil.example.com", "Origin", "http://evil.example.com"},
+		{"Origin", "http://evil.example.com"}} {
+		r := g.raw(t, "POST", "/mcp/p", call, append([]string{"Authorization", alice, "Mcp-Session-Id", sid,
+			"Content-Type", "application/json", "Accept", "application/json, text/event-stream"}, h...)...)
+		if r.status != 403 {
+			t.Fatalf("%v: %d %s, want 403", h, r.status, r.raw)
+		}
+	}
+	// DELETE ends the session.
+	if r := g.do(t, "DELETE", "/mcp/p", "", "Authorization", alice, "Mcp-Session-Id", sid); r.status != 204 {
+		t.Fatalf("DELETE: %d %s", r.status, r.raw)
+	}
+	if r := g.mcpPost(t, "/mcp/p", call, "Authorization", alice, "Mcp-Session-Id", sid); r.status != 404 {
+		t.Fatalf("a call in the ended session: %d %s, want 404", r.status, r.raw)
+	}
+}
