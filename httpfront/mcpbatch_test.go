@@ -105,17 +105,21 @@ func TestMCPBatchesByRevision(t *testing.T) {
 
 // TestMCPBatchLogsBounded sends a 1,000-element batch whose every element
 // makes the SDK log an error and checks that the log gets a bounded number
-// of lines rather than one per element.
+// of lines rather than one per element. A group's endpoint is the SDK's
+// server (the relay, which serves /mcp and a provider's endpoint, logs
+// nothing per message).
 func TestMCPBatchLogsBounded(t *testing.T) {
 	var buf syncBuffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
 	g := startGateway(t, Options{Logger: log, MCP: mcpfront.Options{Logger: log}}, spec("p"))
-	sid := g.initSession(t, "/mcp", "2025-03-26")
+	expect(t, g.do(t, "POST", "/api/groups", `{"group_id":"pool"}`), 201, "create group")
+	expect(t, g.do(t, "POST", "/api/groups/pool/members", `{"member_id":"p"}`), 201, "add p")
+	sid := g.initSession(t, "/mcp/pool", "2025-03-26")
 	before := strings.Count(buf.String(), "\n")
 
 	// Every element is a second initialize of the session: an error each.
 	body := batch(1000, "initialize", `{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}`)
-	r := g.mcpPost(t, "/mcp", body, "Mcp-Session-Id", sid, "Mcp-Protocol-Version", "2025-03-26")
+	r := g.mcpPost(t, "/mcp/pool", body, "Mcp-Session-Id", sid, "Mcp-Protocol-Version", "2025-03-26")
 	var answers []any
 	if r.status != 200 || json.Unmarshal(r.raw, &answers) != nil || len(answers) != 1000 {
 		t.Fatalf("batch: %d %.300s", r.status, r.raw)

@@ -18,19 +18,17 @@ type relayClient struct {
 	cs *sdk.ClientSession
 
 	mu       sync.Mutex
-	progress []float64
+	progress chan float64
 	logs     []string
 	sampled  []string
 }
 
 func newRelayClient(t *testing.T, url string) *relayClient {
 	t.Helper()
-	rc := &relayClient{}
+	rc := &relayClient{progress: make(chan float64, 64)}
 	opts := &sdk.ClientOptions{
 		ProgressNotificationHandler: func(_ context.Context, r *sdk.ProgressNotificationClientRequest) {
-			rc.mu.Lock()
-			rc.progress = append(rc.progress, r.Params.Progress)
-			rc.mu.Unlock()
+			rc.progress <- r.Params.Progress
 		},
 		LoggingMessageHandler: func(_ context.Context, r *sdk.LoggingMessageRequest) {
 			rc.mu.Lock()
@@ -90,20 +88,39 @@ func resultText(t *testing.T, res *sdk.CallToolResult, err error, what string) s
 }
 
 // TestRelayEverything drives a third-party server (server-everything)
-// through /mcp/{id} with the official Go SDK client in a 2025-11-25
-// session: the backend's serverInfo and capabilities, resources,
-// templates, prompts and completion are relayed, and what the server
-// sends during a call (progress, sampling and elicitation requests)
-// reaches this client and its answers reach the server.
+// through /mcp/{id} and the aggregate /mcp with the official Go SDK client
+// in a 2025-11-25 session: the backend's serverInfo (at /mcp/{id}) and
+// capabilities, resources, templates, prompts and completion are relayed,
+// and what the server sends during a call (progress, sampling and
+// elicitation requests) reaches this client and its answers reach the
+// server.
 func TestRelayEverything(t *testing.T) {
 	node, js := testbin.NeedEverything(t)
 	g := startGateway(t, Options{}, subprocess("everything", 30*time.Second, node, js))
-	rc := newRelayClient(t, g.base+"/mcp/everything")
+	t.Run("one provider", func(t *testing.T) { relayEverything(t, g, "/mcp/everything", "") })
+	t.Run("aggregate", func(t *testing.T) { relayEverything(t, g, "/mcp", "everything") })
+}
+
+// relayEverything runs TestRelayEverything at path, where names carry
+// the prefix of provider ("" for none).
+func relayEverything(t *testing.T, g *gateway, path, provider string) {
+	rc := newRelayClient(t, g.base+path)
 	cs := rc.cs
 	ctx := callCtx(t)
+	name := func(n string) string {
+		if provider == "" {
+			return n
+		}
+		return provider + "__" + n
+	}
 
 	init := cs.InitializeResult()
-	if init.ServerInfo == nil || !strings.Contains(init.ServerInfo.Name, "everything") {
+	if want := "everything"; provider != "" {
+		want = "switchyard"
+		if init.ServerInfo == nil || init.ServerInfo.Name != want {
+			t.Fatalf("serverInfo %+v, want the gateway's", init.ServerInfo)
+		}
+	} else if init.ServerInfo == nil || !strings.Contains(init.ServerInfo.Name, want) {
 		t.Fatalf("serverInfo %+v, want the backend's", init.ServerInfo)
 	}
 	if c := init.Capabilities; c == nil || c.Resources == nil || c.Prompts == nil || c.Completions == nil || c.Tools == nil || c.Logging == nil {
@@ -122,6 +139,9 @@ func TestRelayEverything(t *testing.T) {
 	if err != nil || len(templates.ResourceTemplates) == 0 {
 		t.Fatalf("resources/templates/list: %v %+v", err, templates)
 	}
+	if provider != "" && !strings.HasPrefix(resources.Resources[0].URI, "switchyard://"+provider+"/") {
+		t.Fatalf("aggregate resource URI %q, want it prefixed", resources.Resources[0].URI)
+	}
 	if _, err := cs.ReadResource(ctx, &sdk.ReadResourceParams{URI: "demo://no/such/resource"}); err == nil {
 		t.Fatal("reading an unknown resource: no error")
 	}
@@ -130,12 +150,12 @@ func TestRelayEverything(t *testing.T) {
 	if err != nil || len(prompts.Prompts) == 0 {
 		t.Fatalf("prompts/list: %v %+v", err, prompts)
 	}
-	p, err := cs.GetPrompt(ctx, &sdk.GetPromptParams{Name: "simple-prompt"})
+	p, err := cs.GetPrompt(ctx, &sdk.GetPromptParams{Name: name("simple-prompt")})
 	if err != nil || len(p.Messages) == 0 {
 		t.Fatalf("prompts/get: %v %+v", err, p)
 	}
 	comp, err := cs.Complete(ctx, &sdk.CompleteParams{
-		Ref:      &sdk.CompleteReference{Type: "ref/prompt", Name: "completable-prompt"},
+		Ref:      &sdk.CompleteReference{Type: "ref/prompt", Name: name("completable-prompt")},
 		Argument: sdk.CompleteParamsArgument{Name: "department", Value: "Eng"},
 	})
 	if err != nil || len(comp.Completion.Values) != 1 || comp.Completion.Values[0] != "Engineering" {
@@ -143,19 +163,21 @@ func TestRelayEverything(t *testing.T) {
 	}
 
 	// Progress: the client's token comes back on its notifications.
-	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "trigger-long-running-operation",
+	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: name("trigger-long-running-operation"),
 		Arguments: map[string]any{"duration": 0.3, "steps": 3}, Meta: sdk.Meta{"progressToken": "tok-1"}})
 	resultText(t, res, err, "trigger-long-running-operation")
-	rc.mu.Lock()
-	got := len(rc.progress)
-	rc.mu.Unlock()
-	if got != 3 {
-		t.Fatalf("%d progress notifications, want 3", got)
+	// The client may run its handlers after the answer: wait for them.
+	for i := range 3 {
+		select {
+		case <-rc.progress:
+		case <-ctx.Done():
+			t.Fatalf("%d progress notifications, want 3", i)
+		}
 	}
 
 	// Sampling: the server's request reaches this client, its answer the
 	// server.
-	res, err = cs.CallTool(ctx, &sdk.CallToolParams{Name: "trigger-sampling-request",
+	res, err = cs.CallTool(ctx, &sdk.CallToolParams{Name: name("trigger-sampling-request"),
 		Arguments: map[string]any{"prompt": "relay me"}})
 	text := resultText(t, res, err, "trigger-sampling-request")
 	rc.mu.Lock()
@@ -166,7 +188,7 @@ func TestRelayEverything(t *testing.T) {
 	}
 
 	// Elicitation likewise.
-	res, err = cs.CallTool(ctx, &sdk.CallToolParams{Name: "trigger-elicitation-request"})
+	res, err = cs.CallTool(ctx, &sdk.CallToolParams{Name: name("trigger-elicitation-request")})
 	text = resultText(t, res, err, "trigger-elicitation-request")
 	if !strings.Contains(text, "Ada Lovelace") {
 		t.Fatalf("elicitation: the tool answered %q", text)

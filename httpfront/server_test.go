@@ -351,7 +351,13 @@ func callText(t *testing.T, cs *sdk.ClientSession, name string, args map[string]
 		t.Fatalf("call %s: %v", name, err)
 	}
 	if res.IsError || len(res.Content) == 0 {
-		t.Fatalf("call %s: %+v", name, res)
+		var text string
+		if len(res.Content) > 0 {
+			if tc, ok := res.Content[0].(*sdk.TextContent); ok {
+				text = tc.Text
+			}
+		}
+		t.Fatalf("call %s: error result %q (%+v)", name, text, res)
 	}
 	return res.Content[0].(*sdk.TextContent).Text
 }

@@ -618,7 +618,7 @@ func (f *Front) Serve(ctx *fasthttp.RequestCtx, id string) {
 			"the aggregated /mcp serves tenant %q only; tenant %q reaches its servers at /mcp/{id}", auth.DefaultTenant, tenant))
 		return
 	}
-	if id != "" && !f.rt.IsGroup(id) && f.relay.handles(ctx) {
+	if (id == "" || !f.rt.IsGroup(id)) && f.relay.handles(ctx) {
 		f.relay.serve(ctx, id)
 		return
 	}

@@ -104,6 +104,8 @@ type askFor struct {
 type relayCall struct {
 	s           *clientSession
 	id          json.RawMessage // the client's request id
+	target      string          // the provider or group it goes to
+	providers   []string        // the providers whose messages may be its
 	clientToken json.RawMessage // the client's progressToken, nil for none
 	token       int64           // the gateway's, 0 for none
 	out         chan []byte     // messages for the call's stream
@@ -366,14 +368,21 @@ func (r *relay) initialize(ctx *fasthttp.RequestCtx, id, principal, tenant strin
 		return
 	}
 	rctx := web.Context(ctx)
-	if _, err := r.f.rt.Tools(rctx, id, true); err != nil {
-		rpcFail(ctx, http.StatusOK, env.ID, -32603, "the server could not be started: "+err.Error())
-		return
-	}
-	info, err := r.f.rt.Get(id)
-	if err != nil || info.Server == nil {
-		rpcFail(ctx, http.StatusOK, env.ID, -32603, "the server is not running")
-		return
+	var srv *transports.ServerInfo
+	if id != "" {
+		if _, err := r.f.rt.Tools(rctx, id, true); err != nil {
+			rpcFail(ctx, http.StatusOK, env.ID, -32603, "the server could not be started: "+err.Error())
+			return
+		}
+		info, err := r.f.rt.Get(id)
+		if err != nil || info.Server == nil {
+			rpcFail(ctx, http.StatusOK, env.ID, -32603, "the server is not running")
+			return
+		}
+		srv = info.Server
+	} else {
+		// The aggregate's capabilities are its providers': start them.
+		r.f.discover(rctx, "")
 	}
 	version := p.ProtocolVersion
 	if !slices.Contains(transports.LegacyVersions, version) {
@@ -399,17 +408,22 @@ func (r *relay) initialize(ctx *fasthttp.RequestCtx, id, principal, tenant strin
 	r.byProv[id][s] = struct{}{}
 	r.mu.Unlock()
 
-	srv := info.Server
 	b := append(appendHead(nil, env.ID), `,"result":{"protocolVersion":`...)
 	b = jsonx.AppendString(b, version)
 	b = append(b, `,"capabilities":`...)
-	b = append(b, capabilities(srv.Capabilities)...)
+	name, ver := "switchyard", r.f.opts.Version
+	if srv != nil {
+		b = append(b, capabilities(srv.Capabilities)...)
+		name, ver = srv.Name, srv.Version
+	} else {
+		b = append(b, r.aggregateCapabilities(s)...)
+	}
 	b = append(b, `,"serverInfo":{"name":`...)
-	b = jsonx.AppendString(b, srv.Name)
+	b = jsonx.AppendString(b, name)
 	b = append(b, `,"version":`...)
-	b = jsonx.AppendString(b, srv.Version)
+	b = jsonx.AppendString(b, ver)
 	b = append(b, '}')
-	if srv.Instructions != "" {
+	if srv != nil && srv.Instructions != "" {
 		b = append(b, `,"instructions":`...)
 		b = jsonx.AppendString(b, srv.Instructions)
 	}
@@ -509,6 +523,9 @@ func (r *relay) local(ctx context.Context, s *clientSession, env *envelope) (ans
 	case "ping":
 		return appendResult(nil, env.ID, json.RawMessage(`{}`)), true
 	case "tools/list":
+		if s.provider == "" {
+			return r.aggregateTools(ctx, env.ID), true
+		}
 		return r.listTools(ctx, s, env.ID), true
 	case "logging/setLevel":
 		var p struct {
@@ -523,7 +540,7 @@ func (r *relay) local(ctx context.Context, s *clientSession, env *envelope) (ans
 		s.mu.Lock()
 		s.level = p.Level
 		s.mu.Unlock()
-		if r.stateless(s.provider) {
+		if s.provider != "" && r.stateless(s.provider) {
 			// The stateless revision takes the level per request.
 			return appendResult(nil, env.ID, json.RawMessage(`{}`)), true
 		}
@@ -634,11 +651,19 @@ func (r *relay) run(ctx *fasthttp.RequestCtx, s *clientSession, env *envelope) {
 		return
 	}
 	c := &relayCall{s: s, id: env.ID, clientToken: clientTok, final: make(chan []byte, 1)}
+	rctx := web.Context(ctx)
+	if e := r.route(c, env.Method, members); e != nil {
+		web.Raw(ctx, http.StatusOK, appendError(nil, env.ID, e))
+		return
+	}
+	if c.target == "" {
+		web.Raw(ctx, http.StatusOK, r.merged(rctx, s, env.Method, env.ID))
+		return
+	}
 	if clientTok != nil {
 		c.token = r.nextTok.Add(1)
 		meta = appendMember(meta, "progressToken", strconv.AppendInt(nil, c.token, 10))
 	}
-	rctx := web.Context(ctx)
 	if !c.mayStream() {
 		// Nothing can stream for this call: answer it in the handler.
 		web.Raw(ctx, http.StatusOK, r.execSync(rctx, c, env.Method, members, meta))
@@ -716,7 +741,14 @@ func (r *relay) runSync(ctx context.Context, s *clientSession, env *envelope) []
 	if err != nil {
 		return appendError(nil, env.ID, &transports.RPCError{Code: -32602, Message: "Invalid params: " + err.Error()})
 	}
-	return r.execSync(ctx, &relayCall{s: s, id: env.ID}, env.Method, members, meta)
+	c := &relayCall{s: s, id: env.ID}
+	if e := r.route(c, env.Method, members); e != nil {
+		return appendError(nil, env.ID, e)
+	}
+	if c.target == "" {
+		return r.merged(ctx, s, env.Method, env.ID)
+	}
+	return r.execSync(ctx, c, env.Method, members, meta)
 }
 
 // execSync runs a call that cannot stream in the calling goroutine.
@@ -767,7 +799,9 @@ func (r *relay) begin(c *relayCall) {
 	if c.token != 0 {
 		r.calls[c.token] = c
 	}
-	r.live[s.provider] = append(r.live[s.provider], c)
+	for _, p := range c.providers {
+		r.live[p] = append(r.live[p], c)
+	}
 	r.mu.Unlock()
 }
 
@@ -778,14 +812,16 @@ func (r *relay) finish(c *relayCall) {
 	if c.out != nil {
 		r.mu.Lock()
 		delete(r.calls, c.token)
-		l := r.live[s.provider]
-		if i := slices.Index(l, c); i >= 0 {
-			l = slices.Delete(l, i, i+1)
-		}
-		if len(l) == 0 {
-			delete(r.live, s.provider)
-		} else {
-			r.live[s.provider] = l
+		for _, p := range c.providers {
+			l := r.live[p]
+			if i := slices.Index(l, c); i >= 0 {
+				l = slices.Delete(l, i, i+1)
+			}
+			if len(l) == 0 {
+				delete(r.live, p)
+			} else {
+				r.live[p] = l
+			}
 		}
 		r.mu.Unlock()
 	}
@@ -811,9 +847,12 @@ func (r *relay) exec(ctx context.Context, c *relayCall, method string, members m
 	s := c.s
 	if method != "tools/call" {
 		res, err := r.f.rt.Forward(ctx, &actors.ForwardRequest{Tenant: s.tenant, Principal: s.principal,
-			Target: s.provider, Method: method, Params: joinMembers(members), Meta: meta})
+			Target: c.target, Method: method, Params: joinMembers(members), Meta: meta})
 		if err != nil {
 			return appendError(nil, c.id, rpcError(err))
+		}
+		if s.provider == "" && method == "resources/read" {
+			res = prefixContents(c.target, res)
 		}
 		return appendResult(nil, c.id, res)
 	}
@@ -827,11 +866,33 @@ func (r *relay) exec(ctx context.Context, c *relayCall, method string, members m
 	}
 	delete(members, "name")
 	delete(members, "arguments")
-	rep, err := r.f.rt.Call(ctx, &actors.CallRequest{Tenant: s.tenant, Principal: s.principal, Target: s.provider,
-		Tool: tool, Args: args, Extra: joinMembers(members), Meta: meta, Surface: actors.SurfaceMCP})
-	var pending *actors.PendingApproval
-	if errors.As(err, &pending) {
-		rep, err = r.f.awaitApproval(ctx, s.tenant, pending.ID)
+	extra := joinMembers(members)
+	var rep *actors.CallResult
+	var err error
+	for round := 0; ; round++ {
+		rep, err = r.f.rt.Call(ctx, &actors.CallRequest{Tenant: s.tenant, Principal: s.principal, Target: c.target,
+			Tool: tool, Args: args, Extra: extra, Meta: meta, Surface: actors.SurfaceMCP})
+		var pending *actors.PendingApproval
+		if errors.As(err, &pending) {
+			rep, err = r.f.awaitApproval(ctx, s.tenant, pending.ID)
+		}
+		if err != nil || !bytes.Contains(rep.Result, []byte(`"input_required"`)) {
+			break
+		}
+		// A stateless backend asks for input in its result: the client of
+		// a session revision is asked in its own protocol, and the call
+		// retried with the answers.
+		var ir inputRequired
+		if json.Unmarshal(rep.Result, &ir) != nil || ir.ResultType != "input_required" {
+			break
+		}
+		if round == maxInputRounds {
+			err = errors.New("the server kept asking for input")
+			break
+		}
+		if extra, err = r.answerInputs(ctx, c, tool, &ir); err != nil {
+			break
+		}
 	}
 	var rpc *transports.RPCError
 	switch {
@@ -1042,16 +1103,28 @@ func (r *relay) Notify(provider, method string, params json.RawMessage) {
 		_ = json.Unmarshal(params, &p)
 		msg := notification(method, params)
 		for _, s := range r.sessionsOf(provider) {
-			s.mu.Lock()
-			sub := s.subs[p.URI]
-			s.mu.Unlock()
-			if sub {
+			if s.subscribed(p.URI) {
 				r.push(s.stream, msg)
+			}
+		}
+		if agg := r.sessionsOf(""); len(agg) > 0 {
+			uri := prefixURI(provider, p.URI)
+			var m map[string]json.RawMessage
+			if json.Unmarshal(params, &m) != nil {
+				return
+			}
+			m["uri"] = jsonString(uri)
+			raw, _ := json.Marshal(m)
+			msg := notification(method, raw)
+			for _, s := range agg {
+				if s.subscribed(uri) {
+					r.push(s.stream, msg)
+				}
 			}
 		}
 	case "notifications/resources/list_changed", "notifications/prompts/list_changed":
 		msg := notification(method, params)
-		for _, s := range r.sessionsOf(provider) {
+		for _, s := range append(r.sessionsOf(provider), r.sessionsOf("")...) {
 			r.push(s.stream, msg)
 		}
 	}
@@ -1062,7 +1135,7 @@ func (r *relay) Notify(provider, method string, params json.RawMessage) {
 // toolsChanged tells every session of a provider that its tools changed.
 func (r *relay) toolsChanged(provider string) {
 	msg := notification("notifications/tools/list_changed", nil)
-	for _, s := range r.sessionsOf(provider) {
+	for _, s := range append(r.sessionsOf(provider), r.sessionsOf("")...) {
 		s.mu.Lock()
 		open := s.attached
 		s.mu.Unlock()
@@ -1072,6 +1145,14 @@ func (r *relay) toolsChanged(provider string) {
 	}
 }
 
+// subscribed reports whether the session subscribed to a resource URI.
+func (s *clientSession) subscribed(uri string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.subs[uri]
+}
+
+// sessionsOf lists the sessions of a provider ("" for the aggregate's).
 func (r *relay) sessionsOf(provider string) []*clientSession {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -1086,23 +1167,30 @@ func (r *relay) sessionsOf(provider string) []*clientSession {
 // actors.ClientRelay): to the newest streaming call on the provider whose
 // client declared the capability the request needs.
 func (r *relay) Request(provider, method string, params json.RawMessage, reply transports.Reply) bool {
-	var want func(s *clientSession) bool
+	r.mu.Lock()
+	c := r.newest(provider, func(c *relayCall) bool { return c.s.can(method) })
+	r.mu.Unlock()
+	return c != nil && r.askClient(c, method, params, reply)
+}
+
+// can reports whether the session's client declared what a request of
+// the server needs.
+func (s *clientSession) can(method string) bool {
 	switch method {
 	case "sampling/createMessage":
-		want = func(s *clientSession) bool { return s.sampling }
+		return s.sampling
 	case "elicitation/create":
-		want = func(s *clientSession) bool { return s.elicitation }
+		return s.elicitation
 	case "roots/list":
-		want = func(s *clientSession) bool { return s.roots }
-	default:
-		return false
+		return s.roots
 	}
-	r.mu.Lock()
-	c := r.newest(provider, func(c *relayCall) bool { return want(c.s) })
-	r.mu.Unlock()
-	if c == nil {
-		return false
-	}
+	return false
+}
+
+// askClient sends a request to the client on a call's stream; reply gets
+// the client's answer (or an error when the call ends first). It reports
+// false when the session is gone.
+func (r *relay) askClient(c *relayCall, method string, params json.RawMessage, reply transports.Reply) bool {
 	s := c.s
 	s.mu.Lock()
 	if s.isClosed {
@@ -1128,4 +1216,73 @@ func (r *relay) Request(provider, method string, params json.RawMessage, reply t
 		reply(nil, &transports.RPCError{Code: -32603, Message: "the client's stream is full"})
 	}
 	return true
+}
+
+// inputRequired is the part of a 2026-07-28 result that asks the client
+// for input before the request is retried.
+type inputRequired struct {
+	ResultType    string `json:"resultType"`
+	InputRequests map[string]struct {
+		Method string          `json:"method"`
+		Params json.RawMessage `json:"params"`
+	} `json:"inputRequests"`
+	RequestState string `json:"requestState"`
+}
+
+// answerInputs gets the answers to a stateless backend's input requests:
+// from this call's client when it declared what a request needs (asked on
+// the call's stream, as a server of its own revision would), else, for an
+// elicitation, from a human through the gateway's pending elicitations.
+// It returns the members to retry the request with.
+func (r *relay) answerInputs(ctx context.Context, c *relayCall, tool string, ir *inputRequired) ([]byte, error) {
+	var answers []byte // members of inputResponses
+	for key, req := range ir.InputRequests {
+		var answer json.RawMessage
+		switch {
+		case c.out != nil && c.s.can(req.Method):
+			got := make(chan json.RawMessage, 1)
+			fail := make(chan *transports.RPCError, 1)
+			if !r.askClient(c, req.Method, req.Params, func(res json.RawMessage, e *transports.RPCError) {
+				if e != nil {
+					fail <- e
+					return
+				}
+				got <- res
+			}) {
+				return nil, errors.New("the client session ended")
+			}
+			select {
+			case answer = <-got:
+			case e := <-fail:
+				return nil, fmt.Errorf("the client declined the server's %s: %s", req.Method, e.Message)
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		case req.Method == "elicitation/create":
+			var p struct {
+				Message string          `json:"message"`
+				Schema  json.RawMessage `json:"requestedSchema"`
+			}
+			_ = json.Unmarshal(req.Params, &p)
+			if !present(p.Schema) {
+				p.Schema = json.RawMessage(`{"type":"object"}`)
+			}
+			content, err := r.f.rt.Agents().AwaitInput(ctx, actors.ElicitationSpec{Tenant: c.s.tenant, Tool: tool,
+				Message: p.Message, Schema: p.Schema})
+			if err != nil {
+				return nil, err
+			}
+			answer = append(append([]byte(`{"action":"accept","content":`), content...), '}')
+		default:
+			return nil, fmt.Errorf("the server asks for %s, which this client did not declare", req.Method)
+		}
+		answers = appendMember(answers, key, answer)
+	}
+	b := append([]byte(`"inputResponses":{`), answers...)
+	b = append(b, '}')
+	if ir.RequestState != "" {
+		b = append(b, `,"requestState":`...)
+		b = jsonx.AppendString(b, ir.RequestState)
+	}
+	return b, nil
 }
