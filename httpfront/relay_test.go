@@ -2,6 +2,7 @@ package httpfront
 
 import (
 	"context"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -250,5 +251,24 @@ func TestRelaySessionOwnAndGuarded(t *testing.T) {
 	}
 	if r := g.mcpPost(t, "/mcp/p", call, "Authorization", alice, "Mcp-Session-Id", sid); r.status != 404 {
 		t.Fatalf("a call in the ended session: %d %s, want 404", r.status, r.raw)
+	}
+}
+
+// TestRelayTypeScriptClient runs the official TypeScript SDK client (a
+// 2025-11-25 session) against server-everything through /mcp/{id} and the
+// aggregate /mcp: test/npm/relay-client.mjs checks resources, prompts,
+// completion, progress, sampling and elicitation.
+func TestRelayTypeScriptClient(t *testing.T) {
+	node, script := testbin.NPMScript(t, "relay-client.mjs")
+	evNode, js := testbin.NeedEverything(t)
+	g := startGateway(t, Options{}, subprocess("everything", 30*time.Second, evNode, js))
+	for _, c := range []struct{ path, prefix string }{{"/mcp/everything", ""}, {"/mcp", "everything"}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		cmd := exec.CommandContext(ctx, node, script, g.base+c.path, c.prefix)
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if err != nil || !strings.Contains(string(out), "ok") {
+			t.Fatalf("TypeScript client at %s: %v\n%s", c.path, err, out)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -74,4 +75,19 @@ func NeedEverything(tb testing.TB) (node, js string) {
 		tb.Fatalf("%s is set but node is not installed: %v", EverythingEnv, err)
 	}
 	return node, js
+}
+
+// NPMScript returns node and the path of a script in the repository's
+// test/npm directory (whose node_modules it imports from), skipping the
+// test as NeedEverything does when the npm dependencies are not set up.
+func NPMScript(tb testing.TB, name string) (node, script string) {
+	tb.Helper()
+	node, js := NeedEverything(tb)
+	// js is test/npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js.
+	dir := filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(js)))))
+	script = filepath.Join(dir, name)
+	if _, err := os.Stat(script); err != nil {
+		tb.Fatalf("%s: %v", name, err)
+	}
+	return node, script
 }
