@@ -1,11 +1,13 @@
 // Package mcp serves MCP to clients: the aggregated server at /mcp (every
-// provider's tools named {provider}__{tool}), one transparent server per
-// provider at /mcp/{provider_id}, and the same aggregated server over stdio.
+// provider's tools and prompts named {provider}__{name}, its resources
+// under switchyard://{provider}/), one transparent server per provider at
+// /mcp/{provider_id}, and the aggregated tools over stdio.
 //
-// The protocol itself (every revision from 2025-03-26 to 2026-07-28,
-// sessions, server/discover, list-changed notifications) is the official Go
-// SDK's server; this package keeps its tool sets in step with the runtime
-// and forwards calls to the provider actors.
+// Clients of the session revisions (2025-03-26 to 2025-11-25) of /mcp and
+// of a provider's endpoint are served by the relay (relay.go,
+// aggregate.go). Groups, 2026-07-28 stateless clients and stdio are served
+// by the official Go SDK's server, whose tool sets this package keeps in
+// step with the runtime.
 package mcp
 
 import (
