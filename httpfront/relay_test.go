@@ -13,8 +13,10 @@ import (
 	"github.com/switchyard-mcp/switchyard/internal/testbin"
 )
 
-// relayClient connects the official Go SDK client, in a 2025 session, to
-// url with handlers for what a server may ask or tell it during a call.
+// relayClient connects the official Go SDK client to url, speaking
+// protocol revision version (a 2025 session, or 2026-07-28 stateless
+// requests), with handlers for what a server may ask or tell it during a
+// call.
 type relayClient struct {
 	cs *sdk.ClientSession
 
@@ -24,7 +26,7 @@ type relayClient struct {
 	sampled  []string
 }
 
-func newRelayClient(t *testing.T, url string) *relayClient {
+func newRelayClient(t *testing.T, url, version string) *relayClient {
 	t.Helper()
 	rc := &relayClient{progress: make(chan float64, 64)}
 	opts := &sdk.ClientOptions{
@@ -56,11 +58,15 @@ func newRelayClient(t *testing.T, url string) *relayClient {
 	c := sdk.NewClient(&sdk.Implementation{Name: "relay-test", Version: "1"}, opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cs, err := c.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: url, MaxRetries: -1}, nil)
+	cs, err := c.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: url, MaxRetries: -1},
+		&sdk.ClientSessionOptions{ProtocolVersion: version})
 	if err != nil {
 		t.Fatalf("connect %s: %v", url, err)
 	}
 	t.Cleanup(func() { _ = cs.Close() })
+	if got := cs.InitializeResult().ProtocolVersion; got != version {
+		t.Fatalf("negotiated %s, want %s", got, version)
+	}
 	rc.cs = cs
 	return rc
 }
@@ -89,8 +95,9 @@ func resultText(t *testing.T, res *sdk.CallToolResult, err error, what string) s
 }
 
 // TestRelayEverything drives a third-party server (server-everything)
-// through /mcp/{id} and the aggregate /mcp with the official Go SDK client
-// in a 2025-11-25 session: the backend's serverInfo (at /mcp/{id}) and
+// through /mcp/{id} and the aggregate /mcp with the official Go SDK client,
+// in a 2025-11-25 session and with 2026-07-28 stateless requests (where
+// the server's questions become input_required rounds): the backend's serverInfo (at /mcp/{id}) and
 // capabilities, resources, templates, prompts and completion are relayed,
 // and what the server sends during a call (progress, sampling and
 // elicitation requests) reaches this client and its answers reach the
@@ -98,14 +105,16 @@ func resultText(t *testing.T, res *sdk.CallToolResult, err error, what string) s
 func TestRelayEverything(t *testing.T) {
 	node, js := testbin.NeedEverything(t)
 	g := startGateway(t, Options{}, subprocess("everything", 30*time.Second, node, js))
-	t.Run("one provider", func(t *testing.T) { relayEverything(t, g, "/mcp/everything", "") })
-	t.Run("aggregate", func(t *testing.T) { relayEverything(t, g, "/mcp", "everything") })
+	for _, version := range []string{"2025-11-25", "2026-07-28"} {
+		t.Run(version+" one provider", func(t *testing.T) { relayEverything(t, g, "/mcp/everything", "", version) })
+		t.Run(version+" aggregate", func(t *testing.T) { relayEverything(t, g, "/mcp", "everything", version) })
+	}
 }
 
-// relayEverything runs TestRelayEverything at path, where names carry
-// the prefix of provider ("" for none).
-func relayEverything(t *testing.T, g *gateway, path, provider string) {
-	rc := newRelayClient(t, g.base+path)
+// relayEverything runs TestRelayEverything at path in protocol revision
+// version, where names carry the prefix of provider ("" for none).
+func relayEverything(t *testing.T, g *gateway, path, provider, version string) {
+	rc := newRelayClient(t, g.base+path, version)
 	cs := rc.cs
 	ctx := callCtx(t)
 	name := func(n string) string {

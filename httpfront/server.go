@@ -215,6 +215,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // their connections close; the error then says the drain was cut.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ws.Close()
+	s.mcp.Drain()
 	err := s.drain(ctx)
 	if w := s.watch.Swap(nil); w != nil {
 		if cerr := w.Close(); cerr != nil {

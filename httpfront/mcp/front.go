@@ -156,6 +156,11 @@ func New(rt *actors.Runtime, opts Options) *Front {
 // Server returns the aggregated SDK server (for stdio).
 func (f *Front) Server() *sdk.Server { return f.agg.srv }
 
+// Drain ends the streams that carry no call (a session's GET stream,
+// subscriptions/listen), so that a graceful shutdown waits only for
+// calls; new ones are refused with 503.
+func (f *Front) Drain() { f.relay.endStreams() }
+
 // Close stops following the runtime and closes every client session.
 func (f *Front) Close() {
 	close(f.stop)

@@ -67,9 +67,15 @@ type relay struct {
 	byProv   map[string]map[*clientSession]struct{}
 	calls    map[int64]*relayCall    // by the gateway's progress token
 	live     map[string][]*relayCall // streaming calls in flight by provider, oldest first
+	held     map[string]*relayCall   // calls held for a stateless client's input, by requestState
 
 	stop chan struct{}
 	wg   sync.WaitGroup
+	// streamsEnd closes when the gateway starts to drain: the streams
+	// that carry no call (GET, subscriptions/listen) end, so their
+	// connections do not hold the drain up.
+	streamsEnd  chan struct{}
+	streamsOnce sync.Once
 }
 
 // clientSession is one client's session with one provider.
@@ -83,6 +89,7 @@ type clientSession struct {
 
 	mu       sync.Mutex
 	level    string            // logging level the client set ("" = none)
+	want     map[string]bool   // the list changes a listen stream carries (nil: all)
 	subs     map[string]bool   // resource URIs the client subscribed to
 	inflight []*relayCall      // calls in flight, oldest first
 	asks     map[string]askFor // the backend's requests awaiting the client
@@ -91,6 +98,13 @@ type clientSession struct {
 	attached bool        // a GET stream is open
 	closed   chan struct{}
 	isClosed bool
+}
+
+// heldInput is a backend's question to a stateless client, sent with
+// the next input_required answer.
+type heldInput struct {
+	key, method string
+	params      json.RawMessage
 }
 
 // askFor is a backend request relayed to the client, by the id the client
@@ -109,6 +123,10 @@ type relayCall struct {
 	clientToken json.RawMessage // the client's progressToken, nil for none
 	token       int64           // the gateway's, 0 for none
 	out         chan []byte     // messages for the call's stream
+	asked       chan struct{}   // a stateless client has questions waiting (inputs)
+	inputs      []heldInput     // the backend's questions not yet sent (s.mu)
+	state       string          // the requestState of a held call
+	heldUntil   time.Time       // when a held call gives up (r.mu)
 	final       chan []byte     // the answer
 	cancel      context.CancelFunc
 }
@@ -116,7 +134,8 @@ type relayCall struct {
 func newRelay(f *Front) *relay {
 	r := &relay{f: f, max: f.opts.MaxSessions, ttl: f.opts.SessionTimeout,
 		sessions: map[string]*clientSession{}, byProv: map[string]map[*clientSession]struct{}{},
-		calls: map[int64]*relayCall{}, live: map[string][]*relayCall{}, stop: make(chan struct{})}
+		calls: map[int64]*relayCall{}, live: map[string][]*relayCall{}, held: map[string]*relayCall{}, stop: make(chan struct{}),
+		streamsEnd: make(chan struct{})}
 	if r.max <= 0 {
 		r.max = DefaultMaxSessions
 	}
@@ -137,6 +156,13 @@ func (r *relay) janitor() {
 		case <-t.C:
 			cut := time.Now().Add(-r.ttl).UnixNano()
 			r.mu.Lock()
+			var expired []*relayCall
+			for state, c := range r.held {
+				if time.Now().After(c.heldUntil) {
+					delete(r.held, state)
+					expired = append(expired, c)
+				}
+			}
 			var idle []*clientSession
 			for _, s := range r.sessions {
 				if s.lastUsed.Load() < cut && s.idle() {
@@ -146,6 +172,10 @@ func (r *relay) janitor() {
 			r.mu.Unlock()
 			for _, s := range idle {
 				r.end(s)
+			}
+			for _, c := range expired {
+				c.cancel()
+				r.finish(c)
 			}
 		}
 	}
@@ -157,8 +187,22 @@ func (s *clientSession) idle() bool {
 	return len(s.inflight) == 0 && !s.attached
 }
 
+// endStreams ends the streams that carry no call, now and for good.
+func (r *relay) endStreams() { r.streamsOnce.Do(func() { close(r.streamsEnd) }) }
+
+// streamsEnded reports whether the streams were ended.
+func (r *relay) streamsEnded() bool {
+	select {
+	case <-r.streamsEnd:
+		return true
+	default:
+		return false
+	}
+}
+
 // close ends every session and waits for the janitor.
 func (r *relay) close() {
+	r.endStreams()
 	close(r.stop)
 	r.wg.Wait()
 	r.mu.Lock()
@@ -169,6 +213,14 @@ func (r *relay) close() {
 	r.mu.Unlock()
 	for _, s := range all {
 		r.end(s)
+	}
+	r.mu.Lock()
+	held := r.held
+	r.held = map[string]*relayCall{}
+	r.mu.Unlock()
+	for _, c := range held {
+		c.cancel()
+		r.finish(c)
 	}
 }
 
@@ -219,10 +271,20 @@ func (r *relay) handles(ctx *fasthttp.RequestCtx) bool {
 		Method string `json:"method"`
 		Params struct {
 			ProtocolVersion string `json:"protocolVersion"`
+			Meta            struct {
+				ProtocolVersion string `json:"io.modelcontextprotocol/protocolVersion"`
+			} `json:"_meta"`
 		} `json:"params"`
 	}
-	return json.Unmarshal(ctx.PostBody(), &env) == nil && env.Method == "initialize" &&
-		env.Params.ProtocolVersion < transports.Protocol20260728
+	if json.Unmarshal(ctx.PostBody(), &env) != nil {
+		return false
+	}
+	if env.Method == "initialize" {
+		return env.Params.ProtocolVersion < transports.Protocol20260728
+	}
+	// A request of the stateless revision.
+	return string(ctx.Request.Header.Peek("Mcp-Protocol-Version")) >= transports.Protocol20260728 ||
+		env.Params.Meta.ProtocolVersion >= transports.Protocol20260728
 }
 
 // envelope is one JSON-RPC message from the client.
@@ -297,6 +359,10 @@ func (r *relay) serve(ctx *fasthttp.RequestCtx, id string) {
 		return
 	}
 	if s == nil {
+		if env.Method != "initialize" && present(env.ID) {
+			r.statelessRequest(ctx, id, principal, tenant, &env)
+			return
+		}
 		r.initialize(ctx, id, principal, tenant, &env)
 		return
 	}
@@ -650,8 +716,19 @@ func (r *relay) run(ctx *fasthttp.RequestCtx, s *clientSession, env *envelope) {
 		rpcFail(ctx, http.StatusOK, env.ID, -32602, "Invalid params: "+err.Error())
 		return
 	}
-	c := &relayCall{s: s, id: env.ID, clientToken: clientTok, final: make(chan []byte, 1)}
 	rctx := web.Context(ctx)
+	if s.version >= transports.Protocol20260728 {
+		// The retry of a request the gateway answered with input_required
+		// resumes the call it holds.
+		if c, e := r.resume(s, env.ID, members); e != nil {
+			web.Raw(ctx, http.StatusOK, appendError(nil, env.ID, e))
+			return
+		} else if c != nil {
+			r.await(ctx, c)
+			return
+		}
+	}
+	c := &relayCall{s: s, id: env.ID, clientToken: clientTok, final: make(chan []byte, 1)}
 	if e := r.route(c, env.Method, members); e != nil {
 		web.Raw(ctx, http.StatusOK, appendError(nil, env.ID, e))
 		return
@@ -669,27 +746,44 @@ func (r *relay) run(ctx *fasthttp.RequestCtx, s *clientSession, env *envelope) {
 		web.Raw(ctx, http.StatusOK, r.execSync(rctx, c, env.Method, members, meta))
 		return
 	}
-	// The call outlives the handler once it streams: its context keeps
-	// the request's values but ends with the stream (or the session).
+	// The call outlives the handler once it streams (or is held for a
+	// stateless client's input): its context keeps the request's values
+	// but ends with the stream, the hold or the session.
 	cctx, cancel := context.WithCancel(context.WithoutCancel(rctx))
 	c.cancel = cancel
 	c.out = make(chan []byte, callQueue)
+	c.asked = make(chan struct{}, 1)
+	if s.version >= transports.Protocol20260728 {
+		c.state = newSessionID()
+	}
 	r.begin(c)
 	go func() { c.final <- r.exec(cctx, c, env.Method, members, meta) }()
+	r.await(ctx, c)
+}
+
+// await answers a call in flight: with its answer as plain JSON when
+// nothing streamed first, else on an SSE stream after what streamed; for
+// a stateless client the backend's question ends the answer with an
+// input_required result, and the call waits, held, for the retry.
+func (r *relay) await(ctx *fasthttp.RequestCtx, c *relayCall) {
+	rctx := web.Context(ctx)
 	var first []byte
 	select {
 	case b := <-c.final:
 		r.finish(c)
-		cancel()
+		c.cancel()
 		web.Raw(ctx, http.StatusOK, b)
+		return
+	case <-c.asked:
+		web.Raw(ctx, http.StatusOK, r.hold(c))
 		return
 	case <-rctx.Done():
 		// The client went away (or the drain ended) before anything
 		// streamed: the call is cancelled upstream.
-		cancel()
+		c.cancel()
 		<-c.final
 		r.finish(c)
-		rpcFail(ctx, http.StatusServiceUnavailable, env.ID, -32800, "Request cancelled: "+context.Cause(rctx).Error())
+		rpcFail(ctx, http.StatusServiceUnavailable, c.reqID(), -32800, "Request cancelled: "+context.Cause(rctx).Error())
 		return
 	case first = <-c.out:
 	}
@@ -697,12 +791,30 @@ func (r *relay) run(ctx *fasthttp.RequestCtx, s *clientSession, env *envelope) {
 	ctx.SetContentType("text/event-stream")
 	ctx.Response.Header.Set("Cache-Control", "no-cache")
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
-		defer r.finish(c)
-		defer cancel()
+		held := false
+		defer func() {
+			if !held {
+				c.cancel()
+				r.finish(c)
+			}
+		}()
 		tick := time.NewTicker(keepAlive)
 		defer tick.Stop()
 		if writeEvent(w, first) != nil {
 			return
+		}
+		// drain writes what the backend sent before the answer.
+		drain := func() bool {
+			for {
+				select {
+				case m := <-c.out:
+					if writeEvent(w, m) != nil {
+						return false
+					}
+				default:
+					return true
+				}
+			}
 		}
 		for {
 			select {
@@ -711,19 +823,15 @@ func (r *relay) run(ctx *fasthttp.RequestCtx, s *clientSession, env *envelope) {
 					return
 				}
 			case b := <-c.final:
-				// What the backend sent before its answer goes first.
-				for {
-					select {
-					case m := <-c.out:
-						if writeEvent(w, m) != nil {
-							return
-						}
-						continue
-					default:
-					}
-					break
+				if drain() {
+					_ = writeEvent(w, b)
 				}
-				_ = writeEvent(w, b)
+				return
+			case <-c.asked:
+				if drain() {
+					held = true
+					_ = writeEvent(w, r.hold(c))
+				}
 				return
 			case <-tick.C:
 				if _, err := w.WriteString(": keep-alive\n\n"); err != nil || w.Flush() != nil {
@@ -732,6 +840,99 @@ func (r *relay) run(ctx *fasthttp.RequestCtx, s *clientSession, env *envelope) {
 			}
 		}
 	})
+}
+
+// heldTTL is how long a call held for a stateless client's input waits
+// for the retry that answers it.
+const heldTTL = 5 * time.Minute
+
+// reqID is the id of the client request the call answers now (a held
+// call answers the retry that resumed it).
+func (c *relayCall) reqID() json.RawMessage {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	return c.id
+}
+
+// hold answers a stateless client's request with input_required for the
+// backend's questions asked so far, and keeps the call for the retry.
+func (r *relay) hold(c *relayCall) []byte {
+	s := c.s
+	s.mu.Lock()
+	inputs := c.inputs
+	c.inputs = nil
+	id := c.id
+	s.mu.Unlock()
+	r.mu.Lock()
+	r.held[c.state] = c
+	c.heldUntil = time.Now().Add(heldTTL)
+	r.mu.Unlock()
+	b := append(appendHead(nil, id), `,"result":{"resultType":"input_required","inputRequests":{`...)
+	for i, in := range inputs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = jsonx.AppendString(b, in.key)
+		b = append(b, `:{"method":`...)
+		b = jsonx.AppendString(b, in.method)
+		b = append(b, `,"params":`...)
+		if present(in.params) {
+			b = append(b, in.params...)
+		} else {
+			b = append(b, "{}"...)
+		}
+		b = append(b, '}')
+	}
+	b = append(b, `},"requestState":`...)
+	b = jsonx.AppendString(b, c.state)
+	return append(b, "}}"...)
+}
+
+// resume finds the call a stateless retry answers (by its requestState,
+// for the same principal), hands the answers in its inputResponses to the
+// backend's waiting requests and returns the call, now answering id. It
+// returns nil for a request that resumes nothing of the gateway's (a
+// backend's own requestState goes on to the backend).
+func (r *relay) resume(s *clientSession, id json.RawMessage, members map[string]json.RawMessage) (*relayCall, *transports.RPCError) {
+	var state string
+	if json.Unmarshal(members["requestState"], &state) != nil || state == "" {
+		return nil, nil
+	}
+	r.mu.Lock()
+	c := r.held[state]
+	if c != nil && c.s.principal == s.principal && c.s.tenant == s.tenant && c.s.provider == s.provider {
+		delete(r.held, state)
+	} else {
+		c = nil
+	}
+	r.mu.Unlock()
+	if c == nil {
+		return nil, nil
+	}
+	var answers map[string]json.RawMessage
+	_ = json.Unmarshal(members["inputResponses"], &answers)
+	cs := c.s
+	cs.mu.Lock()
+	c.id = id
+	var replies []func()
+	for key, a := range cs.asks {
+		if a.call != c {
+			continue
+		}
+		delete(cs.asks, key)
+		if res, ok := answers[key]; ok {
+			replies = append(replies, func() { a.reply(res, nil) })
+		} else {
+			replies = append(replies, func() {
+				a.reply(nil, &transports.RPCError{Code: -32603, Message: "the client retried without answering " + key})
+			})
+		}
+	}
+	cs.mu.Unlock()
+	for _, f := range replies {
+		f()
+	}
+	return c, nil
 }
 
 // runSync runs a request and returns its answer; nothing streams.
@@ -812,6 +1013,9 @@ func (r *relay) finish(c *relayCall) {
 	if c.out != nil {
 		r.mu.Lock()
 		delete(r.calls, c.token)
+		if c.state != "" && r.held[c.state] == c {
+			delete(r.held, c.state)
+		}
 		for _, p := range c.providers {
 			l := r.live[p]
 			if i := slices.Index(l, c); i >= 0 {
@@ -849,16 +1053,16 @@ func (r *relay) exec(ctx context.Context, c *relayCall, method string, members m
 		res, err := r.f.rt.Forward(ctx, &actors.ForwardRequest{Tenant: s.tenant, Principal: s.principal,
 			Target: c.target, Method: method, Params: joinMembers(members), Meta: meta})
 		if err != nil {
-			return appendError(nil, c.id, rpcError(err))
+			return appendError(nil, c.reqID(), rpcError(err))
 		}
 		if s.provider == "" && method == "resources/read" {
 			res = prefixContents(c.target, res)
 		}
-		return appendResult(nil, c.id, res)
+		return appendResult(nil, c.reqID(), res)
 	}
 	var tool string
 	if json.Unmarshal(members["name"], &tool) != nil || tool == "" {
-		return appendError(nil, c.id, &transports.RPCError{Code: -32602, Message: "Invalid params: tools/call needs a tool name"})
+		return appendError(nil, c.reqID(), &transports.RPCError{Code: -32602, Message: "Invalid params: tools/call needs a tool name"})
 	}
 	args := members["arguments"]
 	if !present(args) {
@@ -879,11 +1083,14 @@ func (r *relay) exec(ctx context.Context, c *relayCall, method string, members m
 		if err != nil || !bytes.Contains(rep.Result, []byte(`"input_required"`)) {
 			break
 		}
-		// A stateless backend asks for input in its result: the client of
-		// a session revision is asked in its own protocol, and the call
+		// A stateless backend asks for input in its result: a stateless
+		// client that can answer gets it as it is; the client of a session
+		// revision is asked in its own protocol, and for what a client
+		// cannot answer a human is, through the gateway; the call is then
 		// retried with the answers.
 		var ir inputRequired
-		if json.Unmarshal(rep.Result, &ir) != nil || ir.ResultType != "input_required" {
+		if json.Unmarshal(rep.Result, &ir) != nil || ir.ResultType != "input_required" ||
+			(s.version >= transports.Protocol20260728 && s.canAll(&ir)) {
 			break
 		}
 		if round == maxInputRounds {
@@ -897,17 +1104,17 @@ func (r *relay) exec(ctx context.Context, c *relayCall, method string, members m
 	var rpc *transports.RPCError
 	switch {
 	case err == nil:
-		return appendResult(nil, c.id, rep.Result)
+		return appendResult(nil, c.reqID(), rep.Result)
 	case errors.As(err, &rpc):
-		return appendError(nil, c.id, rpc)
+		return appendError(nil, c.reqID(), rpc)
 	case errors.Is(err, actors.ErrNotFound), errors.Is(err, actors.ErrToolNotFound):
-		return appendError(nil, c.id, &transports.RPCError{Code: -32602, Message: err.Error()})
+		return appendError(nil, c.reqID(), &transports.RPCError{Code: -32602, Message: err.Error()})
 	case ctx.Err() != nil:
-		return appendError(nil, c.id, &transports.RPCError{Code: -32800, Message: "Request cancelled"})
+		return appendError(nil, c.reqID(), &transports.RPCError{Code: -32800, Message: "Request cancelled"})
 	}
 	// The gateway's own refusals (policy, schema, limits, a backend that
 	// failed) are tool errors the model can read.
-	b := append(appendHead(nil, c.id), `,"result":{"content":[{"type":"text","text":`...)
+	b := append(appendHead(nil, c.reqID()), `,"result":{"content":[{"type":"text","text":`...)
 	b = jsonx.AppendString(b, err.Error())
 	return append(b, `}],"isError":true}}`...)
 }
@@ -950,6 +1157,11 @@ func splitParams(params json.RawMessage) (members map[string]json.RawMessage, me
 		token = t
 		delete(m, "progressToken")
 	}
+	// The backend's connection sends its own version, client info and
+	// capabilities (a stateless client's log level goes on).
+	delete(m, metaProtocolVersion)
+	delete(m, metaClientInfo)
+	delete(m, metaClientCapabilities)
 	return members, joinMembers(m), token, nil
 }
 
@@ -977,6 +1189,11 @@ func appendMember(b []byte, key string, value []byte) []byte {
 func (r *relay) openStream(ctx *fasthttp.RequestCtx, s *clientSession) {
 	if s == nil {
 		rpcFail(ctx, http.StatusBadRequest, nil, -32600, "Bad Request: a GET stream needs the Mcp-Session-Id of an initialized session")
+		return
+	}
+	if r.streamsEnded() {
+		ctx.Response.Header.Set("Retry-After", "5")
+		rpcFail(ctx, http.StatusServiceUnavailable, nil, -32603, "the gateway is shutting down")
 		return
 	}
 	s.mu.Lock()
@@ -1014,6 +1231,8 @@ func (r *relay) openStream(ctx *fasthttp.RequestCtx, s *clientSession) {
 					return
 				}
 			case <-s.closed:
+				return
+			case <-r.streamsEnd:
 				return
 			}
 		}
@@ -1125,7 +1344,9 @@ func (r *relay) Notify(provider, method string, params json.RawMessage) {
 	case "notifications/resources/list_changed", "notifications/prompts/list_changed":
 		msg := notification(method, params)
 		for _, s := range append(r.sessionsOf(provider), r.sessionsOf("")...) {
-			r.push(s.stream, msg)
+			if s.wants(method) {
+				r.push(s.stream, msg)
+			}
 		}
 	}
 	// tools/list_changed reaches clients when the runtime has the new
@@ -1139,10 +1360,15 @@ func (r *relay) toolsChanged(provider string) {
 		s.mu.Lock()
 		open := s.attached
 		s.mu.Unlock()
-		if open {
+		if open && s.wants("notifications/tools/list_changed") {
 			r.push(s.stream, msg)
 		}
 	}
+}
+
+// wants reports whether a list change goes to the session's stream.
+func (s *clientSession) wants(method string) bool {
+	return s.want == nil || s.want[method]
 }
 
 // subscribed reports whether the session subscribed to a resource URI.
@@ -1182,7 +1408,9 @@ func (s *clientSession) can(method string) bool {
 	case "elicitation/create":
 		return s.elicitation
 	case "roots/list":
-		return s.roots
+		// A backend asks for roots when it likes, not for a call: a
+		// stateless client has no stream to be asked on outside a call.
+		return s.roots && s.version < transports.Protocol20260728
 	}
 	return false
 }
@@ -1200,6 +1428,16 @@ func (r *relay) askClient(c *relayCall, method string, params json.RawMessage, r
 	s.nextAsk++
 	key := "sy-" + strconv.FormatInt(s.nextAsk, 10)
 	s.asks[key] = askFor{reply: reply, call: c}
+	if s.version >= transports.Protocol20260728 {
+		// A stateless client is asked in the answer (input_required).
+		c.inputs = append(c.inputs, heldInput{key: key, method: method, params: params})
+		s.mu.Unlock()
+		select {
+		case c.asked <- struct{}{}:
+		default:
+		}
+		return true
+	}
 	s.mu.Unlock()
 	b := append([]byte(`{"jsonrpc":"2.0","id":`), jsonx.AppendString(nil, key)...)
 	b = append(b, `,"method":`...)
@@ -1214,6 +1452,17 @@ func (r *relay) askClient(c *relayCall, method string, params json.RawMessage, r
 		delete(s.asks, key)
 		s.mu.Unlock()
 		reply(nil, &transports.RPCError{Code: -32603, Message: "the client's stream is full"})
+	}
+	return true
+}
+
+// canAll reports whether the client declared what every input request
+// needs.
+func (s *clientSession) canAll(ir *inputRequired) bool {
+	for _, req := range ir.InputRequests {
+		if !s.can(req.Method) {
+			return false
+		}
 	}
 	return true
 }
