@@ -3,11 +3,10 @@
 // under switchyard://{provider}/), one transparent server per provider at
 // /mcp/{provider_id}, and the aggregated tools over stdio.
 //
-// Clients of the session revisions (2025-03-26 to 2025-11-25) of /mcp and
-// of a provider's endpoint are served by the relay (relay.go,
-// aggregate.go). Groups, 2026-07-28 stateless clients and stdio are served
-// by the official Go SDK's server, whose tool sets this package keeps in
-// step with the runtime.
+// Clients of /mcp and of a provider's endpoint are served by the relay
+// (relay.go, aggregate.go, stateless.go), in every revision. Groups and
+// stdio are served by the official Go SDK's server, whose tool sets this
+// package keeps in step with the runtime.
 package mcp
 
 import (
