@@ -1,6 +1,7 @@
 package transports
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -308,7 +309,21 @@ func (s *Session) GoCall(tool string, args []byte, timeout time.Duration, cb Cal
 // call retried after an input-required result) and of its _meta object
 // (such as a progressToken).
 func (s *Session) GoCallWith(tool string, args, extra, meta []byte, timeout time.Duration, cb Callback) (int64, error) {
-	return s.mux.goWith("tools/call", func(b []byte) []byte { return s.appendCallParams(b, tool, args, extra, meta) }, timeout, cb)
+	return s.mux.goWith("tools/call", s.hint(tool, meta), func(b []byte) []byte { return s.appendCallParams(b, tool, args, extra, meta) }, timeout, cb)
+}
+
+// hint is what the session knows of a request it builds: its target name
+// and the protocol version its _meta carries. Only when a caller's own
+// _meta names a version under a 2025 revision must the message be parsed.
+func (s *Session) hint(name string, meta []byte) reqHint {
+	if s.meta != nil {
+		// The session's triple comes last, so its version is the one read.
+		return reqHint{name: name, version: Protocol20260728, exact: true}
+	}
+	if bytes.Contains(meta, []byte(metaVersionKey)) {
+		return reqHint{}
+	}
+	return reqHint{name: name, exact: true}
 }
 
 // GoRequest sends any request: params are the raw members of its params
@@ -316,7 +331,13 @@ func (s *Session) GoCallWith(tool string, args, extra, meta []byte, timeout time
 // object; the session adds what its revision needs. cb gets the raw
 // result.
 func (s *Session) GoRequest(method string, params, meta []byte, timeout time.Duration, cb Callback) (int64, error) {
-	return s.mux.goWith(method, func(b []byte) []byte {
+	hint := reqHint{}
+	switch method {
+	case "tools/call", "prompts/get", "resources/read": // named in params: parsed
+	default:
+		hint = s.hint("", meta)
+	}
+	return s.mux.goWith(method, hint, func(b []byte) []byte {
 		b = append(b, '{')
 		b = append(b, params...)
 		return s.appendMeta(b, len(params) > 0, meta)

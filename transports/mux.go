@@ -91,6 +91,9 @@ type pending struct {
 	cb    Callback
 	timer *time.Timer // guarded by Mux.mu
 	state atomic.Int32
+	// abort, for a request sent directly (see directSender), ends its
+	// exchange when the call is settled without its answer.
+	abort func()
 }
 
 // abandon marks a settled call's request as not to be written and reports
@@ -104,14 +107,62 @@ type outMsg struct {
 	p   *pending // nil for notifications and replies
 }
 
+// directSender is a backend's way around the write queue and the reader,
+// for the requests it can carry and answer by itself (the remote
+// transport's request/response exchanges). A direct request is pending in
+// the Mux like any other: its answer, timeout, cancellation and the end of
+// the connection settle it through the same table.
+type directSender interface {
+	// takesDirect reports whether a request for method goes direct now.
+	takesDirect(method string) bool
+	// newDirect prepares the exchange of a request pending under req.id.
+	newDirect(req directRequest) directJob
+}
+
+// directRequest is a request handed to a directSender.
+type directRequest struct {
+	id     int64
+	method string
+	hint   reqHint
+	// buf holds the message, newline-terminated; the sender owns it once
+	// submitted and returns it to the pool.
+	buf *[]byte
+	p   *pending
+}
+
+// directJob is one prepared direct exchange.
+type directJob interface {
+	// submit hands the request over; it fails with ErrBusy when the
+	// sender's queue is full (buf is then still the caller's).
+	submit() error
+	// abort ends the exchange of a call settled without its answer.
+	abort()
+}
+
+// reqHint is what a request's builder knows of it that the transport
+// would otherwise parse out of the message: the target of tools/call,
+// prompts/get or resources/read, and the _meta protocol version.
+type reqHint struct {
+	name    string
+	version string
+	// exact says name and version are known; otherwise the message must
+	// be parsed for them.
+	exact bool
+}
+
 // Mux multiplexes JSON-RPC calls over one newline-delimited stream: calls
 // are written by one writer goroutine from a bounded queue and answered by
-// id from one reader goroutine, so many calls are in flight at once.
+// id from one reader goroutine, so many calls are in flight at once. A
+// backend that can carry a request and its answer by itself (direct) gets
+// the request straight from the caller instead.
 type Mux struct {
 	opts   MuxOptions
 	w      io.Writer
 	out    chan outMsg
 	nextID atomic.Int64
+	// direct, when set (before the Mux is used), takes the requests it
+	// can carry by itself.
+	direct directSender
 
 	mu      sync.Mutex
 	pending map[int64]*pending
@@ -172,15 +223,16 @@ func (m *Mux) Err() error {
 // object or nil. The returned id identifies the call for Cancel.
 func (m *Mux) Go(method string, params []byte, timeout time.Duration, cb Callback) (int64, error) {
 	if len(params) == 0 {
-		return m.goWith(method, nil, timeout, cb)
+		return m.goWith(method, reqHint{exact: true}, nil, timeout, cb)
 	}
-	return m.goWith(method, func(b []byte) []byte { return append(b, params...) }, timeout, cb)
+	return m.goWith(method, reqHint{}, func(b []byte) []byte { return append(b, params...) }, timeout, cb)
 }
 
 // goWith is Go with the params object appended straight into the pooled
 // message buffer by appendParams (nil for none), so large arguments are
-// copied once on their way to the backend.
-func (m *Mux) goWith(method string, appendParams func([]byte) []byte, timeout time.Duration, cb Callback) (int64, error) {
+// copied once on their way to the backend. hint is what the caller knows
+// of the request, for a direct sender.
+func (m *Mux) goWith(method string, hint reqHint, appendParams func([]byte) []byte, timeout time.Duration, cb Callback) (int64, error) {
 	id := m.nextID.Add(1)
 	bp := bufPool.Get().(*[]byte)
 	b := append((*bp)[:0], `{"jsonrpc":"2.0","id":`...)
@@ -195,6 +247,11 @@ func (m *Mux) goWith(method string, appendParams func([]byte) []byte, timeout ti
 	*bp = b
 
 	p := &pending{cb: cb}
+	var job directJob
+	if m.direct != nil && m.direct.takesDirect(method) {
+		job = m.direct.newDirect(directRequest{id: id, method: method, hint: hint, buf: bp, p: p})
+		p.abort = job.abort
+	}
 	m.mu.Lock()
 	if m.closed {
 		err := m.err
@@ -205,9 +262,17 @@ func (m *Mux) goWith(method string, appendParams func([]byte) []byte, timeout ti
 	m.pending[id] = p
 	m.mu.Unlock()
 
-	select {
-	case m.out <- outMsg{buf: bp, p: p}:
-	default:
+	var queued bool
+	if job != nil {
+		queued = job.submit() == nil
+	} else {
+		select {
+		case m.out <- outMsg{buf: bp, p: p}:
+			queued = true
+		default:
+		}
+	}
+	if !queued {
 		putBuf(bp)
 		if m.take(id) == nil {
 			// The connection closed meanwhile and cb has had its answer.
@@ -324,8 +389,22 @@ func (m *Mux) expire(id int64, err error, reason string) {
 		params = jsonx.AppendString(params, reason)
 		params = append(params, '}')
 		_ = m.Notify("notifications/cancelled", params)
+		if p.abort != nil {
+			p.abort()
+		}
 	}
 	p.cb(Response{Err: err, Written: written})
+}
+
+// settle answers the pending call id with r, unless it was settled
+// already; it reports whether it did.
+func (m *Mux) settle(id int64, r Response) bool {
+	p := m.take(id)
+	if p == nil {
+		return false
+	}
+	p.cb(r)
+	return true
 }
 
 // Awaits reports whether the call with the given id still waits for its
@@ -492,22 +571,22 @@ func (m *Mux) dispatch(line []byte) {
 			m.protocolError(fmt.Errorf("response with unknown id %s", truncate(env.ID, 40)))
 			return
 		}
-		p := m.take(id)
-		if p == nil {
-			return // answered after timeout or cancel
-		}
-		if env.Error != nil {
-			p.cb(Response{Err: env.Error, Written: true})
-			return
-		}
-		if env.Result == nil {
-			p.cb(Response{Err: &RPCError{Code: -32603, Message: "response has neither result nor error"}, Written: true})
-			return
-		}
-		p.cb(Response{Result: env.Result, Written: true})
+		// Answered after timeout or cancel, or not: either way it is done.
+		m.settle(id, responseOf(&env))
 	default:
 		m.protocolError(fmt.Errorf("message with neither id nor method (%q)", truncate(line, 80)))
 	}
+}
+
+// responseOf is the Response a JSON-RPC response carries.
+func responseOf(env *envelope) Response {
+	if env.Error != nil {
+		return Response{Err: env.Error, Written: true}
+	}
+	if env.Result == nil {
+		return Response{Err: &RPCError{Code: -32603, Message: "response has neither result nor error"}, Written: true}
+	}
+	return Response{Result: env.Result, Written: true}
 }
 
 // answerServerRequest answers a request the backend sends to its client:

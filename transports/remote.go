@@ -160,6 +160,10 @@ type Remote struct {
 	getStarted bool
 	legacy     *legacyConn
 	toolHdrs   map[string][]paramBinding
+
+	// dp is the request/response fast path (nil when the endpoint is
+	// reached through a caller's client or a proxy): see remote_direct.go.
+	dp *directPath
 }
 
 var _ Backend = (*Remote)(nil)
@@ -292,12 +296,15 @@ func StartRemote(ctx context.Context, spec RemoteSpec) (*Remote, error) {
 		spec.MaxConcurrent = defaultMaxConcurrent
 	}
 	client := spec.Client
-	var tr *http.Transport
+	var (
+		tr     *http.Transport
+		tlsCfg *tls.Config
+	)
 	switch {
 	case client != nil && spec.CAFile != "":
 		return nil, errors.New("remote: CAFile cannot be combined with Client; set the client's TLS configuration instead")
 	case client == nil:
-		tlsCfg, err := remoteTLS(spec.CAFile)
+		tlsCfg, err = remoteTLS(spec.CAFile)
 		if err != nil {
 			return nil, err
 		}
@@ -340,6 +347,12 @@ func StartRemote(ctx context.Context, spec RemoteSpec) (*Remote, error) {
 		r.stop(err) // a backend without its connection is of no use
 	}
 	r.mux = NewMux(remoteWriter{r}, r.pr, muxOpts)
+	if tlsCfg != nil {
+		// Only a client of our own making has a twin on the fast path.
+		if r.dp = newDirectPath(r, u, tlsCfg, spec.MaxConcurrent, muxOpts.QueueSize); r.dp != nil {
+			r.mux.direct = r.dp
+		}
+	}
 	go r.run()
 	return r, nil
 }
@@ -455,6 +468,9 @@ func (r *Remote) run() {
 	}
 	r.mux.shutdown(muxReason)
 	r.cancel()
+	if r.dp != nil {
+		r.dp.closeAll()
+	}
 	_ = r.pw.Close()
 	r.wg.Wait()
 	r.deleteSession()
@@ -626,6 +642,7 @@ func (r *Remote) dispatch(line []byte) error {
 		select {
 		case <-sent:
 			r.startGetStream()
+			r.established()
 		case <-r.stopCh:
 			return errRemoteStopped
 		}
@@ -1386,6 +1403,7 @@ func (r *Remote) observe(c *remoteCall, msg []byte) {
 			r.mu.Lock()
 			r.proto = c.version
 			r.mu.Unlock()
+			r.established()
 		}
 	case methodToolsList:
 		if c.version < Protocol20260728 {
@@ -1516,7 +1534,13 @@ func (r *Remote) tooLargeEvent(prefix []byte, hint *remoteCall) {
 
 // httpStatusMessage describes an error status, with the start of its body.
 func httpStatusMessage(resp *http.Response, body []byte) string {
-	msg := "remote endpoint answered HTTP " + resp.Status
+	return statusMessage(resp.Status, body)
+}
+
+// statusMessage describes an error status line ("503 Service
+// Unavailable"), with the start of its body.
+func statusMessage(status string, body []byte) string {
+	msg := "remote endpoint answered HTTP " + status
 	if s := strings.TrimSpace(string(truncate(bytes.TrimSpace(body), 200))); s != "" {
 		msg += ": " + s
 	}

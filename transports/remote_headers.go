@@ -74,10 +74,15 @@ func collectBindings(props map[string]schemaProps, prefix []string, out []paramB
 // a request: Mcp-Method, Mcp-Name for the methods that name their target,
 // and the Mcp-Param- headers a tool's schema asks for.
 func setStandardHeaders(h http.Header, m *remoteMsg, bindings []paramBinding) {
+	standardHeaders(m, bindings, h.Set)
+}
+
+// standardHeaders is setStandardHeaders for any kind of header set.
+func standardHeaders(m *remoteMsg, bindings []paramBinding, set func(name, value string)) {
 	if m.method == "" || m.isResponse() {
 		return
 	}
-	h.Set(hdrMethod, m.method)
+	set(hdrMethod, m.method)
 	if m.name != "" {
 		// The name goes as it is, as servers compare it with the body's;
 		// only one no header could carry is wrapped.
@@ -85,7 +90,7 @@ func setStandardHeaders(h http.Header, m *remoteMsg, bindings []paramBinding) {
 		if !validHeaderField(hdrName, name) {
 			name = mcpHeaderValue(name)
 		}
-		h.Set(hdrName, name)
+		set(hdrName, name)
 	}
 	if len(bindings) == 0 {
 		return
@@ -104,7 +109,7 @@ func setStandardHeaders(h http.Header, m *remoteMsg, bindings []paramBinding) {
 			continue
 		}
 		if v, ok := primitiveHeader(raw); ok {
-			h.Set(hdrParamPrefix+b.header, v)
+			set(hdrParamPrefix+b.header, v)
 		}
 	}
 }
