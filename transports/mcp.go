@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/switchyard-mcp/switchyard/internal/jsonx"
@@ -21,6 +23,11 @@ const (
 	// Protocol20251125 is the newest revision with the initialize handshake.
 	Protocol20251125 = "2025-11-25"
 )
+
+// MetaSubscriptionID is the _meta key of the stateless revision that
+// names a subscriptions/listen stream (its request id) in the
+// acknowledgement and in the notifications the stream carries.
+const MetaSubscriptionID = "io.modelcontextprotocol/subscriptionId"
 
 // LegacyVersions are the initialize-handshake revisions accepted from a
 // backend.
@@ -114,12 +121,39 @@ func (s *Session) discover(ctx context.Context, ci ClientInfo) error {
 	s.meta = append([]byte(`"_meta":`), meta...)
 	s.info = ServerInfo{ProtocolVersion: Protocol20260728, Name: res.Meta.ServerInfo.Name, Version: res.Meta.ServerInfo.Version,
 		Instructions: res.Instructions, Capabilities: res.Capabilities}
-	if s.toolsListChanged() {
+	if lists := s.listChanges(); lists != "" {
 		// The stream stays open for the session's life; it ends with the
 		// connection, so the callback has nothing to do.
-		_, _ = s.mux.Go("subscriptions/listen", s.params(`"notifications":{"toolsListChanged":true}`), 0, func(Response) {})
+		_, _ = s.mux.Go("subscriptions/listen", s.params(`"notifications":{`+lists+`}`), 0, func(Response) {})
 	}
 	return nil
+}
+
+// ListenResource opens a subscriptions/listen stream of the stateless
+// revision for the updates of one resource (what resources/subscribe asks
+// of a 2025 server): the backend's notifications/resources/updated then
+// arrive with its other notifications. ready receives nil once the
+// backend acknowledges the stream, or the error it answers instead (an
+// unknown resource, say), exactly once; it runs on the connection's
+// goroutines and must not block. The stream lasts until stop is called or
+// the connection ends; it counts in Mux.InFlight meanwhile.
+func (s *Session) ListenResource(uri string, ready func(error)) (stop func(), err error) {
+	if s.meta == nil {
+		return nil, errors.New("subscriptions/listen needs the stateless revision")
+	}
+	var once sync.Once
+	settle := func(err error) { once.Do(func() { ready(err) }) }
+	members := jsonx.AppendString([]byte(`"notifications":{"resourceSubscriptions":[`), uri)
+	id, err := s.mux.GoListen(s.params(string(members)+"]}"), func() { settle(nil) }, func(r Response) {
+		if r.Err == nil {
+			r.Err = errors.New("subscriptions/listen ended before it was acknowledged")
+		}
+		settle(r.Err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return func() { s.mux.Cancel(id, "unsubscribed") }, nil
 }
 
 func (s *Session) initialize(ctx context.Context, ci ClientInfo) error {
@@ -160,14 +194,29 @@ func (s *Session) Info() ServerInfo { return s.info }
 // Mux returns the session's connection.
 func (s *Session) Mux() *Mux { return s.mux }
 
-func (s *Session) toolsListChanged() bool {
+// listChanges are the members of a subscriptions/listen request's
+// notifications object for the list changes the server announces (tools,
+// prompts, resources), "" for none.
+func (s *Session) listChanges() string {
+	type changes struct {
+		ListChanged bool `json:"listChanged"`
+	}
 	var caps struct {
-		Tools *struct {
-			ListChanged bool `json:"listChanged"`
-		} `json:"tools"`
+		Tools     *changes `json:"tools"`
+		Prompts   *changes `json:"prompts"`
+		Resources *changes `json:"resources"`
 	}
 	_ = json.Unmarshal(s.info.Capabilities, &caps)
-	return caps.Tools != nil && caps.Tools.ListChanged
+	var members []string
+	for _, c := range [...]struct {
+		key string
+		c   *changes
+	}{{"toolsListChanged", caps.Tools}, {"promptsListChanged", caps.Prompts}, {"resourcesListChanged", caps.Resources}} {
+		if c.c != nil && c.c.ListChanged {
+			members = append(members, `"`+c.key+`":true`)
+		}
+	}
+	return strings.Join(members, ",")
 }
 
 // params wraps object members (without braces) as a params object, adding
@@ -285,8 +334,13 @@ func (s *Session) appendMeta(b []byte, more bool, meta []byte) []byte {
 	b = append(b, `"_meta":{`...)
 	b = append(b, meta...)
 	if s.meta != nil {
-		// s.meta is `"_meta":{...}`: splice in its members.
+		// s.meta is `"_meta":{...}`: splice in its members. The client a
+		// request is relayed for may name its own capabilities (what it
+		// can answer), which then stand instead of the gateway's empty set.
 		inner := s.meta[len(`"_meta":{`) : len(s.meta)-1]
+		if bytes.Contains(meta, []byte(metaCapsKey)) {
+			inner = bytes.TrimPrefix(inner, []byte(metaCapsMember))
+		}
 		if len(inner) > 0 {
 			b = append(b, ',')
 			b = append(b, inner...)
@@ -294,6 +348,13 @@ func (s *Session) appendMeta(b []byte, more bool, meta []byte) []byte {
 	}
 	return append(b, "}}"...)
 }
+
+// The gateway's own capabilities in the _meta triple: none, as the first
+// member (json.Marshal sorts a map's keys).
+const (
+	metaCapsKey    = `"io.modelcontextprotocol/clientCapabilities"`
+	metaCapsMember = metaCapsKey + `:{},`
+)
 
 // Stateless reports whether the session speaks the stateless 2026-07-28
 // revision (every request carries its _meta triple; no initialize).

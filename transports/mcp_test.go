@@ -451,3 +451,110 @@ func TestEverything(t *testing.T) {
 		t.Fatalf("Ping: %v", err)
 	}
 }
+
+// discovered runs the stateless handshake against p with capabilities caps
+// and returns the session.
+func discovered(t *testing.T, p *fakePeer, caps string) *Session {
+	t.Helper()
+	res := handshake(t, p, waitFor)
+	disc := p.nextRequest("server/discover")
+	p.reply(disc.ID, `{"supportedVersions":["2026-07-28"],"capabilities":`+caps+`}`)
+	s, err := handshakeResult(t, res)
+	if err != nil {
+		t.Fatalf("Handshake: %v", err)
+	}
+	return s
+}
+
+// TestListenResource: a stateless backend's subscription to one resource
+// is ready once the backend acknowledges its listen stream, refused with
+// the backend's error when it answers instead, and stop cancels it.
+func TestListenResource(t *testing.T) {
+	p := newPeer(t, MuxOptions{}, true)
+	s := discovered(t, p, `{"resources":{"subscribe":true}}`)
+	if _, err := (&Session{}).ListenResource("x://a", func(error) {}); err == nil {
+		t.Fatal("ListenResource on a 2025 session: no error")
+	}
+
+	ready := make(chan error, 2)
+	stop, err := s.ListenResource("x://a", func(err error) { ready <- err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := p.nextRequest("subscriptions/listen")
+	metaTriple(t, l.Params)
+	var lp struct {
+		Notifications struct {
+			URIs []string `json:"resourceSubscriptions"`
+		} `json:"notifications"`
+	}
+	if err := json.Unmarshal(l.Params, &lp); err != nil || !slices.Equal(lp.Notifications.URIs, []string{"x://a"}) {
+		t.Fatalf("subscriptions/listen params %s", l.Params)
+	}
+	// An acknowledgement of another stream is not this one's.
+	p.send(`{"jsonrpc":"2.0","method":"notifications/subscriptions/acknowledged","params":{"_meta":{"` + MetaSubscriptionID + `":999}}}`)
+	p.send(`{"jsonrpc":"2.0","method":"notifications/subscriptions/acknowledged","params":{"_meta":{"` + MetaSubscriptionID + `":` + string(l.ID) + `},"notifications":{"resourceSubscriptions":["x://a"]}}}`)
+	select {
+	case err := <-ready:
+		if err != nil {
+			t.Fatalf("ready: %v", err)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("ready was not called after the acknowledgement")
+	}
+	stop()
+	c := p.next()
+	if c.Method != "notifications/cancelled" || !strings.Contains(string(c.Params), string(l.ID)) {
+		t.Fatalf("notifications/cancelled %s does not name request %s", c.Params, l.ID)
+	}
+	// The stream's end after its acknowledgement is no second answer.
+	p.reply(l.ID, `{}`)
+
+	_, err = s.ListenResource("x://missing", func(err error) { ready <- err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	l = p.nextRequest("subscriptions/listen")
+	p.replyError(l.ID, -32002, "Resource not found")
+	select {
+	case err := <-ready:
+		var rpc *RPCError
+		if !errors.As(err, &rpc) || rpc.Code != -32002 {
+			t.Fatalf("ready(%v), want the backend's -32002", err)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("ready was not called after the refusal")
+	}
+	if len(ready) != 0 {
+		t.Fatalf("ready called again: %v", <-ready)
+	}
+}
+
+// TestRelayedCapabilities: a request relayed for a client that names its
+// own capabilities in _meta carries those instead of the gateway's empty
+// set, and the rest of the gateway's triple.
+func TestRelayedCapabilities(t *testing.T) {
+	p := newPeer(t, MuxOptions{}, true)
+	s := discovered(t, p, `{"prompts":{}}`)
+	meta := []byte(`"io.modelcontextprotocol/clientCapabilities":{"sampling":{}},"progressToken":7`)
+	if _, err := s.GoRequest("prompts/list", nil, meta, 0, func(Response) {}); err != nil {
+		t.Fatal(err)
+	}
+	req := p.nextRequest("prompts/list")
+	var got struct {
+		Meta map[string]json.RawMessage `json:"_meta"`
+	}
+	if err := json.Unmarshal(req.Params, &got); err != nil {
+		t.Fatalf("params %s: %v", req.Params, err)
+	}
+	if caps := string(got.Meta["io.modelcontextprotocol/clientCapabilities"]); caps != `{"sampling":{}}` {
+		t.Fatalf("clientCapabilities %s in %s, want the client's", caps, req.Params)
+	}
+	if strings.Count(string(req.Params), "clientCapabilities") != 1 || string(got.Meta["progressToken"]) != "7" {
+		t.Fatalf("params %s: want one clientCapabilities and the progress token", req.Params)
+	}
+	if string(got.Meta["io.modelcontextprotocol/protocolVersion"]) != `"2026-07-28"` {
+		t.Fatalf("params %s lost the protocol version", req.Params)
+	}
+	p.reply(req.ID, `{"prompts":[]}`)
+}

@@ -94,6 +94,9 @@ type pending struct {
 	// abort, for a request sent directly (see directSender), ends its
 	// exchange when the call is settled without its answer.
 	abort func()
+	// onAck, for a subscriptions/listen request (see GoListen), runs once
+	// when the backend acknowledges the subscription; guarded by Mux.mu.
+	onAck func()
 }
 
 // abandon marks a settled call's request as not to be written and reports
@@ -228,11 +231,50 @@ func (m *Mux) Go(method string, params []byte, timeout time.Duration, cb Callbac
 	return m.goWith(method, reqHint{}, func(b []byte) []byte { return append(b, params...) }, timeout, cb)
 }
 
+// GoListen sends a subscriptions/listen request of the stateless
+// revision: onAck runs once, on the reader goroutine, when the backend's
+// notifications/subscriptions/acknowledged names this request, and cb
+// receives the request's answer when the stream ends (or its error, when
+// the backend refuses it before acknowledging). Neither may block.
+func (m *Mux) GoListen(params []byte, onAck func(), cb Callback) (int64, error) {
+	p := &pending{cb: cb, onAck: onAck}
+	return m.send("subscriptions/listen", reqHint{}, func(b []byte) []byte { return append(b, params...) }, 0, p)
+}
+
+// acknowledged runs the onAck of the listen request that an
+// acknowledgement names.
+func (m *Mux) acknowledged(params json.RawMessage) {
+	var ack struct {
+		Meta map[string]json.RawMessage `json:"_meta"`
+	}
+	if json.Unmarshal(params, &ack) != nil {
+		return
+	}
+	id, err := strconv.ParseInt(string(ack.Meta[MetaSubscriptionID]), 10, 64)
+	if err != nil {
+		return
+	}
+	m.mu.Lock()
+	var f func()
+	if p := m.pending[id]; p != nil {
+		f, p.onAck = p.onAck, nil
+	}
+	m.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
 // goWith is Go with the params object appended straight into the pooled
 // message buffer by appendParams (nil for none), so large arguments are
 // copied once on their way to the backend. hint is what the caller knows
 // of the request, for a direct sender.
 func (m *Mux) goWith(method string, hint reqHint, appendParams func([]byte) []byte, timeout time.Duration, cb Callback) (int64, error) {
+	return m.send(method, hint, appendParams, timeout, &pending{cb: cb})
+}
+
+// send writes the request pending as p.
+func (m *Mux) send(method string, hint reqHint, appendParams func([]byte) []byte, timeout time.Duration, p *pending) (int64, error) {
 	id := m.nextID.Add(1)
 	bp := bufPool.Get().(*[]byte)
 	b := append((*bp)[:0], `{"jsonrpc":"2.0","id":`...)
@@ -246,7 +288,6 @@ func (m *Mux) goWith(method string, hint reqHint, appendParams func([]byte) []by
 	b = append(b, "}\n"...)
 	*bp = b
 
-	p := &pending{cb: cb}
 	var job directJob
 	if m.direct != nil && m.direct.takesDirect(method) {
 		job = m.direct.newDirect(directRequest{id: id, method: method, hint: hint, buf: bp, p: p})
@@ -562,6 +603,9 @@ func (m *Mux) dispatch(line []byte) {
 	case env.Method != "" && hasID:
 		m.answerServerRequest(env.Method, env.Params, env.ID)
 	case env.Method != "":
+		if env.Method == "notifications/subscriptions/acknowledged" {
+			m.acknowledged(env.Params)
+		}
 		if m.opts.OnNotification != nil {
 			m.opts.OnNotification(env.Method, env.Params)
 		}
