@@ -332,6 +332,21 @@ type Update struct {
 	HealthInterval *time.Duration
 }
 
+// subscribe counts a client in (on) or out of the followers of a
+// resource (see Runtime.Subscribe); reply (buffered) gets the outcome.
+type subscribe struct {
+	uri   string
+	on    bool
+	reply chan error
+}
+
+// subscribeFailed tells a provider that its backend refused to follow a
+// resource.
+type subscribeFailed struct {
+	uri string
+	gen int
+}
+
 // Result answers Start, Stop and Update.
 type Result struct {
 	State State

@@ -402,6 +402,42 @@ func (r *Runtime) Forward(ctx context.Context, f *ForwardRequest) (json.RawMessa
 	return rep.Result, nil
 }
 
+// Subscribe follows (on) or stops following the updates of a provider's
+// resource for one client; each call with on must be matched by one
+// without. The provider counts the clients following each resource and
+// has its backend follow those with any (resources/subscribe under the
+// 2025 revisions, a subscriptions/listen stream under the stateless one),
+// on every backend it runs, so that one client letting go never ends
+// another's updates; notifications/resources/updated reach the
+// ClientRelay. The first follower gets the backend's answer. Resolve and
+// quarantine apply as for Forward.
+func (r *Runtime) Subscribe(tenant, target, uri string, on bool) error {
+	if r.closing.Load() && on {
+		return ErrShutdown
+	}
+	t, err := r.resolve(tenant, target)
+	if err != nil {
+		return err
+	}
+	if t.provider == nil {
+		return fmt.Errorf("%w: %s is a group: a resource belongs to one provider", ErrInvalid, target)
+	}
+	info := t.provider.info.Load()
+	if q := info.Quarantine; on && q != "" {
+		return fmt.Errorf("%w: server %s: %s", ErrQuarantined, target, q)
+	}
+	m := &subscribe{uri: uri, on: on, reply: make(chan error, 1)}
+	r.system.Root.Send(t.provider.pid, m)
+	wait := time.NewTimer(r.callTimeout(t))
+	defer wait.Stop()
+	select {
+	case err := <-m.reply:
+		return err
+	case <-wait.C:
+		return fmt.Errorf("%w: provider %s did not answer the subscription within the call timeout", ErrTimeout, target)
+	}
+}
+
 // ClientRelay carries what a provider's backend sends to its client
 // outside a call's answer (notifications, and requests such as sampling)
 // to the MCP client sessions whose calls it serves. Both methods run on

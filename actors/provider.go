@@ -13,6 +13,7 @@ import (
 
 	"github.com/switchyard-mcp/switchyard/config"
 	"github.com/switchyard-mcp/switchyard/events"
+	"github.com/switchyard-mcp/switchyard/internal/jsonx"
 	"github.com/switchyard-mcp/switchyard/supervisor"
 	"github.com/switchyard-mcp/switchyard/transports"
 )
@@ -131,6 +132,12 @@ type provider struct {
 	// active are the calls in flight, to find who a server's request for
 	// input belongs to.
 	active map[*CallTool]struct{}
+	// subs counts the clients following each resource of a backend of the
+	// stateless revision; listens stops the stream following it on the
+	// running backend. Subscriptions outlive the backend: a new one
+	// follows them again.
+	subs    map[string]int
+	listens map[string]func()
 }
 
 // newProvider makes the actor of a provider from the snapshot its ref
@@ -148,6 +155,8 @@ func newProvider(rt *Runtime, ref *providerRef) *provider {
 		gen:         int(ref.gen.Load()),
 		toolIdx:     map[string]*toolStats{},
 		active:      map[*CallTool]struct{}{},
+		subs:        map[string]int{},
+		listens:     map[string]func(){},
 		restarter:   supervisor.NewRestarter(spec.Restart, rt.clock, nil),
 		health:      supervisor.NewHealthTracker(spec.DegradedAfter),
 		tools:       info.Tools,
@@ -246,6 +255,14 @@ func (p *provider) Receive(ctx actor.Context) {
 		// Timers and goroutines of this instance name their generation;
 		// the next instance starts beyond it so their messages are stale.
 		p.ref.gen.Store(int64(p.gen))
+	case *subscribe:
+		p.onSubscribe(m)
+	case *subscribeFailed:
+		if m.gen == p.gen {
+			// The backend refused it: no one follows it any more.
+			delete(p.subs, m.uri)
+			delete(p.listens, m.uri)
+		}
 	case *inMailbox:
 		m.f()
 	case *actor.Stopped:
@@ -808,9 +825,91 @@ func (p *provider) onStarted(m *started) {
 	p.rt.log.Info("provider started", "provider", p.spec.ID, "mode", p.spec.Mode, "pid", m.proc.Describe().Pid,
 		"protocol", info.ProtocolVersion, "tools", len(m.tools))
 	p.setTools(m.tools)
+	p.listens = map[string]func(){}
+	for uri := range p.subs {
+		p.follow(uri, nil)
+	}
 	p.setState(StateReady, "started")
 	p.scheduleHealth()
 	p.flushWaiters()
+}
+
+// onSubscribe counts a client in or out of a resource's followers, and
+// has the running backend follow the resource or let it go. The first
+// follower gets the backend's answer; the others share its subscription.
+func (p *provider) onSubscribe(m *subscribe) {
+	if !m.on {
+		if p.subs[m.uri] > 1 {
+			p.subs[m.uri]--
+		} else if p.subs[m.uri] == 1 {
+			delete(p.subs, m.uri)
+			if stop := p.listens[m.uri]; stop != nil {
+				stop()
+				delete(p.listens, m.uri)
+			}
+		}
+		m.reply <- nil
+		return
+	}
+	if p.subs[m.uri] == 0 && len(p.subs) >= maxResourceSubs {
+		m.reply <- fmt.Errorf("%w: provider %s follows %d resources already", ErrBusy, p.spec.ID, len(p.subs))
+		return
+	}
+	p.subs[m.uri]++
+	if p.subs[m.uri] > 1 || p.sess == nil {
+		m.reply <- nil
+		return
+	}
+	p.follow(m.uri, m.reply)
+}
+
+// maxResourceSubs bounds the resources one provider follows for clients.
+const maxResourceSubs = 1000
+
+// follow has the running backend follow one resource: under the 2025
+// revisions with resources/subscribe (and resources/unsubscribe to let it
+// go), under the stateless one with a subscriptions/listen stream. reply,
+// if not nil, gets the outcome; a backend that refuses drops the
+// resource.
+func (p *provider) follow(uri string, reply chan<- error) {
+	answer := func(err error) {
+		if reply != nil {
+			reply <- err
+		}
+	}
+	sess := p.sess
+	gen, self, root := p.gen, p.self, p.rt.system.Root
+	if sess.Stateless() {
+		stop, err := sess.ListenResource(uri, func(err error) {
+			if err != nil {
+				root.Send(self, &subscribeFailed{uri: uri, gen: gen})
+			}
+			answer(err)
+		})
+		if err != nil {
+			delete(p.subs, uri)
+			answer(fmt.Errorf("%w: provider %s: %w", ErrUnavailable, p.spec.ID, err))
+			return
+		}
+		p.listens[uri] = stop
+		return
+	}
+	params := jsonx.AppendString([]byte(`"uri":`), uri)
+	timeout := p.spec.CallTimeout
+	_, err := sess.GoRequest("resources/subscribe", params, nil, timeout, func(r transports.Response) {
+		if r.Err != nil {
+			root.Send(self, &subscribeFailed{uri: uri, gen: gen})
+		}
+		answer(r.Err)
+	})
+	if err != nil {
+		delete(p.subs, uri)
+		answer(fmt.Errorf("%w: provider %s: %w", ErrUnavailable, p.spec.ID, err))
+		return
+	}
+	p.listens[uri] = func() {
+		_, _ = sess.GoRequest("resources/unsubscribe", params, nil, timeout, func(transports.Response) {})
+	}
 }
 
 func (p *provider) onExited(m *exited) {
