@@ -15,12 +15,14 @@ EVERYTHING_JS  := $(CURDIR)/$(NPM_DIR)/node_modules/@modelcontextprotocol/server
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/switchyard ./cmd/switchyard
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/testserver ./cmd/testserver
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/confserver ./cmd/confserver
 
 run: build
 	bin/switchyard serve --config examples/switchyard.yaml
 
 test: build npm-deps
 	SWITCHYARD_TESTSERVER=$(CURDIR)/bin/testserver \
+	SWITCHYARD_CONFSERVER=$(CURDIR)/bin/confserver \
 	SWITCHYARD_EVERYTHING=$(EVERYTHING_JS) \
 	$(GO) test -race -count=1 -timeout 14m ./...
 

@@ -79,6 +79,7 @@ func Main(m *testing.M, opts ...goleak.Option) {
 	}
 	opts = append(opts, goleak.Cleanup(func(code int) {
 		cleanup()
+		runCleanups()
 		os.Exit(code)
 	}))
 	goleak.VerifyTestMain(m, opts...)
@@ -128,6 +129,12 @@ func moduleRoot() (string, error) {
 // an image FROM scratch) into a new temporary directory that cleanup
 // removes.
 func compile(ctx context.Context, prefix string) (path string, cleanup func(), err error) {
+	return compileCmd(ctx, prefix, "testserver")
+}
+
+// compileCmd builds the static program ./cmd/name into a new temporary
+// directory that cleanup removes.
+func compileCmd(ctx context.Context, prefix, name string) (path string, cleanup func(), err error) {
 	cleanup = func() {}
 	root, err := moduleRoot()
 	if err != nil {
@@ -138,8 +145,8 @@ func compile(ctx context.Context, prefix string) (path string, cleanup func(), e
 		return "", cleanup, fmt.Errorf("testbin: %w", err)
 	}
 	cleanup = func() { _ = os.RemoveAll(dir) }
-	path = filepath.Join(dir, "testserver")
-	cmd := exec.CommandContext(ctx, goTool(), "build", "-o", path, "./cmd/testserver") // #nosec G204 -- the go tool on PATH, fixed arguments
+	path = filepath.Join(dir, name)
+	cmd := exec.CommandContext(ctx, goTool(), "build", "-o", path, "./cmd/"+name) // #nosec G204 -- the go tool on PATH, a program of this module
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	var out bytes.Buffer
@@ -147,7 +154,7 @@ func compile(ctx context.Context, prefix string) (path string, cleanup func(), e
 	cmd.Stderr = &out
 	if err := cmd.Run(); err != nil {
 		cleanup()
-		return "", func() {}, fmt.Errorf("testbin: CGO_ENABLED=0 go build ./cmd/testserver: %w\n%s", err, out.Bytes())
+		return "", func() {}, fmt.Errorf("testbin: CGO_ENABLED=0 go build ./cmd/%s: %w\n%s", name, err, out.Bytes())
 	}
 	return path, cleanup, nil
 }
