@@ -85,12 +85,17 @@ type clientSession struct {
 	principal, tenant            string
 	version                      string
 	sampling, elicitation, roots bool
-	lastUsed                     atomic.Int64
+	// caps is the JSON object of those capabilities as the client
+	// declared them, for a backend of the stateless revision to see.
+	caps     []byte
+	lastUsed atomic.Int64
 
 	mu       sync.Mutex
 	level    string            // logging level the client set ("" = none)
 	want     map[string]bool   // the list changes a listen stream carries (nil: all)
 	subs     map[string]bool   // resource URIs the client subscribed to
+	followed map[followed]bool // those a stateless backend follows for it
+	subMu    sync.Mutex        // serialises changes of followed with end
 	inflight []*relayCall      // calls in flight, oldest first
 	asks     map[string]askFor // the backend's requests awaiting the client
 	nextAsk  int64
@@ -98,6 +103,29 @@ type clientSession struct {
 	attached bool        // a GET stream is open
 	closed   chan struct{}
 	isClosed bool
+}
+
+// clientCapabilities are the capabilities of a client the relay acts on:
+// the requests of a backend it can answer.
+type clientCapabilities struct {
+	Sampling    json.RawMessage `json:"sampling"`
+	Elicitation json.RawMessage `json:"elicitation"`
+	Roots       json.RawMessage `json:"roots"`
+}
+
+// setCapabilities records what the client declared.
+func (s *clientSession) setCapabilities(c *clientCapabilities) {
+	s.sampling, s.elicitation, s.roots = present(c.Sampling), present(c.Elicitation), present(c.Roots)
+	var members []byte
+	for _, m := range [...]struct {
+		key string
+		v   json.RawMessage
+	}{{"sampling", c.Sampling}, {"elicitation", c.Elicitation}, {"roots", c.Roots}} {
+		if present(m.v) {
+			members = appendMember(members, m.key, m.v)
+		}
+	}
+	s.caps = append(append([]byte{'{'}, members...), '}')
 }
 
 // heldInput is a backend's question to a stateless client, sent with
@@ -253,6 +281,67 @@ func (r *relay) end(s *clientSession) {
 	for _, a := range asks {
 		a.reply(nil, &transports.RPCError{Code: -32603, Message: "the client session ended"})
 	}
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	s.mu.Lock()
+	followed := s.followed
+	s.followed = nil
+	s.mu.Unlock()
+	for f := range followed {
+		_ = r.f.rt.Subscribe(s.tenant, f.provider, f.uri, false)
+	}
+}
+
+// followed is a resource of a provider a session follows (see follow).
+type followed struct{ provider, uri string }
+
+// subscribe serves resources/subscribe and resources/unsubscribe: the
+// provider follows the resource for as long as any session does
+// (Runtime.Subscribe), whichever revision its backend speaks.
+func (r *relay) subscribe(c *relayCall, method string, members map[string]json.RawMessage) []byte {
+	var uri string
+	if json.Unmarshal(members["uri"], &uri) != nil || uri == "" {
+		return appendError(nil, c.reqID(), &transports.RPCError{Code: -32602, Message: "Invalid params: uri"})
+	}
+	if err := r.follow(c.s, c.target, uri, method == "resources/subscribe"); err != nil {
+		return appendError(nil, c.reqID(), err)
+	}
+	return appendResult(nil, c.reqID(), json.RawMessage(`{}`))
+}
+
+// follow has a session follow (on) a provider's resource or let it go.
+func (r *relay) follow(s *clientSession, provider, uri string, on bool) *transports.RPCError {
+	f := followed{provider, uri}
+	// One change at a time, and none once end let go of them all.
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	s.mu.Lock()
+	if s.isClosed || s.followed[f] == on {
+		s.mu.Unlock()
+		return nil
+	}
+	if on && len(s.followed) >= maxListenURIs {
+		s.mu.Unlock()
+		return &transports.RPCError{Code: -32602, Message: "Invalid params: a session follows at most 1000 resources"}
+	}
+	if s.followed == nil {
+		s.followed = map[followed]bool{}
+	}
+	if on {
+		s.followed[f] = true
+	} else {
+		delete(s.followed, f)
+	}
+	s.mu.Unlock()
+	if err := r.f.rt.Subscribe(s.tenant, provider, uri, on); err != nil {
+		if on {
+			s.mu.Lock()
+			delete(s.followed, f)
+			s.mu.Unlock()
+		}
+		return rpcError(err)
+	}
+	return nil
 }
 
 // handles reports whether a request to /mcp/{id} is the relay's: one
@@ -315,9 +404,13 @@ func (r *relay) serve(ctx *fasthttp.RequestCtx, id string) {
 			return
 		}
 		s.lastUsed.Store(time.Now().UnixNano())
-		if v := ctx.Request.Header.Peek("Mcp-Protocol-Version"); len(v) > 0 && string(v) != s.version {
+		// The header must name a revision that has sessions; clients
+		// (and the conformance suite) may send an older one than was
+		// negotiated, as the SDKs' own servers accept.
+		if v := ctx.Request.Header.Peek("Mcp-Protocol-Version"); len(v) > 0 && string(v) != s.version &&
+			!slices.Contains(transports.LegacyVersions, string(v)) {
 			rpcFail(ctx, http.StatusBadRequest, nil, -32600,
-				fmt.Sprintf("Bad Request: MCP-Protocol-Version %q is not the session's %q", v, s.version))
+				fmt.Sprintf("Bad Request: MCP-Protocol-Version %q is not a revision of the session's kind (it negotiated %q)", v, s.version))
 			return
 		}
 	}
@@ -422,12 +515,8 @@ func (r *relay) initialize(ctx *fasthttp.RequestCtx, id, principal, tenant strin
 		return
 	}
 	var p struct {
-		ProtocolVersion string `json:"protocolVersion"`
-		Capabilities    struct {
-			Sampling    json.RawMessage `json:"sampling"`
-			Elicitation json.RawMessage `json:"elicitation"`
-			Roots       json.RawMessage `json:"roots"`
-		} `json:"capabilities"`
+		ProtocolVersion string             `json:"protocolVersion"`
+		Capabilities    clientCapabilities `json:"capabilities"`
 	}
 	if err := json.Unmarshal(env.Params, &p); err != nil {
 		rpcFail(ctx, http.StatusBadRequest, env.ID, -32602, "Invalid params: "+err.Error())
@@ -455,9 +544,9 @@ func (r *relay) initialize(ctx *fasthttp.RequestCtx, id, principal, tenant strin
 		version = transports.Protocol20251125
 	}
 	s := &clientSession{r: r, id: newSessionID(), provider: id, principal: principal, tenant: tenant, version: version,
-		sampling: present(p.Capabilities.Sampling), elicitation: present(p.Capabilities.Elicitation),
-		roots: present(p.Capabilities.Roots), subs: map[string]bool{}, asks: map[string]askFor{},
+		subs: map[string]bool{}, asks: map[string]askFor{},
 		stream: make(chan []byte, streamQueue), closed: make(chan struct{})}
+	s.setCapabilities(&p.Capabilities)
 	s.lastUsed.Store(time.Now().UnixNano())
 	r.mu.Lock()
 	if len(r.sessions) >= r.max {
@@ -1049,6 +1138,10 @@ func (r *relay) finish(c *relayCall) {
 // exec runs one request and returns the JSON-RPC answer for the client.
 func (r *relay) exec(ctx context.Context, c *relayCall, method string, members map[string]json.RawMessage, meta []byte) []byte {
 	s := c.s
+	meta = r.statelessMeta(s, c.target, meta)
+	if method == "resources/subscribe" || method == "resources/unsubscribe" {
+		return r.subscribe(c, method, members)
+	}
 	if method != "tools/call" {
 		res, err := r.f.rt.Forward(ctx, &actors.ForwardRequest{Tenant: s.tenant, Principal: s.principal,
 			Target: c.target, Method: method, Params: joinMembers(members), Meta: meta})
@@ -1117,6 +1210,26 @@ func (r *relay) exec(ctx context.Context, c *relayCall, method string, members m
 	b := append(appendHead(nil, c.reqID()), `,"result":{"content":[{"type":"text","text":`...)
 	b = jsonx.AppendString(b, err.Error())
 	return append(b, `}],"isError":true}}`...)
+}
+
+// statelessMeta adds to a request's _meta what a backend of the stateless
+// revision learns from each request rather than from a session: the
+// capabilities of the client (so that it asks what the client can
+// answer) and the log level the client set.
+func (r *relay) statelessMeta(s *clientSession, target string, meta []byte) []byte {
+	s.mu.Lock()
+	level := s.level
+	s.mu.Unlock()
+	if (len(s.caps) <= 2 && level == "") || !r.stateless(target) {
+		return meta
+	}
+	if len(s.caps) > 2 {
+		meta = appendMember(meta, metaClientCapabilities, s.caps)
+	}
+	if level != "" && !bytes.Contains(meta, []byte(metaLogLevel)) {
+		meta = appendMember(meta, metaLogLevel, jsonx.AppendString(nil, level))
+	}
+	return meta
 }
 
 // rpcError is the JSON-RPC error answering a forwarded request's error:

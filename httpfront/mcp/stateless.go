@@ -35,13 +35,9 @@ func (r *relay) statelessRequest(ctx *fasthttp.RequestCtx, id, principal, tenant
 	}
 	var p struct {
 		Meta struct {
-			ProtocolVersion string `json:"io.modelcontextprotocol/protocolVersion"`
-			Capabilities    struct {
-				Sampling    json.RawMessage `json:"sampling"`
-				Elicitation json.RawMessage `json:"elicitation"`
-				Roots       json.RawMessage `json:"roots"`
-			} `json:"io.modelcontextprotocol/clientCapabilities"`
-			LogLevel string `json:"io.modelcontextprotocol/logLevel"`
+			ProtocolVersion string             `json:"io.modelcontextprotocol/protocolVersion"`
+			Capabilities    clientCapabilities `json:"io.modelcontextprotocol/clientCapabilities"`
+			LogLevel        string             `json:"io.modelcontextprotocol/logLevel"`
 		} `json:"_meta"`
 	}
 	if present(env.Params) && json.Unmarshal(env.Params, &p) != nil {
@@ -63,9 +59,8 @@ func (r *relay) statelessRequest(ctx *fasthttp.RequestCtx, id, principal, tenant
 		return
 	}
 	s := &clientSession{r: r, provider: id, principal: principal, tenant: tenant, version: version,
-		sampling: present(p.Meta.Capabilities.Sampling), elicitation: present(p.Meta.Capabilities.Elicitation),
-		roots: present(p.Meta.Capabilities.Roots), level: p.Meta.LogLevel,
-		subs: map[string]bool{}, asks: map[string]askFor{}, closed: make(chan struct{})}
+		level: p.Meta.LogLevel, subs: map[string]bool{}, asks: map[string]askFor{}, closed: make(chan struct{})}
+	s.setCapabilities(&p.Meta.Capabilities)
 	switch env.Method {
 	case "server/discover":
 		r.discover(ctx, s, env)
@@ -182,6 +177,29 @@ func (r *relay) listen(ctx *fasthttp.RequestCtx, s *clientSession, env *envelope
 		return
 	}
 	s.id = newSessionID()
+	if s.provider != "" {
+		// The provider follows them for as long as the stream lasts (end
+		// lets them go); the aggregate's URIs name their providers.
+		for _, u := range n.URIs {
+			if e := r.follow(s, s.provider, u, true); e != nil {
+				r.end(s)
+				web.Raw(ctx, http.StatusOK, appendError(nil, env.ID, e))
+				return
+			}
+		}
+	} else {
+		for _, u := range n.URIs {
+			p, rest, ok := splitURI(u)
+			if tenant, mine := r.f.owner(p); !ok || !mine || tenant != s.tenant {
+				continue // names no provider of the tenant: nothing to follow
+			}
+			if e := r.follow(s, p, rest, true); e != nil {
+				r.end(s)
+				web.Raw(ctx, http.StatusOK, appendError(nil, env.ID, e))
+				return
+			}
+		}
+	}
 	s.want = map[string]bool{"notifications/tools/list_changed": n.Tools, "notifications/prompts/list_changed": n.Prompts,
 		"notifications/resources/list_changed": n.Resources}
 	for _, u := range n.URIs {
@@ -206,7 +224,7 @@ func (r *relay) listen(ctx *fasthttp.RequestCtx, s *clientSession, env *envelope
 		tick := time.NewTicker(keepAlive)
 		defer tick.Stop()
 		first := `{"jsonrpc":"2.0","method":"notifications/subscriptions/acknowledged","params":{"_meta":{"` +
-			metaSubscriptionID + `":` + string(sub) + `},"notifications":` + string(ack) + `}}`
+			transports.MetaSubscriptionID + `":` + string(sub) + `},"notifications":` + string(ack) + `}}`
 		if writeEvent(w, []byte(first)) != nil {
 			return
 		}
@@ -232,8 +250,6 @@ func (r *relay) listen(ctx *fasthttp.RequestCtx, s *clientSession, env *envelope
 // maxListenURIs bounds the resources one listen stream follows.
 const maxListenURIs = 1000
 
-const metaSubscriptionID = "io.modelcontextprotocol/subscriptionId"
-
 // withSubscription puts the listen request's id in a notification's
 // params._meta.
 func withSubscription(msg []byte, id json.RawMessage) []byte {
@@ -253,7 +269,7 @@ func withSubscription(msg []byte, id json.RawMessage) []byte {
 	if meta == nil {
 		meta = map[string]json.RawMessage{}
 	}
-	meta[metaSubscriptionID] = id
+	meta[transports.MetaSubscriptionID] = id
 	m.Params["_meta"], _ = json.Marshal(meta)
 	out, err := json.Marshal(m)
 	if err != nil {
