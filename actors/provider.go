@@ -559,11 +559,15 @@ func outcomeOf(err error) string {
 
 // isErrorResult reads the top-level isError flag of a CallToolResult.
 func isErrorResult(raw json.RawMessage) bool {
-	var r struct {
-		IsError bool `json:"isError"`
-	}
-	_ = json.Unmarshal(raw, &r)
-	return r.IsError
+	isError := false
+	_ = jsonx.Members(raw, func(k, v []byte) bool {
+		if string(k) == "isError" {
+			isError = string(v) == "true"
+			return false
+		}
+		return true
+	})
+	return isError
 }
 
 // ---- tools ----

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/switchyard-mcp/switchyard/internal/jsonx"
 )
@@ -560,6 +561,40 @@ type envelope struct {
 	Params json.RawMessage `json:"params"`
 }
 
+// scanEnvelope fills env from one JSON-RPC message in a single pass,
+// as json.Unmarshal would for the exact member names; env's raw members
+// alias data.
+func scanEnvelope(data []byte, env *envelope) error {
+	var err error
+	scanErr := jsonx.Members(data, func(k, v []byte) bool {
+		switch string(k) {
+		case "id":
+			env.ID = v
+		case "method":
+			if len(v) >= 2 && v[0] == '"' && bytes.IndexByte(v, '\\') < 0 && utf8.Valid(v) {
+				env.Method = string(v[1 : len(v)-1])
+			} else {
+				err = json.Unmarshal(v, &env.Method)
+			}
+		case "result":
+			env.Result = v
+		case "params":
+			env.Params = v
+		case "error":
+			env.Error = nil
+			if string(v) != "null" {
+				env.Error = new(RPCError)
+				err = json.Unmarshal(v, env.Error)
+			}
+		}
+		return err == nil
+	})
+	if scanErr != nil {
+		return scanErr
+	}
+	return err
+}
+
 func (m *Mux) readLoop(r *Reader) {
 	defer m.wg.Done()
 	defer close(m.readDone)
@@ -594,7 +629,8 @@ func (m *Mux) protocolError(err error) {
 
 func (m *Mux) dispatch(line []byte) {
 	var env envelope
-	if err := json.Unmarshal(line, &env); err != nil {
+	// One copy, as the line's buffer is the reader's: the members alias it.
+	if err := scanEnvelope(bytes.Clone(line), &env); err != nil {
 		m.protocolError(fmt.Errorf("not JSON-RPC: %w (%q)", err, truncate(line, 80)))
 		return
 	}

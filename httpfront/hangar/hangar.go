@@ -4,6 +4,7 @@
 package hangar
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -430,29 +431,30 @@ func (a *API) system(ctx *fasthttp.RequestCtx) {
 }
 
 // callRequest is the body of POST /api/providers/{id}/tools/{tool}/call.
-type callRequest struct {
-	Arguments json.RawMessage `json:"arguments"`
-}
-
 // ParseArguments checks a call body and returns the raw arguments object
-// (nil when absent or null). The result is a copy (json.RawMessage copies
-// on unmarshal), so it outlives the request's body.
+// (nil when absent or null). The result is a copy, so it outlives the
+// request's body. One pass over the body: it is on every call's path.
 func ParseArguments(body []byte) (json.RawMessage, error) {
-	if len(body) == 0 {
+	if len(body) == 0 || string(bytes.TrimSpace(body)) == "null" {
 		return nil, nil
 	}
-	var req callRequest
-	if err := json.Unmarshal(body, &req); err != nil {
+	var args []byte
+	err := jsonx.Members(body, func(k, v []byte) bool {
+		if bytes.EqualFold(k, []byte("arguments")) { // as encoding/json matches names
+			args = v
+		}
+		return true
+	})
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", web.ErrBadJSON, err)
 	}
-	args := req.Arguments
 	if len(args) == 0 || string(args) == "null" {
 		return nil, nil
 	}
 	if args[0] != '{' {
 		return nil, fmt.Errorf("%w: arguments must be a JSON object", web.ErrBadJSON)
 	}
-	return args, nil
+	return bytes.Clone(args), nil
 }
 
 func (a *API) call(ctx *fasthttp.RequestCtx, id, tool string) {
