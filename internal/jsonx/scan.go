@@ -1,5 +1,3 @@
-// Single-pass validating scans, for reading a few members of a message
-// without decoding all of it.
 package jsonx
 
 import (
