@@ -43,7 +43,7 @@ bench: build
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./transports
 	$(GO) test -run '^$$' -fuzz '^FuzzMuxDispatch$$' -fuzztime $(FUZZTIME) ./transports
-	$(GO) test -run '^$$' -fuzz '^FuzzScanEnvelope$$' -fuzztime $(FUZZTIME) ./transports
+	$(GO) test -run '^$$' -fuzz '^FuzzParseMessage$$' -fuzztime $(FUZZTIME) ./transports
 	$(GO) test -run '^$$' -fuzz '^FuzzA2AResult$$' -fuzztime $(FUZZTIME) ./transports
 	$(GO) test -run '^$$' -fuzz '^FuzzCanonical$$' -fuzztime $(FUZZTIME) ./schema
 	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) ./schema

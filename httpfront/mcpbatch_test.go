@@ -132,3 +132,32 @@ func TestMCPBatchLogsBounded(t *testing.T) {
 		t.Fatalf("the error is not logged at all:\n%s", logged)
 	}
 }
+
+// TestRelayBadMessages: a body that is not JSON is a parse error (-32700),
+// JSON that is no message object an invalid request (-32600), both 400
+// with the session still usable after them.
+func TestRelayBadMessages(t *testing.T) {
+	g := startGateway(t, Options{}, spec("p"))
+	sid := g.initSession(t, "/mcp/p", "2025-11-25")
+	for _, c := range []struct {
+		body string
+		code float64
+	}{
+		{`{"jsonrpc":"2.0","id":1,"method":`, -32700},
+		{`{"jsonrpc":"2.0","id":1,"method":"ping"}}`, -32700},
+		{"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"p\x01\"}", -32700},
+		{`null`, -32600},
+		{`"ping"`, -32600},
+		{`{"jsonrpc":"2.0","id":1,"method":5}`, -32600},
+		{`{"jsonrpc":"1.0","id":1,"method":"ping"}`, -32600},
+	} {
+		r := g.mcpPost(t, "/mcp/p", c.body, "Mcp-Session-Id", sid)
+		e, _ := r.body["error"].(map[string]any)
+		if r.status != 400 || e == nil || e["code"] != c.code {
+			t.Fatalf("%q: %d %s, want 400 with code %v", c.body, r.status, r.raw, c.code)
+		}
+	}
+	if r := g.mcpPost(t, "/mcp/p", `{"jsonrpc":"2.0","id":2,"method":"ping"}`, "Mcp-Session-Id", sid); r.status != 200 {
+		t.Fatalf("ping after the bad messages: %d %s", r.status, r.raw)
+	}
+}

@@ -553,38 +553,41 @@ func (m *Mux) drainOut() {
 }
 
 // envelope is the part of a JSON-RPC message the multiplexer routes on.
-type envelope struct {
-	ID     json.RawMessage `json:"id"`
-	Method string          `json:"method"`
-	Result json.RawMessage `json:"result"`
-	Error  *RPCError       `json:"error"`
-	Params json.RawMessage `json:"params"`
+// Message is one JSON-RPC message as read off the wire. Its raw members
+// alias the bytes it was parsed from.
+type Message struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Method  string          `json:"method"`
+	Result  json.RawMessage `json:"result"`
+	Error   *RPCError       `json:"error"`
+	Params  json.RawMessage `json:"params"`
 }
 
-// scanEnvelope fills env from one JSON-RPC message in a single pass,
-// as json.Unmarshal would for the exact member names; env's raw members
-// alias data.
-func scanEnvelope(data []byte, env *envelope) error {
+type envelope = Message
+
+// ParseMessage fills m from one JSON-RPC message in a single pass, as
+// json.Unmarshal would for the exact member names (data must be an
+// object); m's raw members alias data.
+func ParseMessage(data []byte, m *Message) error {
 	var err error
 	scanErr := jsonx.Members(data, func(k, v []byte) bool {
 		switch string(k) {
+		case "jsonrpc":
+			err = stringValue(v, &m.JSONRPC)
 		case "id":
-			env.ID = v
+			m.ID = v
 		case "method":
-			if len(v) >= 2 && v[0] == '"' && bytes.IndexByte(v, '\\') < 0 && utf8.Valid(v) {
-				env.Method = string(v[1 : len(v)-1])
-			} else {
-				err = json.Unmarshal(v, &env.Method)
-			}
+			err = stringValue(v, &m.Method)
 		case "result":
-			env.Result = v
+			m.Result = v
 		case "params":
-			env.Params = v
+			m.Params = v
 		case "error":
-			env.Error = nil
+			m.Error = nil
 			if string(v) != "null" {
-				env.Error = new(RPCError)
-				err = json.Unmarshal(v, env.Error)
+				m.Error = new(RPCError)
+				err = json.Unmarshal(v, m.Error)
 			}
 		}
 		return err == nil
@@ -593,6 +596,16 @@ func scanEnvelope(data []byte, env *envelope) error {
 		return scanErr
 	}
 	return err
+}
+
+// stringValue decodes the JSON string v (null leaves s as it is, as
+// json.Unmarshal does).
+func stringValue(v []byte, s *string) error {
+	if len(v) >= 2 && v[0] == '"' && bytes.IndexByte(v, '\\') < 0 && utf8.Valid(v) {
+		*s = string(v[1 : len(v)-1])
+		return nil
+	}
+	return json.Unmarshal(v, s)
 }
 
 func (m *Mux) readLoop(r *Reader) {
@@ -630,7 +643,7 @@ func (m *Mux) protocolError(err error) {
 func (m *Mux) dispatch(line []byte) {
 	var env envelope
 	// One copy, as the line's buffer is the reader's: the members alias it.
-	if err := scanEnvelope(bytes.Clone(line), &env); err != nil {
+	if err := ParseMessage(bytes.Clone(line), &env); err != nil {
 		m.protocolError(fmt.Errorf("not JSON-RPC: %w (%q)", err, truncate(line, 80)))
 		return
 	}

@@ -752,15 +752,15 @@ func TestMuxOnRequest(t *testing.T) {
 	}
 }
 
-// FuzzScanEnvelope: the single-pass envelope scan agrees with
+// FuzzParseMessage: ParseMessage agrees with
 // json.Unmarshal on every message whose member names are exact.
-func FuzzScanEnvelope(f *testing.F) {
+func FuzzParseMessage(f *testing.F) {
 	for _, s := range []string{
 		`{"jsonrpc":"2.0","id":1,"result":{"content":[]}}`,
 		`{"jsonrpc":"2.0","id":"a","method":"ping","params":{"x":[1,2]}}`,
 		`{"id":1,"error":{"code":-32601,"message":"no","data":{"a":1}}}`,
 		`{"id":1,"error":null,"result":null}`, `{"method":"a\"b\u00e9"}`, `{"method":5}`,
-		`{"error":"x"}`, `{"error":{"code":"x"}}`, `{"ID":1}`, `[{"id":1}]`, `{"id":1,}`, `{"method":"` + "\xff" + `"}`,
+		`{"error":"x"}`, `{"error":{"code":"x"}}`, `{"jsonrpc":2}`, `{"jsonrpc":"2.\u0030","jsonrpc":null}`, `{"ID":1}`, `[{"id":1}]`, `{"id":1,}`, `{"method":"` + "\xff" + `"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -777,23 +777,23 @@ func FuzzScanEnvelope(f *testing.F) {
 		}
 		var want, got envelope
 		werr := json.Unmarshal(data, &want)
-		gerr := scanEnvelope(data, &got)
+		gerr := ParseMessage(data, &got)
 		if string(bytes.TrimSpace(data)) == "null" && gerr != nil {
 			return // null is no message: refused, where json.Unmarshal leaves env empty
 		}
 		if (werr == nil) != (gerr == nil) {
-			t.Fatalf("%q: json.Unmarshal %v, scanEnvelope %v", data, werr, gerr)
+			t.Fatalf("%q: json.Unmarshal %v, ParseMessage %v", data, werr, gerr)
 		}
 		if werr != nil {
 			return
 		}
 		if string(bytes.TrimSpace(data)) == "null" {
-			t.Fatalf("%q: scanEnvelope accepts a message that is not an object", data)
+			t.Fatalf("%q: ParseMessage accepts a message that is not an object", data)
 		}
-		if !bytes.Equal(want.ID, got.ID) || want.Method != got.Method || !bytes.Equal(want.Result, got.Result) ||
+		if !bytes.Equal(want.ID, got.ID) || want.Method != got.Method || want.JSONRPC != got.JSONRPC || !bytes.Equal(want.Result, got.Result) ||
 			!bytes.Equal(want.Params, got.Params) || (want.Error == nil) != (got.Error == nil) ||
 			(want.Error != nil && (want.Error.Code != got.Error.Code || want.Error.Message != got.Error.Message)) {
-			t.Fatalf("%q: json.Unmarshal %+v, scanEnvelope %+v", data, want, got)
+			t.Fatalf("%q: json.Unmarshal %+v, ParseMessage %+v", data, want, got)
 		}
 	})
 }

@@ -596,7 +596,7 @@ func (w *directWorker) deliver(j *directRequestJob, body []byte) {
 	r := w.d.r
 	data := bytes.TrimSpace(body)
 	var env envelope
-	if len(data) > 0 && data[0] == '{' && scanEnvelope(data, &env) == nil && env.Method == "" &&
+	if len(data) > 0 && data[0] == '{' && ParseMessage(data, &env) == nil && env.Method == "" &&
 		bytes.Equal(env.ID, strconv.AppendInt(j.idBuf[:0], j.id, 10)) {
 		res := responseOf(&env)
 		if res.Err == nil && j.msg.method == methodToolsList {

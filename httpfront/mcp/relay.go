@@ -377,13 +377,18 @@ func (r *relay) handles(ctx *fasthttp.RequestCtx) bool {
 }
 
 // envelope is one JSON-RPC message from the client.
-type envelope struct {
-	JSONRPC string               `json:"jsonrpc"`
-	ID      json.RawMessage      `json:"id"`
-	Method  string               `json:"method"`
-	Params  json.RawMessage      `json:"params"`
-	Result  json.RawMessage      `json:"result"`
-	Error   *transports.RPCError `json:"error"`
+type envelope transports.Message
+
+// parseEnvelope reads one message of a request's body: a copy of it, as
+// parts of the message outlive the request (its id, for one).
+func parseEnvelope(body []byte, env *envelope) (code int, err error) {
+	if err := transports.ParseMessage(bytes.Clone(body), (*transports.Message)(env)); err != nil {
+		if jsonx.Valid(body) {
+			return -32600, errors.New("Invalid Request: a message is a JSON object whose jsonrpc and method are strings")
+		}
+		return -32700, fmt.Errorf("Parse error: %w", err)
+	}
+	return 0, nil
 }
 
 func (e *envelope) isRequest() bool { return e.Method != "" && present(e.ID) }
@@ -443,8 +448,8 @@ func (r *relay) serve(ctx *fasthttp.RequestCtx, id string) {
 		return
 	}
 	var env envelope
-	if err := json.Unmarshal(ctx.PostBody(), &env); err != nil {
-		rpcFail(ctx, http.StatusBadRequest, nil, -32700, "Parse error: "+err.Error())
+	if code, err := parseEnvelope(ctx.PostBody(), &env); err != nil {
+		rpcFail(ctx, http.StatusBadRequest, nil, code, err.Error())
 		return
 	}
 	if env.JSONRPC != "2.0" {
@@ -1254,7 +1259,8 @@ func splitParams(params json.RawMessage) (members map[string]json.RawMessage, me
 	if !present(params) {
 		return map[string]json.RawMessage{}, nil, nil, nil
 	}
-	if err := json.Unmarshal(params, &members); err != nil {
+	members = make(map[string]json.RawMessage, 4)
+	if objectMembers(params, members) != nil {
 		return nil, nil, nil, errors.New("params must be an object")
 	}
 	raw, ok := members["_meta"]
@@ -1262,8 +1268,8 @@ func splitParams(params json.RawMessage) (members map[string]json.RawMessage, me
 		return members, nil, nil, nil
 	}
 	delete(members, "_meta")
-	var m map[string]json.RawMessage
-	if json.Unmarshal(raw, &m) != nil {
+	m := make(map[string]json.RawMessage, 4)
+	if objectMembers(raw, m) != nil {
 		return nil, nil, nil, errors.New("_meta must be an object")
 	}
 	if t, ok := m["progressToken"]; ok && present(t) {
@@ -1276,6 +1282,16 @@ func splitParams(params json.RawMessage) (members map[string]json.RawMessage, me
 	delete(m, metaClientInfo)
 	delete(m, metaClientCapabilities)
 	return members, joinMembers(m), token, nil
+}
+
+// objectMembers adds the members of the JSON object data to m (the last
+// of duplicate keys wins), aliasing data, as json.Unmarshal into a map
+// would with copies.
+func objectMembers(data []byte, m map[string]json.RawMessage) error {
+	return jsonx.Members(data, func(k, v []byte) bool {
+		m[string(k)] = v
+		return true
+	})
 }
 
 // joinMembers writes object members raw, without the braces (nil for none).
