@@ -34,10 +34,15 @@ type cellResult struct {
 	// small machine it competes with the gateway and the test server.
 	ClientCPUMicrosPerCall float64 `json:"client_cpu_us_per_call"`
 	// CloseErrors counts sessions whose closing failed after the run.
-	CloseErrors     int      `json:"close_errors,omitempty"`
-	FirstCloseError string   `json:"first_close_error,omitempty"`
-	RatioToDirect   *float64 `json:"ratio_to_direct,omitempty"`
-	P50AddedMs      *float64 `json:"p50_added_ms,omitempty"`
+	CloseErrors     int    `json:"close_errors,omitempty"`
+	FirstCloseError string `json:"first_close_error,omitempty"`
+	// Baseline is the direct mode a gateway mode is compared with (a for
+	// the test server, f for the fast backend); RatioToDirect and
+	// P50AddedMs compare with its cell of the same concurrency, and are
+	// absent when that did not run.
+	Baseline      string   `json:"baseline,omitempty"`
+	RatioToDirect *float64 `json:"ratio_to_direct,omitempty"`
+	P50AddedMs    *float64 `json:"p50_added_ms,omitempty"`
 }
 
 // workerStats is what one worker records. Latencies of successful calls

@@ -50,8 +50,11 @@ type target struct {
 
 // String describes the target for reports.
 func (t target) String() string {
+	if t.kind == kindMCP && t.stateless {
+		return fmt.Sprintf("MCP tools/call %s at http://%s%s (%s, stateless)", t.tool, t.addr, t.path, protocolStateless)
+	}
 	if t.kind == kindMCP {
-		return fmt.Sprintf("MCP tools/call %s at http://%s%s", t.tool, t.addr, t.path)
+		return fmt.Sprintf("MCP tools/call %s at http://%s%s (%s session)", t.tool, t.addr, t.path, mcpProtocolVersion)
 	}
 	return fmt.Sprintf("POST http://%s%s", t.addr, t.path)
 }

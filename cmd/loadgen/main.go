@@ -2,14 +2,29 @@
 //
 // It calls the test server's echo tool ({"text":"hello"}) at several
 // concurrency levels, for a fixed duration per level after a short warm-up,
-// in four modes:
+// in these modes (run in this order):
 //
-//	a  direct: the test server over streamable HTTP, no gateway
-//	b  rest:   the gateway's POST /api/providers/p/tools/echo/call
-//	           (provider p is the test server over stdio)
-//	c  mcp:    the gateway's aggregated /mcp endpoint, tool p__echo
-//	d  group:  POST /api/providers/pool/tools/echo/call, pool being a
-//	           round_robin group of three test servers
+//	a  direct:        the test server (the Go SDK's server) over streamable
+//	                  HTTP, no gateway
+//	f  fast-direct:   the fast backend (testserver --fast: plain JSON, no
+//	                  sessions) in a 2025-11-25 session, no gateway
+//	b  rest:          the gateway's POST /api/providers/p/tools/echo/call
+//	                  (provider p is the test server over stdio)
+//	r  rest-remote:   POST /api/providers/fast/tools/echo/call (provider
+//	                  fast is the fast backend, mode remote)
+//	c  mcp:           the gateway's aggregated /mcp endpoint, tool p__echo,
+//	                  in a 2025-11-25 session
+//	i  mcp-id:        the gateway's /mcp/fast (one provider's MCP server,
+//	                  relayed to the fast backend), tool echo, in a
+//	                  2025-11-25 session
+//	s  mcp-stateless: the aggregated /mcp with stateless 2026-07-28
+//	                  requests, tool p__echo
+//	d  group:         POST /api/providers/pool/tools/echo/call, pool being a
+//	                  round_robin group of three test servers
+//
+// Each gateway mode is compared, at the same concurrency, with the direct
+// mode that reaches the same backend: r and i with f, the others with a
+// (column "vs" of the table, "baseline" in the JSON report).
 //
 // It starts everything itself from the binaries in -bin (bin/testserver
 // and bin/switchyard, built by make build) on free loopback ports, and
@@ -20,7 +35,7 @@
 //
 // Usage:
 //
-//	loadgen [-bin bin] [-c 1,32,256] [-d 5s] [-warmup 1s] [-modes a,b,c,d] [-json FILE] [-keep]
+//	loadgen [-bin bin] [-c 1,32,256] [-d 5s] [-warmup 1s] [-modes a,f,b,r,c,i,s,d] [-json FILE] [-keep]
 package main
 
 import (
@@ -48,14 +63,41 @@ import (
 type mode struct {
 	key  string
 	name string
+	// baseline is the key of the direct mode this one is compared with,
+	// "" for a direct mode.
+	baseline string
+	// help describes the mode in the -modes flag's help.
+	help string
 }
 
 // allModes lists the modes in the order they run.
 var allModes = []mode{
-	{"a", "direct"},
-	{"b", "rest"},
-	{"c", "mcp"},
-	{"d", "group"},
+	{"a", "direct", "", "direct to the test server"},
+	{"f", "fast-direct", "", "direct to the fast backend"},
+	{"b", "rest", "a", "gateway REST"},
+	{"r", "rest-remote", "f", "gateway REST to the fast backend as a remote provider"},
+	{"c", "mcp", "a", "gateway /mcp"},
+	{"i", "mcp-id", "f", "gateway /mcp/fast"},
+	{"s", "mcp-stateless", "a", "gateway /mcp stateless (2026-07-28)"},
+	{"d", "group", "a", "group via REST"},
+}
+
+// modeKeys returns the keys of all modes, in order, joined with sep.
+func modeKeys(sep string) string {
+	keys := make([]string, len(allModes))
+	for i, m := range allModes {
+		keys[i] = m.key
+	}
+	return strings.Join(keys, sep)
+}
+
+// modesHelp describes the modes for the -modes flag.
+func modesHelp() string {
+	parts := make([]string, len(allModes))
+	for i, m := range allModes {
+		parts[i] = m.key + " " + m.help
+	}
+	return "comma-separated modes: " + strings.Join(parts, ", ")
 }
 
 // options are the parsed flags.
@@ -183,7 +225,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	conc := fs.String("c", "1,32,256", "comma-separated concurrency levels (concurrent callers)")
 	dur := fs.Duration("d", 5*time.Second, "measured duration of each cell")
 	warmup := fs.Duration("warmup", time.Second, "unmeasured warm-up before each cell")
-	modes := fs.String("modes", "a,b,c,d", "comma-separated modes: a direct, b gateway REST, c gateway /mcp, d group via REST")
+	modes := fs.String("modes", modeKeys(","), modesHelp())
 	jsonPath := fs.String("json", "", "also write the results as JSON to this file")
 	keep := fs.Bool("keep", false, "keep the temporary directory with the generated configuration and the logs")
 	directProto := fs.String("direct-protocol", protocolStateless, "MCP revision of mode a: "+protocolStateless+" (stateless, the revision the gateway speaks to its backends) or "+mcpProtocolVersion+" (a session)")
@@ -220,12 +262,14 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	for _, f := range strings.Split(*modes, ",") {
 		f = strings.TrimSpace(f)
 		if !slices.ContainsFunc(allModes, func(m mode) bool { return m.key == f }) {
-			return nil, fmt.Errorf("-modes: unknown mode %q (want a, b, c or d)", f)
+			return nil, fmt.Errorf("-modes: unknown mode %q (want one of %s)", f, modeKeys(", "))
 		}
 		if !slices.Contains(o.modes, f) {
 			o.modes = append(o.modes, f)
 		}
 	}
+	// The modes run in the order of allModes; report them so.
+	slices.SortFunc(o.modes, func(x, y string) int { return modeIndex(x) - modeIndex(y) })
 	b, err := filepath.Abs(*bin)
 	if err != nil {
 		return nil, err
@@ -260,21 +304,46 @@ func (r *runner) fail(m mode, conc int, err error) {
 	_, _ = fmt.Fprintf(r.log, "loadgen: %s failed: %v\n", where, err)
 }
 
-// modeByKey returns the mode named key.
-func modeByKey(key string) mode {
-	i := slices.IndexFunc(allModes, func(m mode) bool { return m.key == key })
-	return allModes[i]
+// modeIndex returns the position of mode key in allModes, or -1.
+func modeIndex(key string) int {
+	return slices.IndexFunc(allModes, func(m mode) bool { return m.key == key })
 }
 
-// all runs mode a against its own test server, then modes b, c and d
-// against one gateway.
+// modeByKey returns the mode named key.
+func modeByKey(key string) mode { return allModes[modeIndex(key)] }
+
+// all runs mode a against its own test server, mode f against the fast
+// backend, then the gateway modes against one gateway. The fast backend,
+// when a mode needs it, is started first and stopped last.
 func (r *runner) all(ctx context.Context, dir string) {
 	if r.selected("a") && !r.stop.Load() {
 		r.direct(ctx, dir)
 	}
-	if (r.selected("b") || r.selected("c") || r.selected("d")) && !r.stop.Load() {
-		r.gateway(ctx, dir)
+	fastAddr := ""
+	if r.anySelected("f", "r", "i") && !r.stop.Load() {
+		fb, addr, err := startFastServer(ctx, r.opts.bin, dir)
+		if err != nil {
+			for _, k := range []string{"f", "r", "i"} {
+				if r.selected(k) {
+					r.fail(modeByKey(k), 0, fmt.Errorf("fast backend: %w", err))
+				}
+			}
+		} else {
+			defer r.stopProc(fb, 5*time.Second)
+			fastAddr = addr
+		}
 	}
+	if fastAddr != "" && r.selected("f") && !r.stop.Load() {
+		r.mode(modeByKey("f"), target{kind: kindMCP, addr: fastAddr, path: "/mcp", tool: "echo"})
+	}
+	if r.anySelected(gatewayModes...) && !r.stop.Load() {
+		r.gateway(ctx, dir, fastAddr)
+	}
+}
+
+// anySelected reports whether one of keys was asked for.
+func (r *runner) anySelected(keys ...string) bool {
+	return slices.ContainsFunc(keys, r.selected)
 }
 
 // direct runs mode a.
@@ -290,22 +359,75 @@ func (r *runner) direct(ctx context.Context, dir string) {
 	r.mode(m, target{kind: kindMCP, addr: addr, path: "/mcp", tool: "echo", stateless: stateless})
 }
 
-// gateway runs modes b, c and d against one gateway. When the gateway does
-// not start with the group in its configuration, mode d fails and the
-// others run against a gateway without it.
-func (r *runner) gateway(ctx context.Context, dir string) {
-	withGroup := r.selected("d")
-	gw, err := startGateway(ctx, r.opts.bin, dir, withGroup)
-	if err != nil && withGroup && (r.selected("b") || r.selected("c")) && !r.stop.Load() {
+// gatewayModes are the modes that go through the gateway (those compared
+// with a direct mode), in run order.
+var gatewayModes = modeKeysWhere(func(m mode) bool { return m.baseline != "" })
+
+// fastModes are the gateway modes that reach the fast backend.
+var fastModes = modeKeysWhere(func(m mode) bool { return m.baseline == "f" })
+
+// modeKeysWhere returns the keys of the modes for which keep is true, in
+// run order.
+func modeKeysWhere(keep func(mode) bool) []string {
+	var keys []string
+	for _, m := range allModes {
+		if keep(m) {
+			keys = append(keys, m.key)
+		}
+	}
+	return keys
+}
+
+// gatewayTarget returns how gateway mode key reaches the echo tool of the
+// gateway at addr.
+func gatewayTarget(key, addr string) target {
+	switch key {
+	case "b":
+		return target{kind: kindREST, addr: addr, path: "/api/providers/p/tools/echo/call"}
+	case "r":
+		return target{kind: kindREST, addr: addr, path: "/api/providers/" + fastID + "/tools/echo/call"}
+	case "c":
+		return target{kind: kindMCP, addr: addr, path: "/mcp", tool: "p__echo"}
+	case "i":
+		return target{kind: kindMCP, addr: addr, path: "/mcp/" + fastID, tool: "echo"}
+	case "s":
+		return target{kind: kindMCP, addr: addr, path: "/mcp", tool: "p__echo", stateless: true}
+	case "d":
+		return target{kind: kindREST, addr: addr, path: "/api/providers/" + groupID + "/tools/echo/call"}
+	}
+	panic("loadgen: not a gateway mode: " + key)
+}
+
+// gateway runs the selected gateway modes against one gateway. Provider
+// fast is configured when the fast backend runs at fastAddr (modes r and i
+// were already failed when it does not). When the gateway does not start
+// with the group in its configuration, mode d fails and the others run
+// against a gateway without it.
+func (r *runner) gateway(ctx context.Context, dir, fastAddr string) {
+	var keys []string // the modes to run
+	for _, k := range gatewayModes {
+		if r.selected(k) && (fastAddr != "" || !slices.Contains(fastModes, k)) {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return
+	}
+	fastEndpoint := ""
+	if fastAddr != "" && slices.ContainsFunc(keys, func(k string) bool { return slices.Contains(fastModes, k) }) {
+		fastEndpoint = "http://" + fastAddr + "/mcp"
+	}
+	withGroup := slices.Contains(keys, "d")
+	gw, err := startGateway(ctx, r.opts.bin, dir, withGroup, fastEndpoint)
+	if err != nil && withGroup && len(keys) > 1 && !r.stop.Load() {
 		r.fail(modeByKey("d"), 0, fmt.Errorf("gateway with group %q: %w", groupID, err))
+		keys = slices.DeleteFunc(keys, func(k string) bool { return k == "d" })
 		withGroup = false
-		gw, err = startGateway(ctx, r.opts.bin, dir, false)
+		gw, err = startGateway(ctx, r.opts.bin, dir, false, fastEndpoint)
 	}
 	if err != nil {
-		for _, k := range []string{"b", "c", "d"} {
-			if r.selected(k) && (k != "d" || withGroup) {
-				r.fail(modeByKey(k), 0, fmt.Errorf("gateway: %w", err))
-			}
+		for _, k := range keys {
+			r.fail(modeByKey(k), 0, fmt.Errorf("gateway: %w", err))
 		}
 		return
 	}
@@ -314,8 +436,11 @@ func (r *runner) gateway(ctx context.Context, dir string) {
 
 	// Start the providers up front so no cell pays for a cold start.
 	ids := []string{}
-	if r.selected("b") || r.selected("c") {
+	if slices.ContainsFunc(keys, func(k string) bool { return k == "b" || k == "c" || k == "s" }) {
 		ids = append(ids, "p")
+	}
+	if fastEndpoint != "" {
+		ids = append(ids, fastID)
 	}
 	if withGroup {
 		ids = append(ids, "m1", "m2", "m3")
@@ -326,14 +451,11 @@ func (r *runner) gateway(ctx context.Context, dir string) {
 		}
 	}
 
-	if r.selected("b") && !r.stop.Load() {
-		r.mode(modeByKey("b"), target{kind: kindREST, addr: gw.addr, path: "/api/providers/p/tools/echo/call"})
-	}
-	if r.selected("c") && !r.stop.Load() {
-		r.mode(modeByKey("c"), target{kind: kindMCP, addr: gw.addr, path: "/mcp", tool: "p__echo"})
-	}
-	if withGroup && !r.stop.Load() {
-		r.mode(modeByKey("d"), target{kind: kindREST, addr: gw.addr, path: "/api/providers/" + groupID + "/tools/echo/call"})
+	for _, k := range keys {
+		if r.stop.Load() {
+			return
+		}
+		r.mode(modeByKey(k), gatewayTarget(k, gw.addr))
 	}
 }
 
@@ -392,17 +514,26 @@ func probe(t target) error {
 	return err
 }
 
-// addRatios fills in each cell's comparison with mode a at the same
-// concurrency.
+// addRatios fills in each cell's comparison with its mode's baseline (a
+// direct mode) at the same concurrency.
 func addRatios(cells []cellResult) {
-	direct := map[int]cellResult{}
+	type key struct {
+		mode string
+		conc int
+	}
+	direct := map[key]cellResult{}
 	for _, c := range cells {
-		if c.Mode == "a" {
-			direct[c.Concurrency] = c
+		if modeByKey(c.Mode).baseline == "" {
+			direct[key{c.Mode, c.Concurrency}] = c
 		}
 	}
 	for i := range cells {
-		d, ok := direct[cells[i].Concurrency]
+		base := modeByKey(cells[i].Mode).baseline
+		if base == "" {
+			continue
+		}
+		cells[i].Baseline = base
+		d, ok := direct[key{base, cells[i].Concurrency}]
 		if !ok || d.CallsPerSec == 0 {
 			continue
 		}
@@ -411,6 +542,27 @@ func addRatios(cells []cellResult) {
 		cells[i].RatioToDirect = &ratio
 		cells[i].P50AddedMs = &added
 	}
+}
+
+// baselineNote describes which direct mode each selected gateway mode is
+// compared with, as "b,c vs a (direct); r vs f (fast-direct)".
+func baselineNote(modes []string) string {
+	var parts []string
+	for _, base := range allModes {
+		if base.baseline != "" {
+			continue
+		}
+		var of []string
+		for _, m := range allModes {
+			if m.baseline == base.key && slices.Contains(modes, m.key) {
+				of = append(of, m.key)
+			}
+		}
+		if len(of) > 0 {
+			parts = append(parts, strings.Join(of, ",")+" vs "+base.key+" ("+base.name+")")
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // printHeader prints the machine and the command.
@@ -428,15 +580,22 @@ func printHeader(w io.Writer, rep *report) {
 	_, _ = fmt.Fprintf(w, "cells:   modes %s, concurrency %s, %s warm-up + %s measured each\n",
 		strings.Join(rep.Modes, ","), joinInts(rep.Conc),
 		time.Duration(rep.WarmupS*float64(time.Second)), time.Duration(rep.DurationS*float64(time.Second)))
+	if note := baselineNote(rep.Modes); note != "" {
+		_, _ = fmt.Fprintf(w, "ratios:  calls/s and p50 against the direct mode of column vs, same concurrency: %s\n", note)
+	}
 }
 
-// printTable prints one row per cell, then the failures.
+// printTable prints one row per cell, then the failures. A gateway mode's
+// row compares it with its baseline, the direct mode named in column vs.
 func printTable(w io.Writer, rep *report) {
-	_, _ = fmt.Fprintf(w, "%-9s %5s %11s %9s %9s %8s %10s %10s\n",
-		"mode", "conc", "calls/s", "p50 ms", "p99 ms", "errors", "vs direct", "p50 added")
+	_, _ = fmt.Fprintf(w, "%-15s %5s %11s %9s %9s %8s %3s %8s %10s\n",
+		"mode", "conc", "calls/s", "p50 ms", "p99 ms", "errors", "vs", "ratio", "p50 added")
 	for _, c := range rep.Cells {
-		ratio, added := "-", "-"
-		if c.Mode != "a" && c.RatioToDirect != nil {
+		base, ratio, added := "-", "-", "-"
+		if c.Baseline != "" {
+			base = c.Baseline
+		}
+		if c.RatioToDirect != nil {
 			ratio = fmt.Sprintf("%.2fx", *c.RatioToDirect)
 			added = fmt.Sprintf("%+.3f", *c.P50AddedMs)
 		}
@@ -444,8 +603,8 @@ func printTable(w io.Writer, rep *report) {
 		if c.WarmupErrors > 0 {
 			errs += fmt.Sprintf("+%dw", c.WarmupErrors)
 		}
-		_, _ = fmt.Fprintf(w, "%-9s %5d %11.1f %9.3f %9.3f %8s %10s %10s\n",
-			c.Mode+" "+c.ModeName, c.Concurrency, c.CallsPerSec, c.P50Ms, c.P99Ms, errs, ratio, added)
+		_, _ = fmt.Fprintf(w, "%-15s %5d %11.1f %9.3f %9.3f %8s %3s %8s %10s\n",
+			c.Mode+" "+c.ModeName, c.Concurrency, c.CallsPerSec, c.P50Ms, c.P99Ms, errs, base, ratio, added)
 	}
 	for _, f := range rep.Failures {
 		where := f.Mode

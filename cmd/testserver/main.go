@@ -1,6 +1,8 @@
 // Command testserver is an MCP server used by Switchyard's own tests.
 //
 // It speaks MCP over stdio by default, or streamable HTTP with --http.
+// With --fast ADDR it is instead a minimal, session-less MCP server over
+// HTTP offering only echo (see fast.go), the routing benchmark's backend.
 // With --a2a ADDR it is instead an A2A agent (see a2a.go) that announces
 // itself on stdout as "A2A_LISTENING http://HOST:PORT".
 // Its tools exercise the behaviours a gateway must survive: slow calls,
@@ -44,6 +46,7 @@ func run() int {
 	httpAddr := flag.String("http", "", "serve streamable HTTP at /mcp on this address instead of stdio")
 	stateless := flag.Bool("stateless", false, "make the HTTP handler stateless")
 	name := flag.String("name", "testserver", "server implementation name")
+	fastAddr := flag.String("fast", "", "serve a minimal MCP server over HTTP (plain JSON, no sessions, only the echo tool) at /mcp on this address instead of stdio")
 	a2aAddr := flag.String("a2a", "", "serve an A2A agent (JSON-RPC over HTTP) on this address instead of MCP; it stops on SIGTERM, SIGINT or when a piped stdin closes")
 	a2aID := flag.String("a2a-id", "test-agent", "the A2A agent's id")
 	a2aProtocol := flag.String("a2a-protocol", "0.3", "the A2A protocol version the agent speaks: 0.3 or 1.0")
@@ -57,6 +60,9 @@ func run() int {
 	}
 	if *a2aAddr != "" {
 		return runA2AMode(ctx, *a2aAddr, *a2aID, *a2aProtocol)
+	}
+	if *fastAddr != "" {
+		return runFastMode(ctx, *fastAddr, *name)
 	}
 
 	srv := newServer(*name)
