@@ -202,6 +202,7 @@ func (s *Server) backend(ctx *fasthttp.RequestCtx) *call {
 	c := &call{watch: s.watch.Load()}
 	c.ctx, c.cancel = context.WithCancelCause(s.drainCtx)
 	ctx.SetUserValue(web.ContextKey, c.ctx)
+	ctx.SetUserValue(web.CancelKey, c.cancel)
 	if c.watch != nil {
 		conn := ctx.Conn()
 		c.timer = time.AfterFunc(watchAfter, func() {

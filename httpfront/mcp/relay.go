@@ -822,7 +822,7 @@ func (r *relay) run(ctx *fasthttp.RequestCtx, s *clientSession, env *envelope) {
 			return
 		}
 	}
-	c := &relayCall{s: s, id: env.ID, clientToken: clientTok, final: make(chan []byte, 1)}
+	c := &relayCall{s: s, id: env.ID, clientToken: clientTok}
 	if e := r.route(c, env.Method, members); e != nil {
 		web.Raw(ctx, http.StatusOK, appendError(nil, env.ID, e))
 		return
@@ -837,9 +837,10 @@ func (r *relay) run(ctx *fasthttp.RequestCtx, s *clientSession, env *envelope) {
 	}
 	if !c.mayStream() {
 		// Nothing can stream for this call: answer it in the handler.
-		web.Raw(ctx, http.StatusOK, r.execSync(rctx, c, env.Method, members, meta))
+		web.Raw(ctx, http.StatusOK, r.execSync(rctx, web.Cancel(ctx), c, env.Method, members, meta))
 		return
 	}
+	c.final = make(chan []byte, 1)
 	// The call outlives the handler once it streams (or is held for a
 	// stateless client's input): its context keeps the request's values
 	// but ends with the stream, the hold or the session.
@@ -1043,18 +1044,27 @@ func (r *relay) runSync(ctx context.Context, s *clientSession, env *envelope) []
 	if c.target == "" {
 		return r.merged(ctx, s, env.Method, env.ID)
 	}
-	return r.execSync(ctx, c, env.Method, members, meta)
+	return r.execSync(ctx, nil, c, env.Method, members, meta)
 }
 
 // execSync runs a call that cannot stream in the calling goroutine.
-func (r *relay) execSync(ctx context.Context, c *relayCall, method string, members map[string]json.RawMessage, meta []byte) []byte {
-	cctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	c.cancel = cancel
+// The request's own context is the call's when the front end lets it be
+// cancelled (cancelReq); else the call gets a context of its own.
+func (r *relay) execSync(ctx context.Context, cancelReq context.CancelCauseFunc, c *relayCall, method string, members map[string]json.RawMessage, meta []byte) []byte {
+	if cancelReq != nil {
+		c.cancel = func() { cancelReq(errCancelledByClient) }
+	} else {
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		ctx, c.cancel = cctx, cancel
+	}
 	r.begin(c)
 	defer r.finish(c)
-	return r.exec(cctx, c, method, members, meta)
+	return r.exec(ctx, c, method, members, meta)
 }
+
+// errCancelledByClient is the cause of a call the client cancelled.
+var errCancelledByClient = errors.New("cancelled by the client")
 
 // mayStream reports whether anything but the answer can reach the call:
 // progress (it carries a token), log messages (its session set a level)

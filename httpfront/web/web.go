@@ -213,3 +213,15 @@ func Context(ctx *fasthttp.RequestCtx) context.Context {
 	}
 	return context.Background()
 }
+
+// CancelKey is where the front end keeps the cancel function of a
+// request's context.
+const CancelKey = "switchyard.cancel"
+
+// Cancel returns the function that cancels the request's context with a
+// cause, for work that ends with the request and may be cancelled early
+// (so that it needs no context of its own); nil without one.
+func Cancel(ctx *fasthttp.RequestCtx) context.CancelCauseFunc {
+	f, _ := ctx.UserValue(CancelKey).(context.CancelCauseFunc)
+	return f
+}
