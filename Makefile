@@ -20,11 +20,15 @@ build:
 run: build
 	bin/switchyard serve --config examples/switchyard.yaml
 
-test: build npm-deps
-	SWITCHYARD_TESTSERVER=$(CURDIR)/bin/testserver \
+# The servers the tests run, built by build and installed by npm-deps.
+TEST_ENV := SWITCHYARD_TESTSERVER=$(CURDIR)/bin/testserver \
 	SWITCHYARD_CONFSERVER=$(CURDIR)/bin/confserver \
-	SWITCHYARD_EVERYTHING=$(EVERYTHING_JS) \
-	$(GO) test -race -count=1 -timeout 14m ./...
+	SWITCHYARD_EVERYTHING=$(EVERYTHING_JS)
+
+test: build npm-deps
+	$(TEST_ENV) $(GO) test -race -count=1 -timeout 14m ./...
+	@# Every benchmark once, so that none rots between measurements.
+	$(TEST_ENV) $(GO) test -run '^$$' -bench . -benchtime 1x -count=1 ./...
 
 # npm ci runs when node_modules is missing or older than package-lock.json.
 # npm writes node_modules/.package-lock.json at the end of every install.
@@ -37,8 +41,8 @@ npm-deps:
 		cd $(NPM_DIR) && npm ci --no-audit --no-fund; \
 	fi
 
-bench: build
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+bench: build npm-deps
+	$(TEST_ENV) $(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./transports

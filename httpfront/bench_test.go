@@ -28,6 +28,7 @@ func newCallRequest() *fasthttp.Request {
 	req.Header.SetMethod("POST")
 	req.Header.SetContentType("application/json")
 	req.SetRequestURI("/api/providers/p/tools/echo/call")
+	req.Header.SetHost("127.0.0.1") // the loopback listener serves only loopback names
 	req.SetBodyString(`{"arguments":{"text":"hello"}}`)
 	return req
 }
@@ -85,6 +86,7 @@ func BenchmarkV1SessionOverhead(b *testing.B) {
 		req.Header.SetMethod("POST")
 		req.Header.SetContentType("application/json")
 		req.SetRequestURI("/v1/mcp/tools/call")
+		req.Header.SetHost("127.0.0.1")
 		body := `{"server_id":"p","tool_name":"echo","arguments":{"text":"hello"}`
 		if session != "" {
 			body += `,"session_id":"` + session + `"`
