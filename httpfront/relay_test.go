@@ -2,7 +2,9 @@ package httpfront
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -23,12 +25,13 @@ type relayClient struct {
 	mu       sync.Mutex
 	progress chan float64
 	logs     []string
+	logged   chan string // each log message's data, as it arrives
 	sampled  []string
 }
 
 func newRelayClient(t *testing.T, url, version string) *relayClient {
 	t.Helper()
-	rc := &relayClient{progress: make(chan float64, 64)}
+	rc := &relayClient{progress: make(chan float64, 64), logged: make(chan string, 64)}
 	opts := &sdk.ClientOptions{
 		ProgressNotificationHandler: func(_ context.Context, r *sdk.ProgressNotificationClientRequest) {
 			rc.progress <- r.Params.Progress
@@ -37,6 +40,10 @@ func newRelayClient(t *testing.T, url, version string) *relayClient {
 			rc.mu.Lock()
 			rc.logs = append(rc.logs, string(r.Params.Level))
 			rc.mu.Unlock()
+			select {
+			case rc.logged <- fmt.Sprint(r.Params.Data):
+			default:
+			}
 		},
 		CreateMessageHandler: func(_ context.Context, r *sdk.CreateMessageRequest) (*sdk.CreateMessageResult, error) {
 			var text string
@@ -267,17 +274,80 @@ func TestRelaySessionOwnAndGuarded(t *testing.T) {
 // 2025-11-25 session) against server-everything through /mcp/{id} and the
 // aggregate /mcp: test/npm/relay-client.mjs checks resources, prompts,
 // completion, progress, sampling and elicitation.
+// And test/npm/relay-logging.mjs checks, against the conformance fixture
+// server, that log messages and progress sent during a call arrive before
+// its answer.
 func TestRelayTypeScriptClient(t *testing.T) {
 	node, script := testbin.NPMScript(t, "relay-client.mjs")
+	_, logging := testbin.NPMScript(t, "relay-logging.mjs")
 	evNode, js := testbin.NeedEverything(t)
-	g := startGateway(t, Options{}, subprocess("everything", 30*time.Second, evNode, js))
-	for _, c := range []struct{ path, prefix string }{{"/mcp/everything", ""}, {"/mcp", "everything"}} {
+	g := startGateway(t, Options{}, subprocess("everything", 30*time.Second, evNode, js),
+		subprocess("conf", 30*time.Second, testbin.ConfServer(t)))
+	for _, c := range []struct{ script, path, prefix string }{
+		{script, "/mcp/everything", ""}, {script, "/mcp", "everything"},
+		{logging, "/mcp/conf", ""}, {logging, "/mcp", "conf"},
+	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		cmd := exec.CommandContext(ctx, node, script, g.base+c.path, c.prefix)
+		cmd := exec.CommandContext(ctx, node, c.script, g.base+c.path, c.prefix)
 		out, err := cmd.CombinedOutput()
 		cancel()
 		if err != nil || !strings.Contains(string(out), "ok") {
-			t.Fatalf("TypeScript client at %s: %v\n%s", c.path, err, out)
+			t.Fatalf("TypeScript client (%s) at %s: %v\n%s", filepath.Base(c.script), c.path, err, out)
+		}
+	}
+}
+
+// TestRelayLoggingDuringCall: the official Go SDK client, in a 2025-11-25
+// session and with 2026-07-28 stateless requests, gets the log messages
+// and progress notifications a tool of the conformance fixture sends
+// while it runs, before the answer, through /mcp/{id} and the aggregate.
+func TestRelayLoggingDuringCall(t *testing.T) {
+	g := startGateway(t, Options{}, subprocess("conf", 30*time.Second, testbin.ConfServer(t)))
+	for _, version := range []string{"2025-11-25", "2026-07-28"} {
+		for _, c := range []struct{ path, prefix string }{{"/mcp/conf", ""}, {"/mcp", "conf__"}} {
+			t.Run(version+" "+c.path, func(t *testing.T) {
+				rc := newRelayClient(t, g.base+c.path, version)
+				ctx := callCtx(t)
+				// A session sets its level once; a stateless request names
+				// it in its own _meta.
+				var meta sdk.Meta
+				if version == "2026-07-28" {
+					meta = sdk.Meta{"io.modelcontextprotocol/logLevel": "info"}
+				} else if err := rc.cs.SetLoggingLevel(ctx, &sdk.SetLoggingLevelParams{Level: "info"}); err != nil {
+					t.Fatalf("logging/setLevel: %v", err)
+				}
+				res, err := rc.cs.CallTool(ctx, &sdk.CallToolParams{Name: c.prefix + "test_tool_with_logging", Meta: meta})
+				resultText(t, res, err, "test_tool_with_logging")
+				// The client may run its handlers after the answer, in any
+				// order: wait for all three.
+				want := map[string]bool{"Tool execution started": true, "Tool processing data": true, "Tool execution completed": true}
+				for len(want) > 0 {
+					select {
+					case got := <-rc.logged:
+						if !want[got] {
+							t.Fatalf("log message %q, want one of %v", got, want)
+						}
+						delete(want, got)
+					case <-ctx.Done():
+						t.Fatalf("log messages %v never came", want)
+					}
+				}
+				res, err = rc.cs.CallTool(ctx, &sdk.CallToolParams{Name: c.prefix + "test_tool_with_progress",
+					Meta: sdk.Meta{"progressToken": "p-1"}})
+				resultText(t, res, err, "test_tool_with_progress")
+				steps := map[float64]bool{0: true, 50: true, 100: true}
+				for len(steps) > 0 {
+					select {
+					case got := <-rc.progress:
+						if !steps[got] {
+							t.Fatalf("progress %v, want one of %v", got, steps)
+						}
+						delete(steps, got)
+					case <-ctx.Done():
+						t.Fatalf("progress %v never came", steps)
+					}
+				}
+			})
 		}
 	}
 }
