@@ -94,6 +94,9 @@ const (
 	streamSettled = 5 * time.Second
 	// maxErrorBody bounds the body of an error status read for its message.
 	maxErrorBody = 64 << 10
+	// maxRetryWait bounds the reconnection waits a server sets with SSE
+	// retry fields.
+	maxRetryWait = 5 * time.Minute
 	// maxResumes bounds the attempts to resume a POST's event stream.
 	maxResumes = 5
 	// settledSweep is how often a writer waiting for a request slot looks
@@ -525,8 +528,15 @@ func (r *Remote) spawn(f func()) bool {
 }
 
 // pause waits before retry number attempt; false means the backend stopped.
-func (r *Remote) pause(ctx context.Context, attempt int) bool {
-	t := time.NewTimer(r.reconnect(attempt))
+//
+// retry is the reconnection time the server set on the stream with an SSE
+// retry field (0 for none): it is the first wait, doubled from there.
+func (r *Remote) pause(ctx context.Context, attempt int, retry time.Duration) bool {
+	d := r.reconnect(attempt)
+	if retry > 0 {
+		d = min(retry<<min(attempt, 16), maxRetryWait)
+	}
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
@@ -864,7 +874,7 @@ func (r *Remote) sendStreamable(ctx context.Context, m *remoteMsg, c *remoteCall
 				return false
 			}
 			if listen {
-				if !r.pause(ctx, attempt) {
+				if !r.pause(ctx, attempt, 0) {
 					return false
 				}
 				attempt++
@@ -876,8 +886,8 @@ func (r *Remote) sendStreamable(ctx context.Context, m *remoteMsg, c *remoteCall
 		if listen && attempt > 0 && resp.StatusCode/100 == 2 {
 			r.progress("notification stream re-established")
 		}
-		lastID := ""
-		switch r.readReply(ctx, m, c, resp, sid, &lastID) {
+		var pos streamPos
+		switch r.readReply(ctx, m, c, resp, sid, &pos) {
 		case exchangeDone:
 			return false
 		case exchangeSessionLost:
@@ -895,7 +905,7 @@ func (r *Remote) sendStreamable(ctx context.Context, m *remoteMsg, c *remoteCall
 				return false
 			}
 			if !listen {
-				if lastID == "" || !r.resume(ctx, c, sid, lastID) {
+				if pos.id == "" || !r.resume(ctx, c, sid, pos) {
 					r.failCall(c, "remote endpoint ended the response without answering", true)
 				}
 				return false
@@ -903,7 +913,7 @@ func (r *Remote) sendStreamable(ctx context.Context, m *remoteMsg, c *remoteCall
 			if time.Since(opened) > streamSettled {
 				attempt = 0
 			}
-			if !r.pause(ctx, attempt) {
+			if !r.pause(ctx, attempt, pos.retry) {
 				return false
 			}
 			attempt++
@@ -990,7 +1000,7 @@ func (r *Remote) setStatic(h http.Header) {
 
 // readReply relays the reply to a POST and closes its body. lastID gets
 // the id of the last event of an event stream.
-func (r *Remote) readReply(ctx context.Context, m *remoteMsg, c *remoteCall, resp *http.Response, sid string, lastID *string) exchangeResult {
+func (r *Remote) readReply(ctx context.Context, m *remoteMsg, c *remoteCall, resp *http.Response, sid string, pos *streamPos) exchangeResult {
 	// Bodies are read to their end or abandoned: an event stream may stay
 	// open after the answer, so draining it could block.
 	defer func() { _ = resp.Body.Close() }()
@@ -1009,7 +1019,7 @@ func (r *Remote) readReply(ctx context.Context, m *remoteMsg, c *remoteCall, res
 	}
 	switch respMediaType(resp) {
 	case "text/event-stream":
-		return r.readPostStream(ctx, c, resp.Body, lastID)
+		return r.readPostStream(ctx, c, resp.Body, pos)
 	case "application/json":
 		body, err := readBody(resp.Body, int64(r.maxMsg))
 		switch {
@@ -1033,11 +1043,14 @@ func (r *Remote) readReply(ctx context.Context, m *remoteMsg, c *remoteCall, res
 
 // readPostStream relays the event stream that answers a POST, until the
 // request has its answer. lastID follows the ids of the events.
-func (r *Remote) readPostStream(ctx context.Context, c *remoteCall, body io.Reader, lastID *string) exchangeResult {
+func (r *Remote) readPostStream(ctx context.Context, c *remoteCall, body io.Reader, pos *streamPos) exchangeResult {
 	sr := newSSEReader(body, r.maxMsg)
 	var oversized []byte
 	for {
 		ev, err := sr.next()
+		if sr.retry > 0 {
+			pos.retry = sr.retry
+		}
 		if err != nil {
 			switch {
 			case c == nil || c.isAnswered() || ctx.Err() != nil:
@@ -1050,7 +1063,7 @@ func (r *Remote) readPostStream(ctx context.Context, c *remoteCall, body io.Read
 			return exchangeEnded
 		}
 		if ev.hasID {
-			*lastID = ev.id
+			pos.id = ev.id
 		}
 		if ev.tooLarge {
 			oversized = ev.prefix
@@ -1068,12 +1081,12 @@ func (r *Remote) readPostStream(ctx context.Context, c *remoteCall, body io.Read
 // (a 2025 server closing it to be polled), with a GET after its last event
 // id, a few times with backoff. It reports whether the request got its
 // answer (or no longer needs one).
-func (r *Remote) resume(ctx context.Context, c *remoteCall, sid, lastID string) bool {
+func (r *Remote) resume(ctx context.Context, c *remoteCall, sid string, pos streamPos) bool {
 	for attempt := 0; attempt < maxResumes; attempt++ {
-		if !r.pause(ctx, attempt) {
+		if !r.pause(ctx, attempt, pos.retry) {
 			return true // cancelled or stopped: nothing more to answer
 		}
-		req, err := r.streamRequest(ctx, sid, lastID)
+		req, err := r.streamRequest(ctx, sid, pos.id)
 		if err != nil {
 			return false
 		}
@@ -1088,7 +1101,7 @@ func (r *Remote) resume(ctx context.Context, c *remoteCall, sid, lastID string) 
 			_ = resp.Body.Close()
 			return false
 		}
-		res := r.readPostStream(ctx, c, resp.Body, &lastID)
+		res := r.readPostStream(ctx, c, resp.Body, &pos)
 		_ = resp.Body.Close()
 		if res == exchangeDone {
 			return true
@@ -1149,8 +1162,8 @@ func (r *Remote) reestablish(ctx context.Context, failedGen int) error {
 	}
 	defer func() { _ = resp.Body.Close() }() // readReply closes it too
 	sid := resp.Header.Get(hdrSession)
-	var lastID string
-	if r.readReply(ctx, m, c, resp, "", &lastID) != exchangeDone || !c.isAnswered() {
+	var pos streamPos
+	if r.readReply(ctx, m, c, resp, "", &pos) != exchangeDone || !c.isAnswered() {
 		return errors.New("the replayed initialize got no answer")
 	}
 	if err := rpcReplyError(c.reply); err != nil {
@@ -1233,15 +1246,16 @@ func (r *Remote) startGetStream() {
 // resuming after the last event id, until the server says it offers none.
 func (r *Remote) getLoop() {
 	attempt := 0
-	lastID, lastGen := "", -1
+	var pos streamPos
+	lastGen := -1
 	dropped := false
 	for {
 		sid, gen := r.session()
 		if gen != lastGen {
-			lastID, lastGen = "", gen
+			pos, lastGen = streamPos{}, gen
 		}
 		opened := time.Now()
-		status, body, err := r.getStream(sid, &lastID, dropped)
+		status, body, err := r.getStream(sid, &pos, dropped)
 		if r.ctx.Err() != nil {
 			return
 		}
@@ -1259,7 +1273,7 @@ func (r *Remote) getLoop() {
 				attempt = 0
 			}
 		}
-		if !r.pause(r.ctx, attempt) {
+		if !r.pause(r.ctx, attempt, pos.retry) {
 			return
 		}
 		attempt++
@@ -1292,8 +1306,8 @@ func (r *Remote) streamRequest(ctx context.Context, sid, lastID string) (*http.R
 
 // getStream reads the GET event stream once. It returns the status with
 // the start of an error body, or the error that ended the stream.
-func (r *Remote) getStream(sid string, lastID *string, reconnect bool) (int, []byte, error) {
-	req, err := r.streamRequest(r.ctx, sid, *lastID)
+func (r *Remote) getStream(sid string, pos *streamPos, reconnect bool) (int, []byte, error) {
+	req, err := r.streamRequest(r.ctx, sid, pos.id)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -1315,11 +1329,14 @@ func (r *Remote) getStream(sid string, lastID *string, reconnect bool) (int, []b
 	sr := newSSEReader(resp.Body, r.maxMsg)
 	for {
 		ev, err := sr.next()
+		if sr.retry > 0 {
+			pos.retry = sr.retry
+		}
 		if err != nil {
 			return resp.StatusCode, nil, err
 		}
 		if ev.hasID {
-			*lastID = ev.id
+			pos.id = ev.id
 		}
 		switch {
 		case ev.tooLarge:

@@ -573,14 +573,14 @@ func (w *directWorker) reply(j *directRequestJob, sid string) exchangeResult {
 	case "text/event-stream":
 		c := j.call()
 		er := &eofReader{r: body}
-		lastID := ""
+		var pos streamPos
 		res := exchangeDone
 		if body != nil {
-			res = r.readPostStream(c.ctx, c, er, &lastID)
+			res = r.readPostStream(c.ctx, c, er, &pos)
 		}
 		reusable = er.eof
 		if res == exchangeEnded && c.ctx.Err() == nil &&
-			(lastID == "" || !r.resume(c.ctx, c, sid, lastID)) {
+			(pos.id == "" || !r.resume(c.ctx, c, sid, pos)) {
 			r.failCall(c, "remote endpoint ended the response without answering", true)
 		}
 	default:

@@ -73,7 +73,7 @@ func (r *Remote) legacyLoop(first chan<- error) {
 		if connected && time.Since(opened) > streamSettled {
 			attempt = 0
 		}
-		if !r.pause(r.ctx, attempt) {
+		if !r.pause(r.ctx, attempt, 0) {
 			return
 		}
 		attempt++

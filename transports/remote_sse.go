@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"time"
 )
 
 // sseEvent is one server-sent event.
@@ -29,6 +30,17 @@ type sseReader struct {
 	br    *bufio.Reader
 	limit int
 	line  []byte
+	// retry is the reconnection time the last valid retry field set (0
+	// while none did).
+	retry time.Duration
+}
+
+// streamPos is where a client is in an event stream, for resuming it:
+// the last event id, and the reconnection time the server set with a
+// retry field (0 for none).
+type streamPos struct {
+	id    string
+	retry time.Duration
 }
 
 // sseSlack is what a field line may hold beyond the data limit: the field
@@ -119,6 +131,12 @@ func (s *sseReader) next() (sseEvent, error) {
 		case "event":
 			seen = true
 			ev.event = string(value)
+		case "retry":
+			// Digits only, else ignored; it sets the stream's reconnection
+			// time and makes no event by itself.
+			if ms, ok := sseDigits(value); ok && !long {
+				s.retry = time.Duration(ms) * time.Millisecond
+			}
 		case "id":
 			seen = true
 			if bytes.IndexByte(value, 0) < 0 && !long {
@@ -126,4 +144,20 @@ func (s *sseReader) next() (sseEvent, error) {
 			}
 		}
 	}
+}
+
+// sseDigits parses a retry field's value: ASCII digits only, at most
+// a day of milliseconds.
+func sseDigits(v []byte) (int64, bool) {
+	if len(v) == 0 || len(v) > 9 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, n <= 24*3600*1000
 }
