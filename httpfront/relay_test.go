@@ -211,9 +211,14 @@ func relayEverything(t *testing.T, g *gateway, path, provider, version string) {
 		t.Fatalf("elicitation: the tool answered %q", text)
 	}
 
-	// Logging: the level the client sets is the backend's.
-	if err := cs.SetLoggingLevel(ctx, &sdk.SetLoggingLevelParams{Level: "debug"}); err != nil {
+	// Logging: the level a session sets is the backend's; the stateless
+	// revision has no logging/setLevel (each request names its level).
+	err = cs.SetLoggingLevel(ctx, &sdk.SetLoggingLevelParams{Level: "debug"})
+	if version < "2026-07-28" && err != nil {
 		t.Fatalf("logging/setLevel: %v", err)
+	}
+	if version >= "2026-07-28" && (err == nil || !strings.Contains(err.Error(), "Method not found")) {
+		t.Fatalf("logging/setLevel in the stateless revision: %v, want method not found", err)
 	}
 }
 

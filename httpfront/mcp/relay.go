@@ -457,7 +457,7 @@ func (r *relay) serve(ctx *fasthttp.RequestCtx, id string) {
 		return
 	}
 	if s == nil {
-		if env.Method != "initialize" && present(env.ID) {
+		if (env.Method != "initialize" || statelessWire(ctx, &env)) && present(env.ID) {
 			r.statelessRequest(ctx, id, principal, tenant, &env)
 			return
 		}
@@ -668,7 +668,7 @@ var levels = map[string]int{"debug": 0, "info": 1, "notice": 2, "warning": 3, "e
 // request handles one client request.
 func (r *relay) request(ctx *fasthttp.RequestCtx, s *clientSession, env *envelope) {
 	if b, ok := r.local(web.Context(ctx), s, env); ok {
-		web.Raw(ctx, http.StatusOK, b)
+		web.Raw(ctx, http.StatusOK, s.finish(env.Method, b))
 		return
 	}
 	r.run(ctx, s, env)
@@ -828,7 +828,7 @@ func (r *relay) run(ctx *fasthttp.RequestCtx, s *clientSession, env *envelope) {
 		return
 	}
 	if c.target == "" {
-		web.Raw(ctx, http.StatusOK, r.merged(rctx, s, env.Method, env.ID))
+		web.Raw(ctx, http.StatusOK, s.finish(env.Method, r.merged(rctx, s, env.Method, env.ID)))
 		return
 	}
 	if clientTok != nil {
@@ -837,7 +837,7 @@ func (r *relay) run(ctx *fasthttp.RequestCtx, s *clientSession, env *envelope) {
 	}
 	if !c.mayStream() {
 		// Nothing can stream for this call: answer it in the handler.
-		web.Raw(ctx, http.StatusOK, r.execSync(rctx, web.Cancel(ctx), c, env.Method, members, meta))
+		web.Raw(ctx, http.StatusOK, s.finish(env.Method, r.execSync(rctx, web.Cancel(ctx), c, env.Method, members, meta)))
 		return
 	}
 	c.final = make(chan []byte, 1)
@@ -852,7 +852,7 @@ func (r *relay) run(ctx *fasthttp.RequestCtx, s *clientSession, env *envelope) {
 		c.state = newSessionID()
 	}
 	r.begin(c)
-	go func() { c.final <- r.exec(cctx, c, env.Method, members, meta) }()
+	go func() { c.final <- s.finish(env.Method, r.exec(cctx, c, env.Method, members, meta)) }()
 	r.await(ctx, c)
 }
 

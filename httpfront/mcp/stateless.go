@@ -2,7 +2,9 @@ package mcp
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -25,56 +27,172 @@ const (
 	metaServerInfo         = "io.modelcontextprotocol/serverInfo"
 )
 
-// statelessRequest serves one request of the stateless revision: a
-// session of its own that lives as long as the request, with the
-// capabilities and log level its _meta names.
-func (r *relay) statelessRequest(ctx *fasthttp.RequestCtx, id, principal, tenant string, env *envelope) {
-	if msg := standardHeaders(ctx, env); msg != "" {
-		rpcFail(ctx, http.StatusBadRequest, env.ID, -32600, "Bad Request: "+msg)
-		return
+// JSON-RPC error codes of the stateless revision.
+const (
+	codeHeaderMismatch             = -32020
+	codeUnsupportedProtocolVersion = -32022
+)
+
+// removedMethods are the requests the stateless revision no longer has:
+// a request of that revision naming one is answered 404, method not found.
+var removedMethods = map[string]bool{"initialize": true, "ping": true, "logging/setLevel": true,
+	"resources/subscribe": true, "resources/unsubscribe": true}
+
+// statelessWire reports whether a request says it is of the stateless
+// revision, by its header or its _meta.
+func statelessWire(ctx *fasthttp.RequestCtx, env *envelope) bool {
+	if string(ctx.Request.Header.Peek("Mcp-Protocol-Version")) >= transports.Protocol20260728 {
+		return true
 	}
 	var p struct {
 		Meta struct {
-			ProtocolVersion string             `json:"io.modelcontextprotocol/protocolVersion"`
-			Capabilities    clientCapabilities `json:"io.modelcontextprotocol/clientCapabilities"`
-			LogLevel        string             `json:"io.modelcontextprotocol/logLevel"`
+			ProtocolVersion string `json:"io.modelcontextprotocol/protocolVersion"`
+		} `json:"_meta"`
+	}
+	return present(env.Params) && json.Unmarshal(env.Params, &p) == nil && p.Meta.ProtocolVersion >= transports.Protocol20260728
+}
+
+// statelessRequest serves one request of the stateless revision: a
+// session of its own that lives as long as the request, with the
+// capabilities and log level its _meta names. Its answer follows the
+// revision's rules: a result names its resultType (and a list its
+// caching hints), a method not found is HTTP 404, bad params and an
+// unsupported version HTTP 400.
+func (r *relay) statelessRequest(ctx *fasthttp.RequestCtx, id, principal, tenant string, env *envelope) {
+	if msg := standardHeaders(ctx, env); msg != "" {
+		rpcFail(ctx, http.StatusBadRequest, env.ID, codeHeaderMismatch, "Bad Request: "+msg)
+		return
+	}
+	var p struct {
+		Meta *struct {
+			ProtocolVersion string              `json:"io.modelcontextprotocol/protocolVersion"`
+			ClientInfo      json.RawMessage     `json:"io.modelcontextprotocol/clientInfo"`
+			Capabilities    *clientCapabilities `json:"io.modelcontextprotocol/clientCapabilities"`
+			LogLevel        string              `json:"io.modelcontextprotocol/logLevel"`
 		} `json:"_meta"`
 	}
 	if present(env.Params) && json.Unmarshal(env.Params, &p) != nil {
-		rpcFail(ctx, http.StatusOK, env.ID, -32602, "Invalid params: params and its _meta must be objects")
+		rpcFail(ctx, http.StatusBadRequest, env.ID, -32602, "Invalid params: params and its _meta must be objects")
 		return
 	}
-	version := p.Meta.ProtocolVersion
-	if version == "" {
-		version = string(ctx.Request.Header.Peek("Mcp-Protocol-Version"))
-	}
-	if version != transports.Protocol20260728 {
-		b := appendError(nil, env.ID, &transports.RPCError{Code: -32602, Message: "Unsupported protocol version: " + version,
-			Data: json.RawMessage(`{"supported":["` + transports.Protocol20260728 + `"]}`)})
-		web.Raw(ctx, http.StatusBadRequest, b)
+	if removedMethods[env.Method] {
+		rpcFail(ctx, http.StatusNotFound, env.ID, -32601, fmt.Sprintf("Method not found: %q is not in the stateless revision", env.Method))
 		return
 	}
-	if _, ok := levels[p.Meta.LogLevel]; p.Meta.LogLevel != "" && !ok {
-		rpcFail(ctx, http.StatusOK, env.ID, -32602, "Invalid params: unknown log level "+p.Meta.LogLevel)
+	header := string(ctx.Request.Header.Peek("Mcp-Protocol-Version"))
+	switch m := p.Meta; {
+	case m != nil && header != "" && m.ProtocolVersion != "" && header != m.ProtocolVersion:
+		rpcFail(ctx, http.StatusBadRequest, env.ID, codeHeaderMismatch, fmt.Sprintf(
+			"Bad Request: the Mcp-Protocol-Version header %q does not match the _meta protocol version %q", header, m.ProtocolVersion))
+		return
+	case m == nil:
+		rpcFail(ctx, http.StatusBadRequest, env.ID, -32602, "Invalid params: a request of the stateless revision carries _meta")
+		return
+	case m.ProtocolVersion == "":
+		rpcFail(ctx, http.StatusBadRequest, env.ID, -32602, "Invalid params: _meta names no "+metaProtocolVersion)
+		return
+	case m.ProtocolVersion != transports.Protocol20260728:
+		data, _ := json.Marshal(map[string]any{"supported": []string{transports.Protocol20260728}, "requested": m.ProtocolVersion})
+		web.Raw(ctx, http.StatusBadRequest, appendError(nil, env.ID, &transports.RPCError{Code: codeUnsupportedProtocolVersion,
+			Message: "Unsupported protocol version: " + m.ProtocolVersion, Data: data}))
+		return
+	case m.Capabilities == nil:
+		rpcFail(ctx, http.StatusBadRequest, env.ID, -32602, "Invalid params: _meta names no "+metaClientCapabilities)
+		return
+	case m.LogLevel != "" && !knownLevel(m.LogLevel):
+		rpcFail(ctx, http.StatusBadRequest, env.ID, -32602, "Invalid params: unknown log level "+m.LogLevel)
 		return
 	}
-	s := &clientSession{r: r, provider: id, principal: principal, tenant: tenant, version: version,
+	s := &clientSession{r: r, provider: id, principal: principal, tenant: tenant, version: p.Meta.ProtocolVersion,
 		level: p.Meta.LogLevel, subs: map[string]bool{}, asks: map[string]askFor{}, closed: make(chan struct{})}
-	s.setCapabilities(&p.Meta.Capabilities)
+	s.setCapabilities(p.Meta.Capabilities)
 	switch env.Method {
 	case "server/discover":
 		r.discover(ctx, s, env)
-	case "logging/setLevel":
-		// Deprecated in the stateless revision, which takes the level in
-		// each request's _meta: nothing to keep.
-		web.Raw(ctx, http.StatusOK, appendResult(nil, env.ID, json.RawMessage(`{}`)))
 	case "subscriptions/listen":
 		r.listen(ctx, s, env)
-	case "resources/subscribe", "resources/unsubscribe":
-		rpcFail(ctx, http.StatusOK, env.ID, -32601, "Method not found: the stateless revision subscribes to resources with subscriptions/listen")
 	default:
 		r.request(ctx, s, env)
 	}
+	if ctx.Response.IsBodyStream() {
+		return
+	}
+	var m transports.Message
+	if transports.ParseMessage(ctx.Response.Body(), &m) != nil {
+		return
+	}
+	if m.Error != nil {
+		switch m.Error.Code {
+		case -32601:
+			ctx.SetStatusCode(http.StatusNotFound)
+		case -32602, codeUnsupportedProtocolVersion, -32021:
+			ctx.SetStatusCode(http.StatusBadRequest)
+		}
+	}
+}
+
+func knownLevel(l string) bool { _, ok := levels[l]; return ok }
+
+// finish is a session's answer as its revision has it (see completeAnswer).
+func (s *clientSession) finish(method string, answer []byte) []byte {
+	if s.version < transports.Protocol20260728 {
+		return answer
+	}
+	return completeAnswer(method, answer)
+}
+
+// cacheable are the methods whose results carry caching hints in the
+// stateless revision.
+var cacheable = map[string]bool{"tools/list": true, "prompts/list": true, "resources/list": true,
+	"resources/templates/list": true, "server/discover": true}
+
+// completeAnswer fills in what the stateless revision requires of a
+// result and an answer of another revision (a backend of a session
+// revision, or the gateway's own list) leaves out: resultType
+// "complete" and, for a list, the caching hints: private (what a client
+// sees depends on who it is) and a TTL of 0 (lists change with the
+// providers, which say so with list_changed). Anything else is returned
+// as it is.
+func completeAnswer(method string, answer []byte) []byte {
+	var m transports.Message
+	if transports.ParseMessage(answer, &m) != nil || len(m.Result) == 0 || m.Result[0] != '{' {
+		return answer
+	}
+	var hasType, hasTTL, hasScope bool
+	if jsonx.Members(m.Result, func(k, _ []byte) bool {
+		switch string(k) {
+		case "resultType":
+			hasType = true
+		case "ttlMs":
+			hasTTL = true
+		case "cacheScope":
+			hasScope = true
+		}
+		return true
+	}) != nil {
+		return answer
+	}
+	list := cacheable[method]
+	if hasType && (!list || hasTTL && hasScope) {
+		return answer
+	}
+	res := make([]byte, 0, len(m.Result)+64)
+	res = append(res, '{')
+	if !hasType {
+		res = append(res, `"resultType":"complete",`...)
+	}
+	if list && !hasTTL {
+		res = append(res, `"ttlMs":0,`...)
+	}
+	if list && !hasScope {
+		res = append(res, `"cacheScope":"private",`...)
+	}
+	rest := bytes.TrimSpace(m.Result[1:])
+	if len(rest) > 0 && rest[0] == '}' {
+		res = res[:len(res)-1] // the object was empty: no member follows
+	}
+	res = append(res, rest...)
+	return appendResult(nil, m.ID, res)
 }
 
 // discover answers server/discover: the revision, the backend's (or the
@@ -103,7 +221,7 @@ func (r *relay) discover(ctx *fasthttp.RequestCtx, s *clientSession, env *envelo
 		b = append(b, `,"instructions":`...)
 		b = jsonx.AppendString(b, instructions)
 	}
-	b = append(b, `,"resultType":"complete","_meta":{"`+metaServerInfo+`":{"name":`...)
+	b = append(b, `,"resultType":"complete","ttlMs":0,"cacheScope":"private","_meta":{"`+metaServerInfo+`":{"name":`...)
 	b = jsonx.AppendString(b, name)
 	b = append(b, `,"version":`...)
 	b = jsonx.AppendString(b, ver)
