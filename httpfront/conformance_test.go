@@ -29,9 +29,7 @@ func TestConformanceThroughRelay(t *testing.T) {
 	bin := testbin.ConfServer(t)
 	direct := startConfServer(t, bin)
 
-	remote := actors.DefaultSpec("conf-remote", config.ModeRemote)
-	remote.Endpoint, remote.CallTimeout = direct, 30*time.Second
-	g := startGateway(t, Options{}, subprocess("conf", 30*time.Second, bin), remote)
+	g := confGateway(t, bin, direct)
 
 	want := runConformance(t, node, js, direct)
 	if len(want) < 30 {
@@ -58,6 +56,15 @@ func TestConformanceThroughRelay(t *testing.T) {
 			}
 		})
 	}
+}
+
+// confGateway starts a gateway with the fixture server bin as provider
+// conf (a subprocess) and the one at endpoint as conf-remote.
+func confGateway(t *testing.T, bin, endpoint string) *gateway {
+	t.Helper()
+	remote := actors.DefaultSpec("conf-remote", config.ModeRemote)
+	remote.Endpoint, remote.CallTimeout = endpoint, 30*time.Second
+	return startGateway(t, Options{}, subprocess("conf", 30*time.Second, bin), remote)
 }
 
 // scenarioResult is what one scenario's checks came to.
@@ -127,10 +134,11 @@ func runConformance(t *testing.T, node, js, url string) map[string]scenarioResul
 }
 
 // startConfServer runs the fixture server on streamable HTTP at a free
-// loopback port and returns its endpoint; it is stopped with the test.
-func startConfServer(t *testing.T, bin string) string {
+// loopback port, with extra flags, and returns its endpoint; it is
+// stopped with the test.
+func startConfServer(t *testing.T, bin string, flags ...string) string {
 	t.Helper()
-	cmd := exec.Command(bin, "--http", "127.0.0.1:0") // #nosec G204 -- the test's own server
+	cmd := exec.Command(bin, append([]string{"--http", "127.0.0.1:0"}, flags...)...) // #nosec G204 -- the test's own server
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

