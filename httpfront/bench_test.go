@@ -2,6 +2,7 @@ package httpfront
 
 import (
 	"net"
+	"runtime"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -133,4 +134,72 @@ func BenchmarkV1SessionOverhead(b *testing.B) {
 	b.ReportMetric(100*(ps-pp)/pp, "session-overhead-%")
 	b.ReportMetric(cpsPlain, "plain-calls/s")
 	b.ReportMetric(cpsSession, "session-calls/s")
+}
+
+// BenchmarkRelayIdleSession opens MCP sessions (a 2025-11-25 initialize
+// and notifications/initialized) on /mcp/{id} and keeps them idle,
+// reporting the heap each one holds: what an idle client of the relay
+// costs the gateway. Sessions are opened in batches below the relay's
+// limit and ended between batches.
+func BenchmarkRelayIdleSession(b *testing.B) {
+	g := startGateway(b, Options{}, spec("p"))
+	h := g.srv.Handler()
+	peer := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}
+	send := func(ctx *fasthttp.RequestCtx, method, body, sid string) {
+		req := &fasthttp.Request{}
+		req.Header.SetMethod(method)
+		req.Header.SetContentType("application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.SetHost("127.0.0.1")
+		req.SetRequestURI("/mcp/p")
+		if sid != "" {
+			req.Header.Set("Mcp-Session-Id", sid)
+			req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+		}
+		req.SetBodyString(body)
+		ctx.Init(req, peer, nil)
+		h(ctx)
+	}
+	var ctx fasthttp.RequestCtx
+	open := func() string {
+		send(&ctx, "POST", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25",`+
+			`"capabilities":{"sampling":{}},"clientInfo":{"name":"idle","version":"1"}}}`, "")
+		sid := string(ctx.Response.Header.Peek("Mcp-Session-Id"))
+		if ctx.Response.StatusCode() != 200 || sid == "" {
+			b.Fatalf("initialize: %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+		send(&ctx, "POST", `{"jsonrpc":"2.0","method":"notifications/initialized"}`, sid)
+		return sid
+	}
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	const batch = 5000
+	send(&ctx, "DELETE", "", open()) // the provider starts outside the measurement
+	sids := make([]string, 0, batch)
+	perSession := 0.0
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		n := min(batch, b.N-done)
+		b.StopTimer()
+		before := heap()
+		b.StartTimer()
+		for range n {
+			sids = append(sids, open())
+		}
+		b.StopTimer()
+		if after := heap(); done == 0 && after > before {
+			perSession = float64(after-before) / float64(n)
+		}
+		for _, sid := range sids {
+			send(&ctx, "DELETE", "", sid)
+		}
+		sids = sids[:0]
+		done += n
+		b.StartTimer()
+	}
+	b.ReportMetric(perSession, "heap-B/session")
 }
