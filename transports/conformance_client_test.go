@@ -102,6 +102,13 @@ func TestConformanceClient(t *testing.T) {
 	case "tools_call":
 		call("add_numbers", `{"a":5,"b":3}`)
 	default:
+		// The scenario's server takes any GET during the call for the
+		// resumption: the session's own event stream must be open first.
+		select {
+		case <-u.r.streamUp:
+		case <-ctx.Done():
+			t.Fatal("the GET event stream did not open")
+		}
 		for _, tool := range tools {
 			if !strings.HasPrefix(tool.Name, "_") {
 				call(tool.Name, `{}`)

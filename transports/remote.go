@@ -144,6 +144,9 @@ type Remote struct {
 	wg     sync.WaitGroup
 	stopCh chan struct{}
 	done   chan struct{}
+	// streamUp is closed once the GET event stream first opens.
+	streamUp     chan struct{}
+	streamUpOnce sync.Once
 
 	partial []byte // the Mux writer's unfinished line; only its goroutine touches it
 
@@ -337,6 +340,7 @@ func StartRemote(ctx context.Context, spec RemoteSpec) (*Remote, error) {
 		cancel:    cancel,
 		stopCh:    make(chan struct{}),
 		done:      make(chan struct{}),
+		streamUp:  make(chan struct{}),
 		detected:  make(chan struct{}),
 		calls:     make(map[string]*remoteCall),
 	}
@@ -1326,6 +1330,7 @@ func (r *Remote) getStream(sid string, pos *streamPos, reconnect bool) (int, []b
 	if reconnect {
 		r.progress("notification stream re-established")
 	}
+	r.streamUpOnce.Do(func() { close(r.streamUp) })
 	sr := newSSEReader(resp.Body, r.maxMsg)
 	for {
 		ev, err := sr.next()
