@@ -958,6 +958,21 @@ func (r *Remote) detect(ctx context.Context, m *remoteMsg, c *remoteCall, resp *
 	}
 }
 
+// versionFor is the protocol revision a message goes out in (its own, else
+// the session's) and, for a tools/call, the tool's header bindings.
+func (r *Remote) versionFor(m *remoteMsg) (pv string, bindings []paramBinding) {
+	r.mu.Lock()
+	pv = r.proto
+	if m.method == "tools/call" {
+		bindings = r.toolHdrs[m.name]
+	}
+	r.mu.Unlock()
+	if m.version != "" {
+		pv = m.version
+	}
+	return pv, bindings
+}
+
 // post sends one message. It reports whether the request's headers were
 // written, which is when the server may have got it.
 func (r *Remote) post(ctx context.Context, target string, m *remoteMsg, sid string, streamable bool) (*http.Response, bool, error) {
@@ -975,16 +990,7 @@ func (r *Remote) post(ctx context.Context, target string, m *remoteMsg, sid stri
 		if sid != "" {
 			h.Set(hdrSession, sid)
 		}
-		r.mu.Lock()
-		pv := r.proto
-		var bindings []paramBinding
-		if m.method == "tools/call" {
-			bindings = r.toolHdrs[m.name]
-		}
-		r.mu.Unlock()
-		if m.version != "" {
-			pv = m.version
-		}
+		pv, bindings := r.versionFor(m)
 		if pv != "" && m.method != methodInitialize {
 			h.Set(hdrProtocol, pv)
 		}

@@ -414,16 +414,7 @@ func (w *directWorker) roundTrip(j *directRequestJob, sid string) (wrote bool, e
 	if sid != "" {
 		h.Set(hdrSession, sid)
 	}
-	r.mu.Lock()
-	pv := r.proto
-	var bindings []paramBinding
-	if m.method == "tools/call" {
-		bindings = r.toolHdrs[m.name]
-	}
-	r.mu.Unlock()
-	if m.version != "" {
-		pv = m.version
-	}
+	pv, bindings := r.versionFor(m)
 	if pv != "" {
 		h.Set(hdrProtocol, pv)
 	}
