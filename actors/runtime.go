@@ -15,6 +15,7 @@ import (
 	"github.com/switchyard-mcp/switchyard/agents"
 	"github.com/switchyard-mcp/switchyard/events"
 	"github.com/switchyard-mcp/switchyard/schema"
+	"github.com/switchyard-mcp/switchyard/store"
 	"github.com/switchyard-mcp/switchyard/supervisor"
 	"github.com/switchyard-mcp/switchyard/transports"
 )
@@ -118,6 +119,9 @@ type Options struct {
 	// backoffs and the groups' breaker timeouts (real time if nil); tests
 	// drive it with a FakeClock.
 	Clock supervisor.TimerClock
+	// Store, when set, keeps what the API changes across restarts
+	// (Register, Unregister, Recover).
+	Store store.Store
 }
 
 // Runtime is the actor system with its providers supervisor, and the API

@@ -14,6 +14,9 @@ import (
 // dataDir is the gateway's state directory, locked for the life of one
 // serve so two gateways never share it (and never remove each other's
 // containers as leftovers).
+// storeFile is the event store's database in the data dir.
+const storeFile = "switchyard.db"
+
 type dataDir struct {
 	lock  *os.File
 	owner string // the gateway's persistent id, kept in the dir

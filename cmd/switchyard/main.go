@@ -26,6 +26,7 @@ import (
 	"github.com/switchyard-mcp/switchyard/config"
 	"github.com/switchyard-mcp/switchyard/httpfront"
 	mcpfront "github.com/switchyard-mcp/switchyard/httpfront/mcp"
+	"github.com/switchyard-mcp/switchyard/store"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -113,9 +114,9 @@ func loadConfig(path string) (*config.Config, error) {
 
 // startRuntime builds a runtime holding the config's providers. owner
 // names the gateway across restarts (from its data dir; "" for stdio).
-func startRuntime(cfg *config.Config, log *slog.Logger, owner string) (*actors.Runtime, error) {
+func startRuntime(cfg *config.Config, log *slog.Logger, owner string, st store.Store) (*actors.Runtime, error) {
 	rt := actors.NewRuntime(actors.Options{Version: version, Logger: log, Owner: owner, Instance: randomID(),
-		Gateway: actors.GatewayOptionsFromConfig(cfg.Gateway)})
+		Gateway: actors.GatewayOptionsFromConfig(cfg.Gateway), Store: st})
 	for _, id := range cfg.ProviderOrder {
 		if err := rt.Create(actors.SpecFromConfig(cfg.Providers[id], cfg.Limits)); err != nil {
 			_ = rt.Shutdown(context.Background())
@@ -176,9 +177,24 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	defer dd.close()
 
-	rt, err := startRuntime(cfg, log, dd.owner)
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(*dataDir, storeFile))
 	if err != nil {
 		return err
+	}
+	defer func() { _ = st.Close() }()
+	rt, err := startRuntime(cfg, log, dd.owner, st)
+	if err != nil {
+		return err
+	}
+	recCtx, recCancel := context.WithTimeout(context.Background(), 30*time.Second)
+	restored, skipped, err := rt.Recover(recCtx, cfg.Limits, func(id string) bool { return cfg.Providers[id] != nil })
+	recCancel()
+	if err != nil {
+		_ = rt.Shutdown(context.Background())
+		return fmt.Errorf("recovering from %s: %w", st.Path(), err)
+	}
+	if len(restored) > 0 || len(skipped) > 0 {
+		log.Info("providers restored from the store", "restored", len(restored), "file_wins", skipped)
 	}
 	leftCtx, leftCancel := context.WithTimeout(context.Background(), 10*time.Second)
 	if removed, err := rt.RemoveLeftovers(leftCtx); err != nil {
@@ -283,7 +299,7 @@ func stdio(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rt, err := startRuntime(cfg, log, "")
+	rt, err := startRuntime(cfg, log, "", nil)
 	if err != nil {
 		return err
 	}

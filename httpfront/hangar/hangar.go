@@ -166,7 +166,7 @@ func (a *API) create(ctx *fasthttp.RequestCtx) {
 		web.Error(ctx, web.Errorf(http.StatusForbidden, "Forbidden", "tenant %q is not the request's tenant %q", p.Tenant, tenant))
 		return
 	}
-	if err := a.rt.Create(actors.SpecFromConfig(p, a.limits)); err != nil {
+	if err := a.rt.Register(p, a.limits); err != nil {
 		web.Error(ctx, err)
 		return
 	}
@@ -299,7 +299,7 @@ func (a *API) update(ctx *fasthttp.RequestCtx, id string) {
 }
 
 func (a *API) delete(ctx *fasthttp.RequestCtx, id string) {
-	if err := a.rt.Delete(id); err != nil {
+	if err := a.rt.Unregister(id); err != nil {
 		web.Error(ctx, err)
 		return
 	}

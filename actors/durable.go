@@ -1,0 +1,128 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/switchyard-mcp/switchyard/config"
+	"github.com/switchyard-mcp/switchyard/store"
+)
+
+// Events of a provider's stream (provider:{id}) in the store: what the
+// API did to it. Providers of the config file have no stream: the file
+// is their record.
+const (
+	// ProviderCreated's data is the provider as config.Provider (the same
+	// field list the file and the API body have).
+	evProviderCreated = "ProviderCreated"
+	evProviderDeleted = "ProviderDeleted"
+)
+
+// providerStream is the stream of provider id.
+func providerStream(id string) string { return "provider:" + id }
+
+// storeTimeout bounds one write of the control plane to the store.
+const storeTimeout = 10 * time.Second
+
+// Register creates a provider the API was given and, with a store,
+// records it there before answering: it is back after a restart. Without
+// a store it is Create.
+func (r *Runtime) Register(p *config.Provider, l config.Limits) error {
+	spec := SpecFromConfig(p, l)
+	if err := r.Create(spec); err != nil {
+		return err
+	}
+	st := r.opts.Store
+	if st == nil {
+		return nil
+	}
+	data, err := json.Marshal(p)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		_, err = st.Append(ctx, providerStream(p.ID), store.AnyVersion, store.NewEvent{Type: evProviderCreated, Data: data})
+		cancel()
+	}
+	if err != nil {
+		// Not recorded, so not created: nothing is acknowledged that a
+		// restart would lose.
+		_ = r.Delete(spec.ID)
+		return fmt.Errorf("%w: provider %s not recorded: %w", ErrUnavailable, spec.ID, err)
+	}
+	return nil
+}
+
+// Unregister deletes a provider and, when the store holds it, records the
+// deletion before answering.
+func (r *Runtime) Unregister(id string) error {
+	if err := r.Delete(id); err != nil {
+		return err
+	}
+	st := r.opts.Store
+	if st == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	v, err := st.Version(ctx, providerStream(id))
+	if err == nil && v > 0 {
+		_, err = st.Append(ctx, providerStream(id), v, store.NewEvent{Type: evProviderDeleted, Data: json.RawMessage(`{}`)})
+	}
+	if err != nil {
+		return fmt.Errorf("%w: provider %s deleted but not recorded (it comes back after a restart): %w", ErrUnavailable, id, err)
+	}
+	return nil
+}
+
+// Recover creates, cold, the providers the store holds that the API
+// created and did not delete. A provider the config file has too
+// (inFile) is the file's: the stored one is skipped. It returns the ids
+// it restored and those it skipped.
+func (r *Runtime) Recover(ctx context.Context, l config.Limits, inFile func(id string) bool) (restored, skipped []string, err error) {
+	st := r.opts.Store
+	if st == nil {
+		return nil, nil, nil
+	}
+	names, err := st.Streams(ctx, "provider:")
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, name := range names {
+		evs, err := st.Read(ctx, name, 0, 0)
+		if err != nil {
+			return restored, skipped, err
+		}
+		var p *config.Provider
+		for _, e := range evs {
+			switch e.Type {
+			case evProviderCreated:
+				var q config.Provider
+				if err := json.Unmarshal(e.Data, &q); err != nil {
+					return restored, skipped, fmt.Errorf("%w: %s event %d: %w", store.ErrCorrupt, name, e.Version, err)
+				}
+				p = &q
+			case evProviderDeleted:
+				p = nil
+			}
+		}
+		if p == nil {
+			continue
+		}
+		id := strings.TrimPrefix(name, "provider:")
+		if p.ID != id {
+			return restored, skipped, fmt.Errorf("%w: %s holds provider %q", store.ErrCorrupt, name, p.ID)
+		}
+		if inFile(id) {
+			skipped = append(skipped, id)
+			continue
+		}
+		if err := r.Create(SpecFromConfig(p, l)); err != nil && !errors.Is(err, ErrExists) {
+			return restored, skipped, fmt.Errorf("restoring provider %s: %w", id, err)
+		}
+		restored = append(restored, id)
+	}
+	return restored, skipped, nil
+}
