@@ -20,10 +20,17 @@ const (
 	// field list the file and the API body have).
 	evProviderCreated = "ProviderCreated"
 	evProviderDeleted = "ProviderDeleted"
+	// A group's stream (group:{id}) gets its whole spec after each change
+	// (GroupDefined), and GroupDeleted at the end.
+	evGroupDefined = "GroupDefined"
+	evGroupDeleted = "GroupDeleted"
 )
 
 // providerStream is the stream of provider id.
 func providerStream(id string) string { return "provider:" + id }
+
+// groupStream is the stream of group id.
+func groupStream(id string) string { return "group:" + id }
 
 // storeTimeout bounds one write of the control plane to the store.
 const storeTimeout = 10 * time.Second
@@ -121,6 +128,101 @@ func (r *Runtime) Recover(ctx context.Context, l config.Limits, inFile func(id s
 		}
 		if err := r.Create(SpecFromConfig(p, l)); err != nil && !errors.Is(err, ErrExists) {
 			return restored, skipped, fmt.Errorf("restoring provider %s: %w", id, err)
+		}
+		restored = append(restored, id)
+	}
+	return restored, skipped, nil
+}
+
+// recordGroup records a group's spec after a change (or its deletion)
+// when the runtime has a store; a change it cannot record is reported as
+// applied but not durable.
+func (r *Runtime) recordGroup(id string, deleted bool) error {
+	st := r.opts.Store
+	if st == nil {
+		return nil
+	}
+	if deleted {
+		// Only a group the store holds has a deletion to record.
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		v, err := st.Version(ctx, groupStream(id))
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%w: group %s deleted but not recorded: %w", ErrUnavailable, id, err)
+		}
+		if v == 0 {
+			return nil
+		}
+	}
+	e := store.NewEvent{Type: evGroupDeleted, Data: json.RawMessage(`{}`)}
+	if !deleted {
+		g, ok := r.lookupGroup(id)
+		if !ok {
+			return nil // deleted meanwhile: that is recorded by its own call
+		}
+		spec := g.route.Load().spec
+		if spec.fromFile {
+			return nil
+		}
+		data, err := json.Marshal(spec)
+		if err != nil {
+			return err
+		}
+		e = store.NewEvent{Type: evGroupDefined, Data: data}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if _, err := st.Append(ctx, groupStream(id), store.AnyVersion, e); err != nil {
+		return fmt.Errorf("%w: group %s changed but not recorded (a restart loses the change): %w", ErrUnavailable, id, err)
+	}
+	return nil
+}
+
+// RecoverGroups creates the groups the store holds and did not see
+// deleted, after the providers are back. A group the config file has
+// (inFile) is the file's; one whose members are gone is skipped with the
+// reason.
+func (r *Runtime) RecoverGroups(ctx context.Context, inFile func(id string) bool) (restored []string, skipped map[string]string, err error) {
+	st := r.opts.Store
+	if st == nil {
+		return nil, nil, nil
+	}
+	names, err := st.Streams(ctx, "group:")
+	if err != nil {
+		return nil, nil, err
+	}
+	skipped = map[string]string{}
+	for _, name := range names {
+		evs, err := st.Read(ctx, name, 0, 0)
+		if err != nil {
+			return restored, skipped, err
+		}
+		var spec *GroupSpec
+		for _, e := range evs {
+			switch e.Type {
+			case evGroupDefined:
+				var g GroupSpec
+				if err := json.Unmarshal(e.Data, &g); err != nil {
+					return restored, skipped, fmt.Errorf("%w: %s event %d: %w", store.ErrCorrupt, name, e.Version, err)
+				}
+				spec = &g
+			case evGroupDeleted:
+				spec = nil
+			}
+		}
+		id := strings.TrimPrefix(name, "group:")
+		switch {
+		case spec == nil:
+			continue
+		case spec.ID != id:
+			return restored, skipped, fmt.Errorf("%w: %s holds group %q", store.ErrCorrupt, name, spec.ID)
+		case inFile(id):
+			skipped[id] = "the config file has it"
+			continue
+		}
+		if err := r.createGroup(*spec); err != nil && !errors.Is(err, ErrExists) {
+			skipped[id] = err.Error()
+			continue
 		}
 		restored = append(restored, id)
 	}

@@ -98,3 +98,82 @@ func TestRegisterNotRecorded(t *testing.T) {
 		t.Fatalf("a provider not recorded exists: %v", err)
 	}
 }
+
+// TestRecoverGroups: a group's last recorded spec (members added and
+// removed, its strategy changed) comes back over the same store; a
+// deleted group does not; one whose member is gone is skipped with the
+// reason.
+func TestRecoverGroups(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "switchyard.db")
+	open := func() store.Store {
+		s, err := store.OpenSQLite(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	st := open()
+	rt := newRTWith(t, Options{Version: "test", Store: st})
+	for _, id := range []string{"m1", "m2", "m3"} {
+		if err := rt.Register(apiProvider(id), config.Limits{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(rt.CreateGroup(GroupSpec{ID: "pool", Members: []GroupMember{{ID: "m1"}, {ID: "m2"}}}))
+	must(rt.AddGroupMember("pool", GroupMember{ID: "m3", Weight: 5}))
+	must(rt.RemoveGroupMember("pool", "m1"))
+	strategy := "weighted"
+	must(rt.UpdateGroup("pool", &strategy, nil, nil))
+	must(rt.CreateGroup(GroupSpec{ID: "old", Members: []GroupMember{{ID: "m1"}}}))
+	must(rt.DeleteGroup("old"))
+	must(rt.CreateGroup(GroupSpec{ID: "orphan", Members: []GroupMember{{ID: "m2"}}}))
+	must(rt.RemoveGroupMember("pool", "m2"))
+	// A group of the config file is the file's: nothing of it is recorded.
+	must(rt.CreateFileGroup(GroupSpec{ID: "filegrp", Members: []GroupMember{{ID: "m3"}}}))
+	must(rt.AddGroupMember("filegrp", GroupMember{ID: "m1"}))
+	must(rt.DeleteGroup("filegrp"))
+	if v, err := st.Version(context.Background(), "group:filegrp"); err != nil || v != 0 {
+		t.Fatalf("a file group was recorded: version %d %v", v, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	must(rt.Shutdown(ctx))
+	_ = st.Close()
+
+	// m2 is gone by the next start (it was deleted in the store).
+	st = open()
+	if v, err := st.Version(ctx, "provider:m2"); err != nil || v == 0 {
+		t.Fatalf("provider:m2 at version %d: %v", v, err)
+	}
+	if _, err := st.Append(ctx, "provider:m2", store.AnyVersion, store.NewEvent{Type: evProviderDeleted, Data: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	rt2 := newRTWith(t, Options{Version: "test", Store: st})
+	if _, _, err := rt2.Recover(ctx, config.Limits{}, func(string) bool { return false }); err != nil {
+		t.Fatal(err)
+	}
+	restored, skipped, err := rt2.RecoverGroups(ctx, func(string) bool { return false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(restored, []string{"pool"}) || len(skipped) != 1 || skipped["orphan"] == "" {
+		t.Fatalf("restored %v, skipped %v; want [pool] and orphan with a reason", restored, skipped)
+	}
+	g, err := rt2.Group("pool")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Spec.Strategy != "weighted" || len(g.Spec.Members) != 1 || g.Spec.Members[0].ID != "m3" || g.Spec.Members[0].Weight != 5 {
+		t.Fatalf("pool after recovery: %+v", g.Spec)
+	}
+	if _, err := rt2.Group("old"); !errors.Is(err, ErrGroupNotFound) {
+		t.Fatalf("old after recovery: %v, want not found", err)
+	}
+}

@@ -37,6 +37,9 @@ type GroupSpec struct {
 	Breaker supervisor.BreakerConfig `json:"-"`
 	// RetryBudget bounds the members one call may be tried on (default 3).
 	RetryBudget int `json:"-"`
+	// fromFile marks a group of the config file: the file is its record,
+	// not the store.
+	fromFile bool
 }
 
 // WithDefaults fills the zero fields.
@@ -288,8 +291,28 @@ func (r *Runtime) IsGroup(id string) bool {
 }
 
 // CreateGroup registers a group. Its id may not be a provider's; its
-// members must be providers of its tenant.
+// members must be providers of its tenant. With a store it is recorded
+// before CreateGroup returns (and not created when it cannot be).
 func (r *Runtime) CreateGroup(spec GroupSpec) error {
+	if err := r.createGroup(spec); err != nil {
+		return err
+	}
+	if err := r.recordGroup(spec.ID, false); err != nil {
+		_ = r.deleteGroup(spec.ID)
+		return err
+	}
+	return nil
+}
+
+// CreateFileGroup registers a group of the config file (not recorded:
+// the file is its record, and a change made over the API lasts until the
+// next start).
+func (r *Runtime) CreateFileGroup(spec GroupSpec) error {
+	spec.fromFile = true
+	return r.createGroup(spec)
+}
+
+func (r *Runtime) createGroup(spec GroupSpec) error {
 	if r.closing.Load() {
 		return ErrShutdown
 	}
@@ -315,6 +338,13 @@ func (r *Runtime) CreateGroup(spec GroupSpec) error {
 
 // DeleteGroup removes a group; its members are not touched.
 func (r *Runtime) DeleteGroup(id string) error {
+	if err := r.deleteGroup(id); err != nil {
+		return err
+	}
+	return r.recordGroup(id, true)
+}
+
+func (r *Runtime) deleteGroup(id string) error {
 	res, err := r.system.Root.RequestFuture(r.sup, &deleteGroup{id: id}, 10*time.Second).Result()
 	if err != nil {
 		return fmt.Errorf("delete group: %w", err)
@@ -342,7 +372,10 @@ func (r *Runtime) askGroup(id string, msg any) error {
 
 // UpdateGroup changes a group's strategy, min_healthy or description.
 func (r *Runtime) UpdateGroup(id string, strategy *string, minHealthy *int, description *string) error {
-	return r.askGroup(id, &groupUpdate{strategy: strategy, minHealthy: minHealthy, description: description})
+	if err := r.askGroup(id, &groupUpdate{strategy: strategy, minHealthy: minHealthy, description: description}); err != nil {
+		return err
+	}
+	return r.recordGroup(id, false)
 }
 
 // AddGroupMember adds a provider of the group's tenant to a group.
@@ -357,7 +390,10 @@ func (r *Runtime) AddGroupMember(id string, m GroupMember) error {
 	if err := r.memberOf(g.route.Load().spec.Tenant, m.ID); err != nil {
 		return err
 	}
-	return r.askGroup(id, &groupAddMember{m: m})
+	if err := r.askGroup(id, &groupAddMember{m: m}); err != nil {
+		return err
+	}
+	return r.recordGroup(id, false)
 }
 
 // memberOf checks that id may be a member of a group of tenant.
@@ -374,7 +410,10 @@ func (r *Runtime) memberOf(tenant, id string) error {
 
 // RemoveGroupMember removes a provider from a group.
 func (r *Runtime) RemoveGroupMember(id, member string) error {
-	return r.askGroup(id, &groupRemoveMember{id: member})
+	if err := r.askGroup(id, &groupRemoveMember{id: member}); err != nil {
+		return err
+	}
+	return r.recordGroup(id, false)
 }
 
 // Rebalance re-checks member health and resets the breakers of members

@@ -32,8 +32,9 @@ func api(t *testing.T, method, url, body string) (int, string) {
 
 // TestServeRestartKeepsAPIProviders runs the real binary on one data dir
 // three times: a provider created over the API is there, cold, after a
-// restart; one deleted over the API stays deleted; a provider the config
-// file gains meanwhile wins over the stored one of the same id.
+// restart, and so is a group with the members it was given; a provider
+// deleted over the API stays deleted; a provider the config file gains
+// meanwhile wins over the stored one of the same id.
 func TestServeRestartKeepsAPIProviders(t *testing.T) {
 	data := t.TempDir()
 	cfg := writeConfig(t, fmt.Sprintf("providers:\n  file:\n    mode: subprocess\n    command: [%q]\n", testServer))
@@ -49,6 +50,15 @@ func TestServeRestartKeepsAPIProviders(t *testing.T) {
 	}
 	if st, b := api(t, "DELETE", gw.base+"/api/providers/gone", ""); st != 200 {
 		t.Fatalf("delete gone: %d %s", st, b)
+	}
+	for _, r := range [][3]string{
+		{"POST", "/api/groups", `{"group_id":"pool","strategy":"round_robin"}`},
+		{"POST", "/api/groups/pool/members", `{"member_id":"kept"}`},
+		{"POST", "/api/groups/pool/members", `{"member_id":"file"}`},
+	} {
+		if st, b := api(t, r[0], gw.base+r[1], r[2]); st != 201 {
+			t.Fatalf("%s %s: %d %s", r[0], r[1], st, b)
+		}
 	}
 	gw.terminate(t, 30*time.Second)
 
@@ -66,6 +76,12 @@ func TestServeRestartKeepsAPIProviders(t *testing.T) {
 	}
 	if st, b := api(t, "POST", gw.base+"/api/providers/kept/tools/echo/call", `{"arguments":{"text":"after"}}`); st != 200 || !strings.Contains(b, "after") {
 		t.Fatalf("call kept after a restart: %d %s", st, b)
+	}
+	if st, b := api(t, "GET", gw.base+"/api/groups/pool", ""); st != 200 || !strings.Contains(b, `"kept"`) || !strings.Contains(b, `"file"`) {
+		t.Fatalf("pool after a restart: %d %s, want both members", st, b)
+	}
+	if st, b := api(t, "POST", gw.base+"/api/providers/pool/tools/echo/call", `{"arguments":{"text":"via the group"}}`); st != 200 || !strings.Contains(b, "via the group") {
+		t.Fatalf("a call through the restored group: %d %s", st, b)
 	}
 	if st, b := api(t, "GET", gw.base+"/api/providers/gone", ""); st != 404 {
 		t.Fatalf("gone after a restart: %d %s", st, b)

@@ -124,7 +124,7 @@ func startRuntime(cfg *config.Config, log *slog.Logger, owner string, st store.S
 		}
 	}
 	for _, id := range cfg.GroupOrder {
-		if err := rt.CreateGroup(actors.GroupSpecFromConfig(cfg.Groups[id])); err != nil {
+		if err := rt.CreateFileGroup(actors.GroupSpecFromConfig(cfg.Groups[id])); err != nil {
 			_ = rt.Shutdown(context.Background())
 			return nil, fmt.Errorf("group %s: %w", id, err)
 		}
@@ -188,6 +188,11 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	recCtx, recCancel := context.WithTimeout(context.Background(), 30*time.Second)
 	restored, skipped, err := rt.Recover(recCtx, cfg.Limits, func(id string) bool { return cfg.Providers[id] != nil })
+	var groups []string
+	var groupsSkipped map[string]string
+	if err == nil {
+		groups, groupsSkipped, err = rt.RecoverGroups(recCtx, func(id string) bool { return cfg.Groups[id] != nil })
+	}
 	recCancel()
 	if err != nil {
 		_ = rt.Shutdown(context.Background())
@@ -195,6 +200,9 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	if len(restored) > 0 || len(skipped) > 0 {
 		log.Info("providers restored from the store", "restored", len(restored), "file_wins", skipped)
+	}
+	if len(groups) > 0 || len(groupsSkipped) > 0 {
+		log.Info("groups restored from the store", "restored", len(groups), "skipped", groupsSkipped)
 	}
 	leftCtx, leftCancel := context.WithTimeout(context.Background(), 10*time.Second)
 	if removed, err := rt.RemoveLeftovers(leftCtx); err != nil {
