@@ -13,6 +13,17 @@ import (
 	"github.com/switchyard-mcp/switchyard/store"
 )
 
+// storeAt opens the SQLite store at path until the test ends.
+func storeAt(t *testing.T, path string) store.Store {
+	t.Helper()
+	s, err := store.OpenSQLite(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
 // apiProvider is a provider as the API's body gives it.
 func apiProvider(id string) *config.Provider {
 	return &config.Provider{ID: id, Mode: config.ModeSubprocess, Command: []string{testbin.Path()}, Description: "from the API " + id}
@@ -23,14 +34,7 @@ func apiProvider(id string) *config.Provider {
 // not; a provider the config file also has is the file's.
 func TestRecoverAPIProviders(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "switchyard.db")
-	open := func() store.Store {
-		s, err := store.OpenSQLite(context.Background(), path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		return s
-	}
+	open := func() store.Store { return storeAt(t, path) }
 	st := open()
 	rt := newRTWith(t, Options{Version: "test", Store: st})
 	for _, id := range []string{"a", "b", "c"} {
@@ -105,14 +109,7 @@ func TestRegisterNotRecorded(t *testing.T) {
 // reason.
 func TestRecoverGroups(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "switchyard.db")
-	open := func() store.Store {
-		s, err := store.OpenSQLite(context.Background(), path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		return s
-	}
+	open := func() store.Store { return storeAt(t, path) }
 	st := open()
 	rt := newRTWith(t, Options{Version: "test", Store: st})
 	for _, id := range []string{"m1", "m2", "m3"} {
