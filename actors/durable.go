@@ -20,6 +20,8 @@ const (
 	// field list the file and the API body have).
 	evProviderCreated = "ProviderCreated"
 	evProviderDeleted = "ProviderDeleted"
+	// ProviderUpdated's data is providerUpdated: what PATCH changed.
+	evProviderUpdated = "ProviderUpdated"
 	// A group's stream (group:{id}) gets its whole spec after each change
 	// (GroupDefined), and GroupDeleted at the end.
 	evGroupDefined = "GroupDefined"
@@ -84,6 +86,62 @@ func (r *Runtime) Unregister(id string) error {
 	return nil
 }
 
+// providerUpdated is an Update as the config file's fields name it.
+type providerUpdated struct {
+	Description                *string           `json:"description,omitempty"`
+	Env                        map[string]string `json:"env,omitempty"`
+	IdleTTLSeconds             *float64          `json:"idle_ttl_s,omitempty"`
+	HealthCheckIntervalSeconds *float64          `json:"health_check_interval_s,omitempty"`
+}
+
+func seconds(d *time.Duration) *float64 {
+	if d == nil {
+		return nil
+	}
+	s := d.Seconds()
+	return &s
+}
+
+// apply changes p as the update changed the provider.
+func (u *providerUpdated) apply(p *config.Provider) {
+	if u.Description != nil {
+		p.Description = *u.Description
+	}
+	if u.Env != nil {
+		p.Env = u.Env
+	}
+	if u.IdleTTLSeconds != nil {
+		p.IdleTTLSeconds = u.IdleTTLSeconds
+	}
+	if u.HealthCheckIntervalSeconds != nil {
+		p.HealthCheckIntervalSeconds = u.HealthCheckIntervalSeconds
+	}
+}
+
+// recordUpdate records an update of a provider the store holds (one the
+// API created) before Update answers.
+func (r *Runtime) recordUpdate(id string, u *Update) error {
+	st := r.opts.Store
+	if st == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	v, err := st.Version(ctx, providerStream(id))
+	if err == nil && v > 0 {
+		var data []byte
+		data, err = json.Marshal(providerUpdated{Description: u.Description, Env: u.Env,
+			IdleTTLSeconds: seconds(u.IdleTTL), HealthCheckIntervalSeconds: seconds(u.HealthInterval)})
+		if err == nil {
+			_, err = st.Append(ctx, providerStream(id), v, store.NewEvent{Type: evProviderUpdated, Data: data})
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%w: provider %s updated but not recorded (a restart loses the change): %w", ErrUnavailable, id, err)
+	}
+	return nil
+}
+
 // Recover creates, cold, the providers the store holds that the API
 // created and did not delete. A provider the config file has too
 // (inFile) is the file's: the stored one is skipped. It returns the ids
@@ -111,6 +169,14 @@ func (r *Runtime) Recover(ctx context.Context, l config.Limits, inFile func(id s
 					return restored, skipped, fmt.Errorf("%w: %s event %d: %w", store.ErrCorrupt, name, e.Version, err)
 				}
 				p = &q
+			case evProviderUpdated:
+				var u providerUpdated
+				if err := json.Unmarshal(e.Data, &u); err != nil {
+					return restored, skipped, fmt.Errorf("%w: %s event %d: %w", store.ErrCorrupt, name, e.Version, err)
+				}
+				if p != nil {
+					u.apply(p)
+				}
 			case evProviderDeleted:
 				p = nil
 			}

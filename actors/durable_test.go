@@ -48,6 +48,10 @@ func TestRecoverAPIProviders(t *testing.T) {
 	if err := rt.Unregister("b"); err != nil {
 		t.Fatal(err)
 	}
+	desc, ttl := "changed over the API", 90*time.Second
+	if err := rt.Update("a", &Update{Description: &desc, IdleTTL: &ttl, Env: map[string]string{"K": "v"}}); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := rt.Shutdown(ctx); err != nil {
@@ -71,7 +75,7 @@ func TestRecoverAPIProviders(t *testing.T) {
 		t.Fatalf("restored %v, skipped %v; want [a] and [c]", restored, skipped)
 	}
 	a, err := rt2.Get("a")
-	if err != nil || a.State != StateCold || a.Spec.Description != "from the API a" {
+	if err != nil || a.State != StateCold || a.Spec.Description != "changed over the API" || a.Spec.IdleTTL != 90*time.Second || a.Spec.Env["K"] != "v" {
 		t.Fatalf("a after recovery: %+v %v", a, err)
 	}
 	if _, err := rt2.Get("b"); !errors.Is(err, ErrNotFound) {

@@ -467,13 +467,17 @@ func (r *Runtime) Stop(id, reason string) (State, error) {
 	return rep.State, rep.Err
 }
 
-// Update changes a provider's mutable settings.
+// Update changes a provider's mutable settings; one the API created is
+// recorded so before Update returns.
 func (r *Runtime) Update(id string, u *Update) error {
 	rep, err := request[*Result](r, id, u, 10*time.Second)
 	if err != nil {
 		return err
 	}
-	return rep.Err
+	if rep.Err != nil {
+		return rep.Err
+	}
+	return r.recordUpdate(id, u)
 }
 
 // History returns a page of a provider's tool invocation history.
