@@ -26,6 +26,9 @@ const (
 	// (GroupDefined), and GroupDeleted at the end.
 	evGroupDefined = "GroupDefined"
 	evGroupDeleted = "GroupDeleted"
+	// A tenant's policy stream (policy:{tenant}) gets the whole policy at
+	// each change.
+	evPolicySet = "PolicySet"
 )
 
 // providerStream is the stream of provider id.
@@ -293,4 +296,66 @@ func (r *Runtime) RecoverGroups(ctx context.Context, inFile func(id string) bool
 		restored = append(restored, id)
 	}
 	return restored, skipped, nil
+}
+
+// SetPolicy replaces a tenant's policy and, with a store, records it
+// before answering; one it cannot record is not set.
+func (r *Runtime) SetPolicy(p Policy) (*Policy, error) {
+	prev := r.gw.LookupPolicy(p.Tenant)
+	out, err := r.gw.SetPolicy(p)
+	if err != nil {
+		return nil, err
+	}
+	st := r.opts.Store
+	if st == nil {
+		return out, nil
+	}
+	data, err := json.Marshal(out)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		_, err = st.Append(ctx, "policy:"+out.Tenant, store.AnyVersion, store.NewEvent{Type: evPolicySet, Data: data})
+		cancel()
+	}
+	if err != nil {
+		if prev != nil {
+			r.gw.RestorePolicy(*prev)
+		} else {
+			r.gw.RestorePolicy(Policy{Tenant: p.Tenant, HITLRequiredTools: []string{}, AllowedNetworkHosts: []string{}})
+		}
+		return nil, fmt.Errorf("%w: the policy of %s was not recorded: %w", ErrUnavailable, p.Tenant, err)
+	}
+	return out, nil
+}
+
+// RecoverPolicies puts back every tenant's last recorded policy and
+// returns the tenants.
+func (r *Runtime) RecoverPolicies(ctx context.Context) ([]string, error) {
+	st := r.opts.Store
+	if st == nil {
+		return nil, nil
+	}
+	names, err := st.Streams(ctx, "policy:")
+	if err != nil {
+		return nil, err
+	}
+	var tenants []string
+	for _, name := range names {
+		evs, err := st.Read(ctx, name, 0, 0)
+		if err != nil {
+			return tenants, err
+		}
+		for i := len(evs) - 1; i >= 0; i-- {
+			if evs[i].Type != evPolicySet {
+				continue
+			}
+			var p Policy
+			if err := json.Unmarshal(evs[i].Data, &p); err != nil || p.Tenant != strings.TrimPrefix(name, "policy:") {
+				return tenants, fmt.Errorf("%w: %s event %d holds no policy of its tenant", store.ErrCorrupt, name, evs[i].Version)
+			}
+			r.gw.RestorePolicy(p)
+			tenants = append(tenants, p.Tenant)
+			break
+		}
+	}
+	return tenants, nil
 }

@@ -178,3 +178,36 @@ func TestRecoverGroups(t *testing.T) {
 		t.Fatalf("old after recovery: %v, want not found", err)
 	}
 }
+
+// TestRecoverPolicies: a tenant's last policy comes back as it was
+// recorded; one that cannot be recorded is not set and the previous one
+// stands.
+func TestRecoverPolicies(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "switchyard.db")
+	st := storeAt(t, path)
+	rt := newRTWith(t, Options{Version: "test", Store: st})
+	if _, err := rt.SetPolicy(Policy{Tenant: "acme", HITLRequiredTools: []string{"deploy"}}); err != nil {
+		t.Fatal(err)
+	}
+	last, err := rt.SetPolicy(Policy{Tenant: "acme", HITLRequiredTools: []string{"echo"}, MaxToolCallsPerSession: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = st.Close()
+	if _, err := rt.SetPolicy(Policy{Tenant: "acme", HITLRequiredTools: []string{"nothing"}}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("SetPolicy with a closed store: %v, want ErrUnavailable", err)
+	}
+	if p := rt.Agents().LookupPolicy("acme"); p == nil || !slices.Equal(p.HITLRequiredTools, []string{"echo"}) {
+		t.Fatalf("the policy after a refused change: %+v, want the last recorded", p)
+	}
+
+	rt2 := newRTWith(t, Options{Version: "test", Store: storeAt(t, path)})
+	tenants, err := rt2.RecoverPolicies(context.Background())
+	if err != nil || !slices.Equal(tenants, []string{"acme"}) {
+		t.Fatalf("RecoverPolicies: %v %v", tenants, err)
+	}
+	p := rt2.Agents().LookupPolicy("acme")
+	if p == nil || !slices.Equal(p.HITLRequiredTools, []string{"echo"}) || p.MaxToolCallsPerSession != 7 || !p.UpdatedAt.Equal(last.UpdatedAt) {
+		t.Fatalf("recovered policy %+v, want %+v", p, last)
+	}
+}

@@ -552,8 +552,14 @@ func (g *Gateway) SetPolicy(p Policy) (*Policy, error) {
 		p.AllowedNetworkHosts = []string{}
 	}
 	p.UpdatedAt = time.Now().UTC()
+	g.RestorePolicy(p)
+	return &p, nil
+}
+
+// RestorePolicy puts back a policy as it was recorded (its UpdatedAt
+// kept), at start.
+func (g *Gateway) RestorePolicy(p Policy) {
 	g.mu.Lock()
 	g.policies[p.Tenant] = &p
 	g.mu.Unlock()
-	return &p, nil
 }

@@ -32,7 +32,8 @@ func api(t *testing.T, method, url, body string) (int, string) {
 
 // TestServeRestartKeepsAPIProviders runs the real binary on one data dir
 // three times: a provider created over the API is there, cold, after a
-// restart, and so is a group with the members it was given; a provider
+// restart, and so are a group with the members it was given and the
+// tenant's policy (a held tool is held again); a provider
 // deleted over the API stays deleted; a provider the config file gains
 // meanwhile wins over the stored one of the same id.
 func TestServeRestartKeepsAPIProviders(t *testing.T) {
@@ -60,12 +61,22 @@ func TestServeRestartKeepsAPIProviders(t *testing.T) {
 			t.Fatalf("%s %s: %d %s", r[0], r[1], st, b)
 		}
 	}
+	if st, b := api(t, "PUT", gw.base+"/v1/policies/default", `{"hitl_required_tools":["echo"]}`); st != 200 {
+		t.Fatalf("policy: %d %s", st, b)
+	}
 	gw.terminate(t, 30*time.Second)
 
 	// The file now has "both" too.
 	cfg = writeConfig(t, fmt.Sprintf("providers:\n  file:\n    mode: subprocess\n    command: [%q]\n"+
 		"  both:\n    mode: subprocess\n    command: [%q]\n    description: the file's\n", testServer, testServer))
 	gw = startServe(t, cfg, data, "SWITCHYARD_ADMIN_KEY=k")
+	// The tenant's policy holds again: echo waits for a human.
+	if st, b := api(t, "POST", gw.base+"/api/providers/file/tools/echo/call", `{"arguments":{"text":"held"}}`); st != 202 || !strings.Contains(b, "pending_approval") {
+		t.Fatalf("a call the restored policy holds: %d %s, want 202 pending_approval", st, b)
+	}
+	if st, b := api(t, "PUT", gw.base+"/v1/policies/default", `{"hitl_required_tools":[]}`); st != 200 {
+		t.Fatalf("policy reset: %d %s", st, b)
+	}
 	var kept struct {
 		State  string         `json:"state"`
 		Config map[string]any `json:"config"`

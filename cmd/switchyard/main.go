@@ -193,6 +193,10 @@ func serve(args []string, stderr io.Writer) error {
 	if err == nil {
 		groups, groupsSkipped, err = rt.RecoverGroups(recCtx, func(id string) bool { return cfg.Groups[id] != nil })
 	}
+	var policies []string
+	if err == nil {
+		policies, err = rt.RecoverPolicies(recCtx)
+	}
 	recCancel()
 	if err != nil {
 		_ = rt.Shutdown(context.Background())
@@ -203,6 +207,9 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	if len(groups) > 0 || len(groupsSkipped) > 0 {
 		log.Info("groups restored from the store", "restored", len(groups), "skipped", groupsSkipped)
+	}
+	if len(policies) > 0 {
+		log.Info("tenant policies restored from the store", "tenants", policies)
 	}
 	leftCtx, leftCancel := context.WithTimeout(context.Background(), 10*time.Second)
 	if removed, err := rt.RemoveLeftovers(leftCtx); err != nil {

@@ -663,7 +663,7 @@ func (a *API) setPolicy(ctx *fasthttp.RequestCtx, tenant string) {
 	if req.AllowedNetworkHosts != nil {
 		p.AllowedNetworkHosts = *req.AllowedNetworkHosts
 	}
-	out, err := a.rt.Agents().SetPolicy(p)
+	out, err := a.rt.SetPolicy(p)
 	if err != nil {
 		fail(ctx, err, false)
 		return
