@@ -29,6 +29,9 @@ const (
 	// A tenant's policy stream (policy:{tenant}) gets the whole policy at
 	// each change.
 	evPolicySet = "PolicySet"
+	// An agent's stream (agent:{tenant}/{id}) gets the agent at each
+	// registration.
+	evAgentRegistered = "AgentRegistered"
 )
 
 // providerStream is the stream of provider id.
@@ -330,32 +333,83 @@ func (r *Runtime) SetPolicy(p Policy) (*Policy, error) {
 // RecoverPolicies puts back every tenant's last recorded policy and
 // returns the tenants.
 func (r *Runtime) RecoverPolicies(ctx context.Context) ([]string, error) {
+	var tenants []string
+	err := r.eachLast(ctx, "policy:", evPolicySet, func(name string, e store.Event) error {
+		var p Policy
+		if err := json.Unmarshal(e.Data, &p); err != nil || "policy:"+p.Tenant != name {
+			return fmt.Errorf("%w: %s event %d holds no policy of its tenant", store.ErrCorrupt, name, e.Version)
+		}
+		r.gw.RestorePolicy(p)
+		tenants = append(tenants, p.Tenant)
+		return nil
+	})
+	return tenants, err
+}
+
+// eachLast calls f with the last event of type typ of each stream whose
+// name starts with prefix (for state recorded whole at each change).
+func (r *Runtime) eachLast(ctx context.Context, prefix, typ string, f func(name string, e store.Event) error) error {
 	st := r.opts.Store
 	if st == nil {
-		return nil, nil
+		return nil
 	}
-	names, err := st.Streams(ctx, "policy:")
+	names, err := st.Streams(ctx, prefix)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var tenants []string
 	for _, name := range names {
 		evs, err := st.Read(ctx, name, 0, 0)
 		if err != nil {
-			return tenants, err
+			return err
 		}
 		for i := len(evs) - 1; i >= 0; i-- {
-			if evs[i].Type != evPolicySet {
-				continue
+			if evs[i].Type == typ {
+				if err := f(name, evs[i]); err != nil {
+					return err
+				}
+				break
 			}
-			var p Policy
-			if err := json.Unmarshal(evs[i].Data, &p); err != nil || p.Tenant != strings.TrimPrefix(name, "policy:") {
-				return tenants, fmt.Errorf("%w: %s event %d holds no policy of its tenant", store.ErrCorrupt, name, evs[i].Version)
-			}
-			r.gw.RestorePolicy(p)
-			tenants = append(tenants, p.Tenant)
-			break
 		}
 	}
-	return tenants, nil
+	return nil
+}
+
+// agentStream is the stream of a tenant's agent.
+func agentStream(tenant, id string) string { return "agent:" + tenant + "/" + id }
+
+// RegisterAgent adds or replaces a tenant's A2A agent and, with a store,
+// records it before answering; one it cannot record is undone.
+func (r *Runtime) RegisterAgent(a Agent) (created bool, err error) {
+	prev := r.gw.LookupAgent(a.Tenant, a.ID)
+	created, err = r.gw.RegisterAgent(a)
+	if err != nil || r.opts.Store == nil {
+		return created, err
+	}
+	stored := r.gw.LookupAgent(a.Tenant, a.ID)
+	data, err := json.Marshal(stored)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		_, err = r.opts.Store.Append(ctx, agentStream(a.Tenant, a.ID), store.AnyVersion, store.NewEvent{Type: evAgentRegistered, Data: data})
+		cancel()
+	}
+	if err != nil {
+		r.gw.RestoreAgent(a.Tenant, a.ID, prev)
+		return false, fmt.Errorf("%w: agent %s was not recorded: %w", ErrUnavailable, a.ID, err)
+	}
+	return created, nil
+}
+
+// RecoverAgents puts back every recorded agent and returns how many.
+func (r *Runtime) RecoverAgents(ctx context.Context) (int, error) {
+	n := 0
+	err := r.eachLast(ctx, "agent:", evAgentRegistered, func(name string, e store.Event) error {
+		var a Agent
+		if err := json.Unmarshal(e.Data, &a); err != nil || agentStream(a.Tenant, a.ID) != name {
+			return fmt.Errorf("%w: %s event %d holds no agent of its own", store.ErrCorrupt, name, e.Version)
+		}
+		r.gw.RestoreAgent(a.Tenant, a.ID, &a)
+		n++
+		return nil
+	})
+	return n, err
 }

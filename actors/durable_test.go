@@ -211,3 +211,34 @@ func TestRecoverPolicies(t *testing.T) {
 		t.Fatalf("recovered policy %+v, want %+v", p, last)
 	}
 }
+
+// TestRecoverAgents: a registered A2A agent (its last registration) comes
+// back as it was; one that cannot be recorded is undone.
+func TestRecoverAgents(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "switchyard.db")
+	st := storeAt(t, path)
+	rt := newRTWith(t, Options{Version: "test", Store: st})
+	if created, err := rt.RegisterAgent(Agent{ID: "planner", URL: "http://127.0.0.1:9/a2a", Tenant: "acme"}); err != nil || !created {
+		t.Fatalf("RegisterAgent: %v %v", created, err)
+	}
+	if created, err := rt.RegisterAgent(Agent{ID: "planner", URL: "http://127.0.0.1:10/a2a", Tenant: "acme", Description: "v2"}); err != nil || created {
+		t.Fatalf("re-registering: %v %v", created, err)
+	}
+	want := *rt.Agents().LookupAgent("acme", "planner")
+	_ = st.Close()
+	if _, err := rt.RegisterAgent(Agent{ID: "other", URL: "http://127.0.0.1:11/a2a", Tenant: "acme"}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("RegisterAgent with a closed store: %v, want ErrUnavailable", err)
+	}
+	if a := rt.Agents().LookupAgent("acme", "other"); a != nil {
+		t.Fatalf("an agent not recorded is registered: %+v", a)
+	}
+
+	rt2 := newRTWith(t, Options{Version: "test", Store: storeAt(t, path)})
+	if n, err := rt2.RecoverAgents(context.Background()); err != nil || n != 1 {
+		t.Fatalf("RecoverAgents: %d %v", n, err)
+	}
+	got := rt2.Agents().LookupAgent("acme", "planner")
+	if got == nil || got.URL != want.URL || got.Description != "v2" || !got.RegisteredAt.Equal(want.RegisteredAt) {
+		t.Fatalf("recovered agent %+v, want %+v", got, want)
+	}
+}

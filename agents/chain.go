@@ -62,6 +62,25 @@ func (g *Gateway) RegisterAgent(a Agent) (created bool, err error) {
 	return !existed, nil
 }
 
+// LookupAgent returns a tenant's agent, or nil.
+func (g *Gateway) LookupAgent(tenant, id string) *Agent {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.agents[tenantKey{tenant, id}]
+}
+
+// RestoreAgent puts an agent back as it was recorded (at start, or when
+// a change could not be recorded); a nil agent forgets it.
+func (g *Gateway) RestoreAgent(tenant, id string, a *Agent) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if a == nil {
+		delete(g.agents, tenantKey{tenant, id})
+		return
+	}
+	g.agents[tenantKey{tenant, id}] = a
+}
+
 // Agents lists a tenant's agents by id.
 func (g *Gateway) Agents(tenant string) []*Agent {
 	g.mu.RLock()

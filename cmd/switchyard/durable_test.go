@@ -32,8 +32,8 @@ func api(t *testing.T, method, url, body string) (int, string) {
 
 // TestServeRestartKeepsAPIProviders runs the real binary on one data dir
 // three times: a provider created over the API is there, cold, after a
-// restart, and so are a group with the members it was given and the
-// tenant's policy (a held tool is held again); a provider
+// restart, and so are a group with the members it was given, the
+// tenant's policy (a held tool is held again) and an A2A agent; a provider
 // deleted over the API stays deleted; a provider the config file gains
 // meanwhile wins over the stored one of the same id.
 func TestServeRestartKeepsAPIProviders(t *testing.T) {
@@ -64,6 +64,9 @@ func TestServeRestartKeepsAPIProviders(t *testing.T) {
 	if st, b := api(t, "PUT", gw.base+"/v1/policies/default", `{"hitl_required_tools":["echo"]}`); st != 200 {
 		t.Fatalf("policy: %d %s", st, b)
 	}
+	if st, b := api(t, "POST", gw.base+"/v1/a2a/agents", `{"id":"planner","url":"http://127.0.0.1:9/a2a"}`); st != 201 {
+		t.Fatalf("agent: %d %s", st, b)
+	}
 	gw.terminate(t, 30*time.Second)
 
 	// The file now has "both" too.
@@ -87,6 +90,9 @@ func TestServeRestartKeepsAPIProviders(t *testing.T) {
 	}
 	if st, b := api(t, "POST", gw.base+"/api/providers/kept/tools/echo/call", `{"arguments":{"text":"after"}}`); st != 200 || !strings.Contains(b, "after") {
 		t.Fatalf("call kept after a restart: %d %s", st, b)
+	}
+	if st, b := api(t, "GET", gw.base+"/v1/a2a/agents", ""); st != 200 || !strings.Contains(b, `"planner"`) {
+		t.Fatalf("agents after a restart: %d %s", st, b)
 	}
 	if st, b := api(t, "GET", gw.base+"/api/groups/pool", ""); st != 200 || !strings.Contains(b, `"kept"`) || !strings.Contains(b, `"file"`) {
 		t.Fatalf("pool after a restart: %d %s, want both members", st, b)

@@ -197,6 +197,10 @@ func serve(args []string, stderr io.Writer) error {
 	if err == nil {
 		policies, err = rt.RecoverPolicies(recCtx)
 	}
+	agentsBack := 0
+	if err == nil {
+		agentsBack, err = rt.RecoverAgents(recCtx)
+	}
 	recCancel()
 	if err != nil {
 		_ = rt.Shutdown(context.Background())
@@ -208,8 +212,8 @@ func serve(args []string, stderr io.Writer) error {
 	if len(groups) > 0 || len(groupsSkipped) > 0 {
 		log.Info("groups restored from the store", "restored", len(groups), "skipped", groupsSkipped)
 	}
-	if len(policies) > 0 {
-		log.Info("tenant policies restored from the store", "tenants", policies)
+	if len(policies) > 0 || agentsBack > 0 {
+		log.Info("tenant policies and agents restored from the store", "policies", policies, "agents", agentsBack)
 	}
 	leftCtx, leftCancel := context.WithTimeout(context.Background(), 10*time.Second)
 	if removed, err := rt.RemoveLeftovers(leftCtx); err != nil {

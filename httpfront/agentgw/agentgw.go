@@ -805,7 +805,7 @@ func (a *API) registerAgent(ctx *fasthttp.RequestCtx, _ string) {
 	if !ok {
 		return
 	}
-	created, err := a.rt.Agents().RegisterAgent(actors.Agent{ID: req.ID, Name: req.Name, URL: req.URL, Tenant: tenant,
+	created, err := a.rt.RegisterAgent(actors.Agent{ID: req.ID, Name: req.Name, URL: req.URL, Tenant: tenant,
 		Capabilities: req.Capabilities, Description: req.Description})
 	if err != nil {
 		fail(ctx, err, false)
