@@ -40,8 +40,42 @@ func providerStream(id string) string { return "provider:" + id }
 // groupStream is the stream of group id.
 func groupStream(id string) string { return "group:" + id }
 
+// policyStream is the stream of a tenant's policy.
+func policyStream(tenant string) string { return "policy:" + tenant }
+
 // storeTimeout bounds one write of the control plane to the store.
 const storeTimeout = 10 * time.Second
+
+// persist appends one event with data (marshalled to JSON) to a stream of
+// the runtime's store, durably, before a mutation is answered. With
+// onlyKept it appends only to a stream the store already holds (the
+// change of an object the API created; a file's has no stream). Without
+// a store it does nothing.
+func (r *Runtime) persist(stream, typ string, data any, onlyKept bool) error {
+	st := r.opts.Store
+	if st == nil {
+		return nil
+	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	expected := store.AnyVersion
+	if onlyKept {
+		v, err := st.Version(ctx, stream)
+		if err != nil || v == 0 {
+			return err
+		}
+		expected = v
+	}
+	_, err = st.Append(ctx, stream, expected, store.NewEvent{Type: typ, Data: raw})
+	return err
+}
+
+// nothing is the data of an event that says all in its type.
+var nothing = struct{}{}
 
 // Register creates a provider the API was given and, with a store,
 // records it there before answering: it is back after a restart. Without
@@ -51,17 +85,7 @@ func (r *Runtime) Register(p *config.Provider, l config.Limits) error {
 	if err := r.Create(spec); err != nil {
 		return err
 	}
-	st := r.opts.Store
-	if st == nil {
-		return nil
-	}
-	data, err := json.Marshal(p)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		_, err = st.Append(ctx, providerStream(p.ID), store.AnyVersion, store.NewEvent{Type: evProviderCreated, Data: data})
-		cancel()
-	}
-	if err != nil {
+	if err := r.persist(providerStream(p.ID), evProviderCreated, p, false); err != nil {
 		// Not recorded, so not created: nothing is acknowledged that a
 		// restart would lose.
 		_ = r.Delete(spec.ID)
@@ -76,17 +100,7 @@ func (r *Runtime) Unregister(id string) error {
 	if err := r.Delete(id); err != nil {
 		return err
 	}
-	st := r.opts.Store
-	if st == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
-	v, err := st.Version(ctx, providerStream(id))
-	if err == nil && v > 0 {
-		_, err = st.Append(ctx, providerStream(id), v, store.NewEvent{Type: evProviderDeleted, Data: json.RawMessage(`{}`)})
-	}
-	if err != nil {
+	if err := r.persist(providerStream(id), evProviderDeleted, nothing, true); err != nil {
 		return fmt.Errorf("%w: provider %s deleted but not recorded (it comes back after a restart): %w", ErrUnavailable, id, err)
 	}
 	return nil
@@ -127,21 +141,8 @@ func (u *providerUpdated) apply(p *config.Provider) {
 // recordUpdate records an update of a provider the store holds (one the
 // API created) before Update answers.
 func (r *Runtime) recordUpdate(id string, u *Update) error {
-	st := r.opts.Store
-	if st == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
-	v, err := st.Version(ctx, providerStream(id))
-	if err == nil && v > 0 {
-		var data []byte
-		data, err = json.Marshal(providerUpdated{Description: u.Description, Env: u.Env,
-			IdleTTLSeconds: seconds(u.IdleTTL), HealthCheckIntervalSeconds: seconds(u.HealthInterval)})
-		if err == nil {
-			_, err = st.Append(ctx, providerStream(id), v, store.NewEvent{Type: evProviderUpdated, Data: data})
-		}
-	}
+	err := r.persist(providerStream(id), evProviderUpdated, providerUpdated{Description: u.Description, Env: u.Env,
+		IdleTTLSeconds: seconds(u.IdleTTL), HealthCheckIntervalSeconds: seconds(u.HealthInterval)}, true)
 	if err != nil {
 		return fmt.Errorf("%w: provider %s updated but not recorded (a restart loses the change): %w", ErrUnavailable, id, err)
 	}
@@ -210,41 +211,15 @@ func (r *Runtime) Recover(ctx context.Context, l config.Limits, inFile func(id s
 // when the runtime has a store; a change it cannot record is reported as
 // applied but not durable.
 func (r *Runtime) recordGroup(id string, deleted bool) error {
-	st := r.opts.Store
-	if st == nil {
-		return nil
-	}
+	var err error
 	if deleted {
 		// Only a group the store holds has a deletion to record.
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		v, err := st.Version(ctx, groupStream(id))
-		cancel()
-		if err != nil {
-			return fmt.Errorf("%w: group %s deleted but not recorded: %w", ErrUnavailable, id, err)
-		}
-		if v == 0 {
-			return nil
-		}
+		err = r.persist(groupStream(id), evGroupDeleted, nothing, true)
+	} else if g, ok := r.lookupGroup(id); ok && !g.route.Load().spec.fromFile {
+		// (One deleted meanwhile has its deletion recorded by its own call.)
+		err = r.persist(groupStream(id), evGroupDefined, g.route.Load().spec, false)
 	}
-	e := store.NewEvent{Type: evGroupDeleted, Data: json.RawMessage(`{}`)}
-	if !deleted {
-		g, ok := r.lookupGroup(id)
-		if !ok {
-			return nil // deleted meanwhile: that is recorded by its own call
-		}
-		spec := g.route.Load().spec
-		if spec.fromFile {
-			return nil
-		}
-		data, err := json.Marshal(spec)
-		if err != nil {
-			return err
-		}
-		e = store.NewEvent{Type: evGroupDefined, Data: data}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
-	if _, err := st.Append(ctx, groupStream(id), store.AnyVersion, e); err != nil {
+	if err != nil {
 		return fmt.Errorf("%w: group %s changed but not recorded (a restart loses the change): %w", ErrUnavailable, id, err)
 	}
 	return nil
@@ -309,17 +284,7 @@ func (r *Runtime) SetPolicy(p Policy) (*Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := r.opts.Store
-	if st == nil {
-		return out, nil
-	}
-	data, err := json.Marshal(out)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		_, err = st.Append(ctx, "policy:"+out.Tenant, store.AnyVersion, store.NewEvent{Type: evPolicySet, Data: data})
-		cancel()
-	}
-	if err != nil {
+	if err := r.persist(policyStream(out.Tenant), evPolicySet, out, false); err != nil {
 		if prev != nil {
 			r.gw.RestorePolicy(*prev)
 		} else {
@@ -336,7 +301,7 @@ func (r *Runtime) RecoverPolicies(ctx context.Context) ([]string, error) {
 	var tenants []string
 	err := r.eachLast(ctx, "policy:", evPolicySet, func(name string, e store.Event) error {
 		var p Policy
-		if err := json.Unmarshal(e.Data, &p); err != nil || "policy:"+p.Tenant != name {
+		if err := json.Unmarshal(e.Data, &p); err != nil || policyStream(p.Tenant) != name {
 			return fmt.Errorf("%w: %s event %d holds no policy of its tenant", store.ErrCorrupt, name, e.Version)
 		}
 		r.gw.RestorePolicy(p)
@@ -382,17 +347,10 @@ func agentStream(tenant, id string) string { return "agent:" + tenant + "/" + id
 func (r *Runtime) RegisterAgent(a Agent) (created bool, err error) {
 	prev := r.gw.LookupAgent(a.Tenant, a.ID)
 	created, err = r.gw.RegisterAgent(a)
-	if err != nil || r.opts.Store == nil {
+	if err != nil {
 		return created, err
 	}
-	stored := r.gw.LookupAgent(a.Tenant, a.ID)
-	data, err := json.Marshal(stored)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		_, err = r.opts.Store.Append(ctx, agentStream(a.Tenant, a.ID), store.AnyVersion, store.NewEvent{Type: evAgentRegistered, Data: data})
-		cancel()
-	}
-	if err != nil {
+	if err := r.persist(agentStream(a.Tenant, a.ID), evAgentRegistered, r.gw.LookupAgent(a.Tenant, a.ID), false); err != nil {
 		r.gw.RestoreAgent(a.Tenant, a.ID, prev)
 		return false, fmt.Errorf("%w: agent %s was not recorded: %w", ErrUnavailable, a.ID, err)
 	}
