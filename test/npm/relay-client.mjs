@@ -14,15 +14,10 @@ import {
   CreateMessageRequestSchema,
   ElicitRequestSchema,
 } from "@modelcontextprotocol/sdk/types.js";
+import { check, run } from "./check.mjs";
 
 const [url, prefix = ""] = process.argv.slice(2);
 const name = (n) => (prefix ? `${prefix}__${n}` : n);
-
-function check(cond, what) {
-  if (!cond) {
-    throw new Error(what);
-  }
-}
 
 const client = new Client(
   { name: "relay-ts", version: "1" },
@@ -96,13 +91,4 @@ async function main() {
   await client.close();
 }
 
-main().then(
-  () => {
-    console.log("ok");
-    process.exit(0);
-  },
-  (err) => {
-    console.log(`FAIL: ${err?.message ?? err}`);
-    process.exit(1);
-  },
-);
+run(main);
