@@ -325,34 +325,33 @@ func TestRelayLoggingDuringCall(t *testing.T) {
 				resultText(t, res, err, "test_tool_with_logging")
 				// The client may run its handlers after the answer, in any
 				// order: wait for all three.
-				want := map[string]bool{"Tool execution started": true, "Tool processing data": true, "Tool execution completed": true}
-				for len(want) > 0 {
-					select {
-					case got := <-rc.logged:
-						if !want[got] {
-							t.Fatalf("log message %q, want one of %v", got, want)
-						}
-						delete(want, got)
-					case <-ctx.Done():
-						t.Fatalf("log messages %v never came", want)
-					}
-				}
+				receiveAll(t, ctx, rc.logged, "log message", "Tool execution started", "Tool processing data", "Tool execution completed")
 				res, err = rc.cs.CallTool(ctx, &sdk.CallToolParams{Name: c.prefix + "test_tool_with_progress",
 					Meta: sdk.Meta{"progressToken": "p-1"}})
 				resultText(t, res, err, "test_tool_with_progress")
-				steps := map[float64]bool{0: true, 50: true, 100: true}
-				for len(steps) > 0 {
-					select {
-					case got := <-rc.progress:
-						if !steps[got] {
-							t.Fatalf("progress %v, want one of %v", got, steps)
-						}
-						delete(steps, got)
-					case <-ctx.Done():
-						t.Fatalf("progress %v never came", steps)
-					}
-				}
+				receiveAll(t, ctx, rc.progress, "progress", 0, 50, 100)
 			})
+		}
+	}
+}
+
+// receiveAll waits, until ctx is done, for every one of want on ch, in any
+// order, and fails on anything else.
+func receiveAll[T comparable](t *testing.T, ctx context.Context, ch <-chan T, what string, want ...T) {
+	t.Helper()
+	left := map[T]bool{}
+	for _, w := range want {
+		left[w] = true
+	}
+	for len(left) > 0 {
+		select {
+		case got := <-ch:
+			if !left[got] {
+				t.Fatalf("%s %v, want one of %v", what, got, left)
+			}
+			delete(left, got)
+		case <-ctx.Done():
+			t.Fatalf("%s %v never came", what, left)
 		}
 	}
 }
