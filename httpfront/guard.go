@@ -9,9 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -151,23 +149,15 @@ func jsonBody(ctx *fasthttp.RequestCtx, method string) bool {
 	return bytes.EqualFold(bytes.TrimSpace(ct), []byte("application/json"))
 }
 
-// watchAfter is how long a call runs before its connection is watched for
-// a hang-up. Most calls end sooner and cost no system call; a client that
-// hung up earlier is reported as soon as the watch begins.
-const watchAfter = 2 * time.Millisecond
-
 // call is the state of one backend-work request: its context, and its
-// registration with the connection watcher, made by a timer once the call
-// has run for watchAfter.
+// registration with the connection watcher, which begins watching once
+// the call has run for connwatch.Delay (most calls end sooner and cost no
+// system call).
 type call struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	watch  *connwatch.Watcher
-	timer  *time.Timer
-
-	mu    sync.Mutex
-	ended bool
-	tok   connwatch.Token
+	later  *connwatch.Deferred
 }
 
 // admit runs the listener's checks on a request before it is routed: its
@@ -203,16 +193,7 @@ func (s *Server) backend(ctx *fasthttp.RequestCtx) *call {
 	c.ctx, c.cancel = context.WithCancelCause(s.drainCtx)
 	ctx.SetUserValue(web.ContextKey, c.ctx)
 	ctx.SetUserValue(web.CancelKey, c.cancel)
-	if c.watch != nil {
-		conn := ctx.Conn()
-		c.timer = time.AfterFunc(watchAfter, func() {
-			c.mu.Lock()
-			if !c.ended { // end waits for this: the connection is still open
-				c.tok = c.watch.Watch(conn, c.cancel)
-			}
-			c.mu.Unlock()
-		})
-	}
+	c.later = c.watch.Later(ctx.Conn(), c.cancel)
 	return c
 }
 
@@ -220,14 +201,7 @@ func (s *Server) backend(ctx *fasthttp.RequestCtx) *call {
 // whose handler answered with an error (its cancellation, or a failure
 // it caused) is answered 503 instead, and its connection closed.
 func (s *Server) end(ctx *fasthttp.RequestCtx, path string, c *call) {
-	if c.timer != nil {
-		c.timer.Stop()
-		c.mu.Lock()
-		c.ended = true
-		tok := c.tok
-		c.mu.Unlock()
-		c.watch.Unwatch(tok)
-	}
+	c.watch.Release(c.later)
 	if st := ctx.Response.StatusCode(); (st == 499 || st >= 500) && errors.Is(context.Cause(c.ctx), actors.ErrShutdown) {
 		ctx.Response.Reset()
 		refuse(ctx, path, http.StatusServiceUnavailable, "ProviderUnavailableError", "shutting_down",

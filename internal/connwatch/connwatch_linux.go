@@ -9,6 +9,7 @@ import (
 	"net"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -31,6 +32,14 @@ type Watcher struct {
 	mu   sync.Mutex
 	next uint32
 	regs map[uint32]context.CancelCauseFunc
+	// later holds the registrations made by Later that are not yet due;
+	// the loop sweeps them every sweepEvery while any are held or any
+	// came recently, and otherwise sleeps (asleep) until one comes.
+	later  map[*Deferred]struct{}
+	due    []*Deferred // the sweep's scratch list, owned by the loop
+	active bool        // a registration came since the last sweep
+	idle   int         // sweeps in a row with nothing held or coming
+	asleep bool
 
 	done chan struct{}
 }
@@ -53,7 +62,7 @@ func New() (*Watcher, error) {
 		_ = unix.Close(epfd)
 		return nil, fmt.Errorf("connwatch: epoll_ctl: %w", err)
 	}
-	w := &Watcher{epfd: epfd, wake: wake, regs: make(map[uint32]context.CancelCauseFunc), done: make(chan struct{})}
+	w := &Watcher{epfd: epfd, wake: wake, regs: make(map[uint32]context.CancelCauseFunc), later: make(map[*Deferred]struct{}), asleep: true, done: make(chan struct{})}
 	go w.loop()
 	return w, nil
 }
@@ -120,6 +129,88 @@ func (w *Watcher) Unwatch(t Token) {
 	w.ctl.RUnlock()
 }
 
+// Later registers c to be watched as Watch would, once Delay has passed:
+// most calls end sooner, and then cost a map entry and no system call or
+// timer. A client that hung up before the watch begins is reported as
+// soon as it does. Release ends the registration; a nil watcher returns
+// nil, which Release accepts.
+func (w *Watcher) Later(c net.Conn, cancel context.CancelCauseFunc) *Deferred {
+	if w == nil {
+		return nil
+	}
+	d := &Deferred{conn: c, cancel: cancel, due: monotonic() + int64(Delay)}
+	w.mu.Lock()
+	w.later[d] = struct{}{}
+	w.active = true
+	wake := w.asleep
+	w.asleep = false
+	w.mu.Unlock()
+	if wake {
+		w.ctl.RLock()
+		if !w.closed {
+			one := [8]byte{1}
+			_, _ = unix.Write(w.wake, one[:])
+		}
+		w.ctl.RUnlock()
+	}
+	return d
+}
+
+// Release ends a registration made by Later; after it returns the cancel
+// function is not called any more (unless it already was). It must be
+// called while the connection is still open.
+func (w *Watcher) Release(d *Deferred) {
+	if w == nil || d == nil {
+		return
+	}
+	d.mu.Lock()
+	d.ended = true
+	tok := d.tok
+	d.mu.Unlock()
+	if tok.rc == nil {
+		w.mu.Lock()
+		delete(w.later, d)
+		w.mu.Unlock()
+		return
+	}
+	w.Unwatch(tok)
+}
+
+// sweep starts watching the registrations made by Later that are due,
+// and returns how long the loop may wait for the next sweep (-1: until a
+// registration wakes it).
+func (w *Watcher) sweep() int {
+	now := monotonic()
+	w.mu.Lock()
+	for d := range w.later {
+		if d.due <= now {
+			w.due = append(w.due, d)
+			delete(w.later, d)
+		}
+	}
+	if len(w.later) > 0 || w.active {
+		w.idle = 0
+	} else {
+		w.idle++
+	}
+	w.active = false
+	timeout := int(sweepEvery / time.Millisecond)
+	if len(w.later) == 0 && w.idle >= idleSweeps {
+		w.asleep, timeout = true, -1
+	}
+	w.mu.Unlock()
+	for i, d := range w.due {
+		d.mu.Lock()
+		if !d.ended {
+			d.tok = w.Watch(d.conn, d.cancel)
+		}
+		d.mu.Unlock()
+		w.due[i] = nil
+	}
+	w.due = w.due[:0]
+	return timeout
+}
+
 // forget removes a registration and returns its cancel function (nil when
 // it was already gone).
 func (w *Watcher) forget(id uint32) context.CancelCauseFunc {
@@ -151,6 +242,7 @@ func (w *Watcher) Close() error {
 	<-w.done
 	w.mu.Lock()
 	clear(w.regs)
+	clear(w.later)
 	w.mu.Unlock()
 	return errors.Join(unix.Close(w.epfd), unix.Close(w.wake))
 }
@@ -158,8 +250,9 @@ func (w *Watcher) Close() error {
 func (w *Watcher) loop() {
 	defer close(w.done)
 	events := make([]unix.EpollEvent, 64)
+	timeout := -1
 	for {
-		n, err := unix.EpollWait(w.epfd, events, -1)
+		n, err := unix.EpollWait(w.epfd, events, timeout)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -169,11 +262,21 @@ func (w *Watcher) loop() {
 		for i := range events[:n] {
 			id := uint32(events[i].Fd) // #nosec G115 -- the id Watch stored
 			if id == wakeID {
-				return
+				// Close, or Later waking a sleeping loop.
+				var buf [8]byte
+				_, _ = unix.Read(w.wake, buf[:])
+				w.ctl.RLock()
+				closed := w.closed
+				w.ctl.RUnlock()
+				if closed {
+					return
+				}
+				continue
 			}
 			if cancel := w.forget(id); cancel != nil {
 				cancel(ErrDisconnected)
 			}
 		}
+		timeout = w.sweep()
 	}
 }

@@ -20,5 +20,11 @@ func (w *Watcher) Watch(net.Conn, context.CancelCauseFunc) Token { return Token{
 // Unwatch does nothing.
 func (w *Watcher) Unwatch(Token) {}
 
+// Later does nothing and returns nil.
+func (w *Watcher) Later(net.Conn, context.CancelCauseFunc) *Deferred { return nil }
+
+// Release does nothing.
+func (w *Watcher) Release(*Deferred) {}
+
 // Close does nothing.
 func (w *Watcher) Close() error { return nil }

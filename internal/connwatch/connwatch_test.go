@@ -191,3 +191,91 @@ func TestClosedWatcher(t *testing.T) {
 		t.Fatal("a closed watcher cancelled a call")
 	}
 }
+
+// eventually waits up to 10 s for cond, checking it every millisecond.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (w *Watcher) held() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.later)
+}
+
+func (d *Deferred) watching() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.tok.rc != nil
+}
+
+// TestLater: a registration made with Later is watched once it is due,
+// also when its client hung up before; one released first never fires and
+// leaves nothing behind; a loop asleep after idling wakes for the next
+// registration; one released after its watch began is unwatched.
+func TestLater(t *testing.T) {
+	w := newWatcher(t)
+	ln := listen(t)
+
+	early, quick, slow, witness := dialPair(t, ln), dialPair(t, ln), dialPair(t, ln), dialPair(t, ln)
+	// A hang-up before the watch begins is reported once it does.
+	ectx, ecancel := context.WithCancelCause(context.Background())
+	defer ecancel(nil)
+	if err := early.client.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ed := w.Later(early.server, ecancel)
+	if !fired(ectx, 10*time.Second) {
+		t.Fatal("early hang-up: call not cancelled")
+	}
+	if cause := context.Cause(ectx); !errors.Is(cause, ErrDisconnected) {
+		t.Fatalf("early hang-up: cause %v", cause)
+	}
+	w.Release(ed)
+
+	// A call released before it is due is never watched.
+	qctx, qcancel := context.WithCancelCause(context.Background())
+	defer qcancel(nil)
+	w.Release(w.Later(quick.server, qcancel))
+	if n := w.held(); n != 0 {
+		t.Fatalf("%d registrations held after release", n)
+	}
+
+	// Idle, the loop sleeps; the next registration wakes it.
+	eventually(t, "the loop to sleep", func() bool { w.mu.Lock(); defer w.mu.Unlock(); return w.asleep })
+	sctx, scancel := context.WithCancelCause(context.Background())
+	defer scancel(nil)
+	sd := w.Later(slow.server, scancel)
+	eventually(t, "the slow call to be watched", sd.watching)
+	w.Release(sd)
+
+	wctx, wcancel := context.WithCancelCause(context.Background())
+	defer wcancel(nil)
+	wd := w.Later(witness.server, wcancel)
+	eventually(t, "the witness to be watched", wd.watching)
+	defer w.Release(wd)
+	for _, c := range []*net.TCPConn{quick.client, slow.client, witness.client} {
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The witness hung up last: once it fired, the others' hang-ups have
+	// been seen too, had they still been watched.
+	if !fired(wctx, 10*time.Second) {
+		t.Fatal("witness not cancelled")
+	}
+	for name, ctx := range map[string]context.Context{"released early": qctx, "released after the watch began": sctx} {
+		if ctx.Err() != nil {
+			t.Fatalf("%s: cancelled: %v", name, context.Cause(ctx))
+		}
+	}
+	var none *Watcher
+	none.Release(none.Later(witness.server, wcancel))
+}
